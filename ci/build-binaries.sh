@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Build kind, the Kubernetes binaries, etcd, crictl, kindnetd and pause from the Go module proxy.
+# Output: $CACHE/bin. Idempotent: a binary that exists is not rebuilt.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/versions.env"
+CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness}/build-$KIND_VERSION-$K8S_VERSION
+export GOFLAGS=-modcacherw GOTOOLCHAIN=local GOBIN=$CACHE/bin
+mkdir -p "$CACHE/bin" "$CACHE/src"
+command -v go >/dev/null || { echo "error: the Go toolchain is needed for the offline build (install Go >= 1.24)" >&2; exit 3; }
+command -v jq >/dev/null || { echo "error: jq is needed (apt-get install jq)" >&2; exit 3; }
+step() { echo "[build $(date +%T)] $*" >&2; }
+
+if [ ! -x "$CACHE/bin/kind" ]; then step "kind $KIND_VERSION"; CGO_ENABLED=0 go install sigs.k8s.io/kind@"$KIND_VERSION"; fi
+
+SV=v0.${K8S_VERSION#v1.}; MINOR=$(cut -d. -f2 <<<"$K8S_VERSION")
+K8S_BINS="kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy"
+missing=""; for b in $K8S_BINS; do [ -x "$CACHE/bin/$b" ] || missing="$missing $b"; done
+J=""
+if [ -n "$missing" ] || [ ! -x "$CACHE/bin/pause" ]; then
+  step "kubernetes $K8S_VERSION module"
+  mkdir -p "$CACHE/src/k8s"; cd "$CACHE/src/k8s"
+  [ -f go.mod ] || go mod init offline.local/k8s >/dev/null 2>&1
+  go mod edit -go=1.24.0 -godebug=default=go1.24 -require=k8s.io/kubernetes@"$K8S_VERSION"
+  J=$(go mod download -json k8s.io/kubernetes@"$K8S_VERSION")
+  KMOD=$(jq -r .GoMod <<<"$J"); KDIR=$(jq -r .Dir <<<"$J")
+  for m in $(sed -nE 's#^[[:space:]]*(k8s\.io/[a-z0-9-]+) => \./staging/.*#\1#p' "$KMOD"); do go mod edit -replace="$m=$m@$SV"; done
+fi
+if [ -n "$missing" ]; then
+  COMMIT=$(jq -r '.Origin.Hash // empty' <<<"$J"); COMMIT=${COMMIT:-0000000000000000000000000000000000000000}
+  LD="-s -w"
+  for kv in gitVersion=$K8S_VERSION gitMajor=1 gitMinor=$MINOR gitCommit=$COMMIT gitTreeState=clean buildDate=2026-01-01T00:00:00Z; do
+    LD="$LD -X k8s.io/component-base/version.$kv -X k8s.io/client-go/pkg/version.$kv"; done
+  for b in $missing; do
+    step "compile $b"
+    CGO_ENABLED=0 go build -mod=mod -trimpath -tags selinux,notest -ldflags "$LD" -o "$CACHE/bin/$b.tmp" k8s.io/kubernetes/cmd/"$b"
+    mv "$CACHE/bin/$b.tmp" "$CACHE/bin/$b"
+  done
+fi
+"$CACHE/bin/kubeadm" version -o short | grep -qx "$K8S_VERSION"
+"$CACHE/bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" > "$CACHE/images.txt"
+ETCD_TAG=$(awk -F: '/\/etcd:/{print $2}' "$CACHE/images.txt")
+PAUSE_TAG=$(awk -F: '/\/pause:/{print $2}' "$CACHE/images.txt")
+
+if [ ! -x "$CACHE/bin/pause" ]; then
+  step "pause $PAUSE_TAG"
+  KDIR=$(jq -r .Dir <<<"$J")
+  gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_TAG-offline" -o "$CACHE/bin/pause" "$KDIR/build/pause/linux/pause.c"
+  strip "$CACHE/bin/pause"
+fi
+if [ ! -x "$CACHE/bin/etcd" ]; then
+  step "etcd ${ETCD_TAG%-*}"
+  mkdir -p "$CACHE/src/etcd"; cd "$CACHE/src/etcd"
+  [ -f go.mod ] || go mod init offline.local/etcd >/dev/null 2>&1
+  go mod edit -require=go.etcd.io/etcd/server/v3@v"${ETCD_TAG%-*}"
+  CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o "$CACHE/bin/etcd.tmp" go.etcd.io/etcd/server/v3
+  mv "$CACHE/bin/etcd.tmp" "$CACHE/bin/etcd"
+fi
+if [ ! -x "$CACHE/bin/kindnetd" ]; then
+  step "kindnetd $KINDNET_COMMIT"
+  CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" sigs.k8s.io/kind/images/kindnetd/cmd/kindnetd@"$KINDNET_COMMIT"
+fi
+if [ ! -x "$CACHE/bin/crictl" ]; then
+  step "crictl $CRICTL_VERSION"
+  D=$(go mod download -json sigs.k8s.io/cri-tools@"$CRICTL_VERSION" | jq -r .Dir)
+  rm -rf "$CACHE/src/crictl"; cp -r "$D" "$CACHE/src/crictl"; chmod -R u+w "$CACHE/src/crictl"
+  (cd "$CACHE/src/crictl" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o "$CACHE/bin/crictl" ./cmd/crictl)
+fi
+step "binaries ready in $CACHE/bin"

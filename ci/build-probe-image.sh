@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION).
+# BASE=auto: use the offline python base (debootstrap + python3-aiohttp), built once and cached.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/versions.env"
+CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness}
+BASE=${PROBE_BASE:-rollout-harness/python-base:bookworm}
+step() { echo "[probe-image $(date +%T)] $*" >&2; }
+HASH=$(cat "$HERE/../probe_app/app.py" "$HERE/../probe_app/Dockerfile" | sha256sum | cut -c1-12)
+if [ "$BASE" = rollout-harness/python-base:bookworm ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
+  else
+    command -v debootstrap >/dev/null || { echo "error: debootstrap is needed to build the offline python base" >&2; exit 3; }
+    R=$CACHE/pyroot; rm -rf "$R"; mkdir -p "$CACHE"
+    step "debootstrap python base (python3, python3-aiohttp)"
+    debootstrap --variant=minbase --include=python3,python3-aiohttp "$DEBIAN_SUITE" "$R" "${RH_DEBIAN_MIRROR:-http://deb.debian.org/debian}" \
+      > "$CACHE/debootstrap-python.log" 2>&1 || { tail -20 "$CACHE/debootstrap-python.log" >&2; exit 1; }
+    chroot "$R" sh -c 'apt-get clean; rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man /usr/share/locale'
+    tar -C "$R" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . | docker import - "$BASE" >/dev/null
+    rm -rf "$R"; docker save "$BASE" -o "$CACHE/python-base.tar"
+  fi
+fi
+for v in v1 v2; do
+  tag=rollout-harness/probe-app:$v
+  if [ "$(docker image inspect -f '{{index .Config.Labels "rh.src"}}' "$tag" 2>/dev/null)" = "$HASH" ]; then continue; fi
+  step "build $tag"
+  docker build -q --build-arg BASE="$BASE" --build-arg VERSION=$v --label rh.src="$HASH" -t "$tag" "$HERE/../probe_app" >/dev/null
+done
+step "probe images ready"

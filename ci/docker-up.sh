@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Make a Docker engine answer on this machine. Idempotent: does nothing if `docker info` already works.
+# Installs Debian's docker.io if dockerd is missing, registers an OCI-runtime wrapper that drops
+# CAP_SYS_RESOURCE (the VM's bounding set lacks it, so privileged containers fail without it),
+# and turns the userland proxy off so a refused connection reaches clients as ECONNREFUSED.
+set -euo pipefail
+LOG=${RH_CACHE:-$HOME/.cache/rollout-harness}/logs/dockerd.log
+mkdir -p "$(dirname "$LOG")"
+if docker info >/dev/null 2>&1; then exit 0; fi
+if ! command -v dockerd >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "error: dockerd is not installed and installing it needs root" >&2; exit 3; }
+  echo "[docker] installing docker.io from Debian" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null; } \
+    || { echo "error: could not install docker.io with apt-get" >&2; exit 3; }
+fi
+WRAP=/usr/local/libexec/rollout-harness/runc-nosysresource
+mkdir -p "$(dirname "$WRAP")" /etc/docker
+cat > "$WRAP.tmp" <<'WRAPPER'
+#!/bin/sh
+# OCI runtime wrapper: remove CAP_SYS_RESOURCE from the container's capabilities, then exec runc.
+cmd=""; bundle=""; process=""; prev=""
+for a in "$@"; do
+  case "$prev" in --bundle|-b) bundle=$a ;; --process|-p) process=$a ;; esac
+  case "$a" in
+    --bundle=*) bundle=${a#--bundle=} ;;
+    --process=*) process=${a#--process=} ;;
+    create|run|exec) [ -z "$cmd" ] && cmd=$a ;;
+  esac
+  prev=$a
+done
+strip() { # $1 file, $2 jq path of the capabilities object
+  [ -f "$1" ] || return 0
+  jq -c "if $2 then $2 |= with_entries(.value |= map(select(. != \"CAP_SYS_RESOURCE\"))) else . end" "$1" > "$1.rh" && mv "$1.rh" "$1"
+}
+case "$cmd" in
+  create|run) strip "${bundle:-.}/config.json" .process.capabilities ;;
+  exec) [ -n "$process" ] && strip "$process" .capabilities ;;
+esac
+exec runc "$@"
+WRAPPER
+chmod 755 "$WRAP.tmp"; mv "$WRAP.tmp" "$WRAP"
+want='{"runtimes":{"rh-runc":{"path":"'$WRAP'"}},"default-runtime":"rh-runc","userland-proxy":false}'
+if [ ! -f /etc/docker/daemon.json ] || ! jq -e '."default-runtime"=="rh-runc" and ."userland-proxy"==false' /etc/docker/daemon.json >/dev/null 2>&1; then
+  if [ -f /etc/docker/daemon.json ]; then
+    jq -s '.[0] * .[1]' /etc/docker/daemon.json <(echo "$want") > /etc/docker/daemon.json.new
+  else echo "$want" > /etc/docker/daemon.json.new; fi
+  mv /etc/docker/daemon.json.new /etc/docker/daemon.json
+fi
+echo "[docker] starting dockerd (log: $LOG)" >&2
+setsid nohup dockerd >>"$LOG" 2>&1 < /dev/null &
+for i in $(seq 1 60); do docker info >/dev/null 2>&1 && exit 0; sleep 1; done
+echo "error: dockerd did not start within 60 s; see $LOG" >&2; tail -5 "$LOG" >&2; exit 3

@@ -1,0 +1,88 @@
+"""The one place that maps a transport exception or an HTTP status to a FailureKind.
+
+Transport failures stay apart from HTTP status codes: a refused connect is `refused`, never `http_5xx`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+from enum import Enum
+
+import aiohttp
+
+
+class FailureKind(str, Enum):
+    OK = "ok"
+    REFUSED = "refused"
+    NO_ROUTE = "no_route"
+    RESET = "reset"
+    CONNECT_TIMEOUT = "connect_timeout"
+    READ_TIMEOUT = "read_timeout"
+    HTTP_5XX = "http_5xx"
+    HTTP_OTHER = "http_other"
+    OTHER = "other"
+
+
+FAILURE_KINDS: tuple[FailureKind, ...] = tuple(k for k in FailureKind if k is not FailureKind.OK)
+
+_ERRNO_KIND = {
+    errno.ECONNREFUSED: FailureKind.REFUSED,
+    errno.EHOSTUNREACH: FailureKind.NO_ROUTE,
+    errno.ENETUNREACH: FailureKind.NO_ROUTE,
+    errno.ECONNRESET: FailureKind.RESET,
+    errno.EPIPE: FailureKind.RESET,
+    errno.ECONNABORTED: FailureKind.RESET,
+    errno.ETIMEDOUT: FailureKind.CONNECT_TIMEOUT,
+}
+
+
+def classify_status(status: int) -> FailureKind:
+    if 200 <= status < 400:
+        return FailureKind.OK
+    if status >= 500:
+        return FailureKind.HTTP_5XX
+    return FailureKind.HTTP_OTHER
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, aiohttp.ClientConnectorError):
+            return cur.os_error.errno
+        if isinstance(cur, OSError) and cur.errno is not None:
+            return cur.errno
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def classify_exception(exc: BaseException) -> FailureKind:
+    """Most specific FailureKind for a client-side exception raised while sending one request."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return FailureKind.CONNECT_TIMEOUT
+    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return FailureKind.READ_TIMEOUT
+    code = _errno_of(exc)
+    if code in _ERRNO_KIND:
+        return _ERRNO_KIND[code]
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return FailureKind.RESET
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return FailureKind.RESET
+    if isinstance(exc, ConnectionRefusedError):
+        return FailureKind.REFUSED
+    if isinstance(exc, ssl.SSLError):
+        return FailureKind.OTHER
+    return FailureKind.OTHER
+
+
+def describe(exc: BaseException) -> str:
+    """Short, port-free detail string for an exception (aggregatable, unlike raw messages)."""
+    code = _errno_of(exc)
+    name = type(exc).__name__
+    if code is not None:
+        return f"{name}:{errno.errorcode.get(code, str(code))}"
+    return name

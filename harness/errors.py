@@ -1,0 +1,30 @@
+"""Errors the harness raises on purpose. The CLI turns any of them into one line and exit code 2.
+
+    HarnessError
+    ├── UsageError           bad flag, duration, variant name or manifest
+    ├── EnvironmentProblem   docker, go, disk space or another prerequisite is missing
+    ├── ClusterError         the kind cluster cannot be created, reached or made Ready
+    └── RolloutError         a Kubernetes action failed or never completed
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error the harness reports to the user as one line."""
+
+
+class UsageError(HarnessError):
+    """The user asked for something malformed or unknown."""
+
+
+class EnvironmentProblem(HarnessError):
+    """A prerequisite on this machine is missing or broken."""
+
+
+class ClusterError(HarnessError):
+    """The cluster cannot be created, reached or made Ready."""
+
+
+class RolloutError(HarnessError):
+    """A Kubernetes action failed, timed out or the rollout stopped progressing."""

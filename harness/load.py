@@ -1,0 +1,123 @@
+"""Open-loop constant-rate HTTP load: each request starts at its scheduled time, whatever the server does.
+
+Lateness (actual start - scheduled start) is recorded per request, so a generator that falls behind is
+visible instead of silently lowering the rate (no coordinated omission). A cap on in-flight requests
+keeps memory bounded; a request that would exceed it is recorded as `skipped`, never delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import aiohttp
+
+from harness.classify import FailureKind, classify_exception, classify_status, describe
+from harness.errors import UsageError
+from harness.records import SKIPPED, RequestRecord
+
+
+class ConnMode(str, Enum):
+    NEW = "new"  # a new TCP connection per request
+    KEEPALIVE = "keepalive"  # a pool of reused connections
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    url: str
+    rate: float = 200.0
+    duration: float = 10.0
+    mode: ConnMode = ConnMode.NEW
+    max_requests: int | None = None
+    max_in_flight: int = 2000
+    connect_timeout: float = 1.0
+    read_timeout: float = 2.0
+
+    def total(self) -> int:
+        n = int(self.rate * self.duration)
+        return min(n, self.max_requests) if self.max_requests is not None else n
+
+    def validate(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise UsageError(f"bad URL {self.url!r}: must start with http://")
+        if not 0 < self.rate <= 100_000:
+            raise UsageError(f"bad rate {self.rate}: must be in (0, 100000] requests/s")
+        if self.duration <= 0:
+            raise UsageError("duration must be positive")
+        if self.max_in_flight < 1:
+            raise UsageError("max in-flight must be at least 1")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    t0_wall: float  # time.time() at the run's t0; record times are seconds after it
+    sent: int
+    cpu_seconds: float
+    wall_seconds: float
+
+
+Sink = Callable[[RequestRecord], None]
+
+
+def _session(spec: LoadSpec) -> aiohttp.ClientSession:
+    keep = spec.mode is ConnMode.KEEPALIVE
+    connector = aiohttp.TCPConnector(limit=0, force_close=not keep, keepalive_timeout=30 if keep else None,
+                                     ttl_dns_cache=300, enable_cleanup_closed=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout, sock_read=spec.read_timeout)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                 skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False)
+
+
+async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float, t0: float, sink: Sink) -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time() - t0
+    try:
+        async with session.get(url) as resp:
+            await resp.read()
+            kind = classify_status(resp.status)
+            rec = RequestRecord(seq, sched, start, loop.time() - t0, kind.value, resp.status,
+                                resp.headers.get("X-Pod", ""), resp.headers.get("X-Version", ""),
+                                "" if kind is FailureKind.OK else f"HTTP {resp.status}")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # every transport failure is data, classified in one place
+        rec = RequestRecord(seq, sched, start, loop.time() - t0, classify_exception(exc).value, detail=describe(exc))
+    sink(rec)
+
+
+async def run_load(spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None) -> LoadResult:
+    """Send spec.total() requests at spec.rate, feeding each finished record to sink."""
+    spec.validate()
+    loop = asyncio.get_running_loop()
+    total = spec.total()
+    interval = 1.0 / spec.rate
+    cpu0 = time.process_time()
+    in_flight: set[asyncio.Task[None]] = set()
+    async with _session(spec) as session:
+        t0 = loop.time() + 0.02
+        t0_wall = time.time() + (t0 - loop.time())
+        i = 0
+        while i < total and not (stop is not None and stop.is_set()):
+            now = loop.time()
+            due = t0 + i * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+                continue
+            while i < total and t0 + i * interval <= now:
+                sched = i * interval
+                if len(in_flight) >= spec.max_in_flight:
+                    sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
+                else:
+                    task = asyncio.create_task(_one(session, spec.url, i, sched, t0, sink))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                i += 1
+        if in_flight:
+            await asyncio.wait(set(in_flight), timeout=spec.connect_timeout + spec.read_timeout + 5)
+        for task in list(in_flight):
+            task.cancel()
+        wall = loop.time() - t0
+    return LoadResult(t0_wall=t0_wall, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)

@@ -1,0 +1,63 @@
+"""One record per scheduled request, streamed to JSONL so long runs use constant memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from harness.classify import FailureKind
+
+SKIPPED = "skipped"  # outcome when the in-flight cap stopped a request from being sent
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """Times are seconds since the run's t0 (monotonic), so they compare with each other exactly."""
+
+    seq: int
+    sched: float
+    start: float
+    end: float
+    kind: str  # a FailureKind value, or SKIPPED
+    status: int = 0
+    pod: str = ""
+    version: str = ""
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.kind not in (FailureKind.OK.value, SKIPPED)
+
+    @property
+    def lateness(self) -> float:
+        return self.start - self.sched
+
+    @property
+    def latency(self) -> float:
+        return self.end - self.start
+
+
+class RecordWriter:
+    """Append records to a JSONL file (or discard them when path is None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._fh: IO[str] | None = path.open("w", buffering=1 << 16) if path else None
+
+    def write(self, rec: RequestRecord) -> None:
+        if self._fh is not None:
+            self._fh.write(json.dumps(asdict(rec), separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def read_records(path: Path) -> Iterator[RequestRecord]:
+    with path.open() as fh:
+        for line in fh:
+            if line.strip():
+                yield RequestRecord(**json.loads(line))
