@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from enum import Enum
+from enum import StrEnum
 
 import aiohttp
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     OK = "ok"
     REFUSED = "refused"
     NO_ROUTE = "no_route"

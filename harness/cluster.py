@@ -65,7 +65,7 @@ def _run(cmd: list[str], what: str, timeout: float = 3600, env: dict[str, str] |
             log.info("%s", line)
         else:
             log.debug("%s", line)
-        tail = (tail + [line])[-15:]
+        tail = ([*tail, line])[-15:]
         if time.monotonic() > deadline:
             proc.kill()
             raise ClusterError(f"{what}: timed out after {timeout:.0f}s")
@@ -129,7 +129,8 @@ def ensure_node_image(offline: str) -> str:
         if not cached:
             _check_disk()
             if shutil.which("go") is None:
-                raise EnvironmentProblem("no container registry is reachable and the Go toolchain (needed to build the node image offline) is missing")
+                raise EnvironmentProblem("no container registry is reachable and the Go toolchain "
+                                         "(needed to build the node image offline) is missing")
             log.info("building the offline node image (cold: ~40 min on 2 cores; cached afterwards under %s)", CACHE)
             _run(["bash", str(CI / "build-binaries.sh")], "building Kubernetes binaries", timeout=7200)
         _run(["bash", str(CI / "build-node-image.sh")], "building the node image", timeout=3600)
@@ -236,4 +237,5 @@ def down(name: str = CLUSTER) -> None:
         log.info("[down] no cluster %s", name)
         return
     log.info("[down] deleting cluster %s", name)
-    _run([kind_binary(), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))], "deleting the cluster", timeout=300)
+    cmd = [kind_binary(), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
+    _run(cmd, "deleting the cluster", timeout=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from harness.errors import UsageError
@@ -19,8 +20,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         pass
     else:
-        if value < 0:
-            raise UsageError(f"bad duration {text!r}: must not be negative")
+        if value < 0 or not math.isfinite(value):
+            raise UsageError(f"bad duration {text!r}: must be a finite, non-negative time; {ACCEPTED}")
         return value
     pos, total = 0, 0.0
     for m in _PART.finditer(s):

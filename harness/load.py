@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import aiohttp
 
@@ -20,7 +20,7 @@ from harness.errors import UsageError
 from harness.records import SKIPPED, RequestRecord
 
 
-class ConnMode(str, Enum):
+class ConnMode(StrEnum):
     NEW = "new"  # a new TCP connection per request
     KEEPALIVE = "keepalive"  # a pool of reused connections
 

@@ -32,7 +32,7 @@ _SHORT = {"refused": "refused", "no_route": "no route", "reset": "reset", "conne
 
 
 def summary_table(s: RunSummary) -> str:
-    rows = [["requests", s.requests], ["ok", s.ok], ["failed", s.failed], ["failure %", f"{s.failure_pct:.3f}"]]
+    rows: list[list[Any]] = [["requests", s.requests], ["ok", s.ok], ["failed", s.failed], ["failure %", f"{s.failure_pct:.3f}"]]
     rows += [[f"  {k}", n] for k, n in s.by_kind.items()]
     rows += [["  HTTP codes", ", ".join(f"{c}×{n}" for c, n in s.http_codes.items())]] if s.http_codes else []
     rows += [

@@ -1,0 +1,1 @@
+"""rollout-harness: measure traffic lost while a Kubernetes Deployment rolls."""

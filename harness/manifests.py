@@ -1,0 +1,108 @@
+"""Load the base objects and a variant overlay (YAML data, no code) into plain Kubernetes object dicts."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import UsageError
+
+BUNDLED = Path(__file__).resolve().parents[1] / "manifests"
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    deployment: Obj
+    service: Obj
+    objects: tuple[Obj, ...] = ()
+    update_env: dict[str, str] = field(default_factory=dict)
+    chain: tuple[str, ...] = ()
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Deep merge: dicts by key (None deletes), lists of dicts with `name` by name, anything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(out[k], v) if k in out else copy.deepcopy(v)
+        return out
+    if isinstance(base, list) and isinstance(over, list) and all(isinstance(x, dict) and "name" in x for x in base + over):
+        merged = [copy.deepcopy(x) for x in base]
+        index = {x["name"]: i for i, x in enumerate(merged)}
+        for x in over:
+            if x["name"] in index:
+                merged[index[x["name"]]] = merge(merged[index[x["name"]]], x)
+            else:
+                merged.append(copy.deepcopy(x))
+        return merged
+    return copy.deepcopy(over)
+
+
+def _read_yaml(path: Path) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from e
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+
+
+def available(root: Path = BUNDLED) -> list[str]:
+    return sorted(p.stem for p in (root / "variants").glob("*.yaml"))
+
+
+def _variant_doc(root: Path, name: str) -> dict[str, Any]:
+    path = root / "variants" / f"{name}.yaml"
+    if not path.exists():
+        raise UsageError(f"unknown variant {name!r}; available: {', '.join(available(root))}")
+    docs = _read_yaml(path)
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise UsageError(f"{path}: expected one YAML mapping")
+    doc = docs[0]
+    unknown = set(doc) - {"name", "description", "base", "deployment", "objects", "update_env"}
+    if unknown:
+        raise UsageError(f"{path}: unknown keys {sorted(unknown)}")
+    if doc.get("name") != name:
+        raise UsageError(f"{path}: name {doc.get('name')!r} does not match the file name")
+    return doc
+
+
+def load_variant(name: str, root: Path | None = None) -> Variant:
+    root = root or BUNDLED
+    base_docs = _read_yaml(root / "base.yaml")
+    by_kind = {d.get("kind"): d for d in base_docs if isinstance(d, dict)}
+    if "Deployment" not in by_kind or "Service" not in by_kind:
+        raise UsageError(f"{root / 'base.yaml'}: needs one Deployment and one Service")
+    chain: list[dict[str, Any]] = []
+    cur: str | None = name
+    while cur is not None:
+        if any(d["name"] == cur for d in chain):
+            raise UsageError(f"variant {name!r}: base chain loops at {cur!r}")
+        doc = _variant_doc(root, cur)
+        chain.append(doc)
+        cur = doc.get("base")
+    deployment: Obj = copy.deepcopy(by_kind["Deployment"])
+    objects: dict[tuple[str, str], Obj] = {}
+    update_env: dict[str, str] = {}
+    for doc in reversed(chain):
+        deployment = merge(deployment, doc.get("deployment") or {})
+        for obj in doc.get("objects") or []:
+            if not isinstance(obj, dict) or "kind" not in obj:
+                raise UsageError(f"variant {doc['name']!r}: every object needs a kind")
+            objects[(obj["kind"], obj.get("metadata", {}).get("name", ""))] = copy.deepcopy(obj)
+        update_env.update({str(k): str(v) for k, v in (doc.get("update_env") or {}).items()})
+    return Variant(name=name, description=str(chain[0].get("description", "")), deployment=deployment,
+                   service=copy.deepcopy(by_kind["Service"]), objects=tuple(objects.values()),
+                   update_env=update_env, chain=tuple(d["name"] for d in chain))

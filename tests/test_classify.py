@@ -1,0 +1,269 @@
+"""Every FailureKind produced by a real socket condition, through the real load generator.
+
+Loopback cases use 127.0.0.1 servers in a thread. Cases that need routing (no_route, a peer that drops
+SYNs) run the load generator inside a network namespace this module creates and deletes:
+
+    rhtest-<pid>-c (client, 10.213.N.1/30) ==veth== rhtest-<pid>-p (peer, 10.213.N.2/30)
+
+The client namespace has only the veth subnet plus unreachable / blackhole / prohibit routes, so no
+packet ever leaves the two namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from harness.classify import FailureKind, classify_exception, classify_status
+from harness.load import ConnMode, LoadSpec
+from harness.records import RequestRecord
+from support import REPO, RawServer, collect, free_port, hold, reset, respond
+
+pytestmark = pytest.mark.integration
+
+
+# --- loopback ---------------------------------------------------------------------------------------
+
+def spec(url: str, n: int = 10, **kw: Any) -> LoadSpec:
+    """n requests at 20 req/s with short timeouts."""
+    return LoadSpec(url=url, rate=20.0, duration=n / 20.0, connect_timeout=kw.pop("connect_timeout", 0.5),
+                    read_timeout=kw.pop("read_timeout", 0.3), **kw)
+
+
+def kinds(records: list[RequestRecord]) -> set[str]:
+    return {r.kind for r in records}
+
+
+async def test_closed_port_is_refused() -> None:
+    records, result = await collect(spec(f"http://127.0.0.1:{free_port()}/"))
+    assert result.sent == len(records) == 10
+    assert kinds(records) == {"refused"}
+    assert {r.detail for r in records} == {"ClientConnectorError:ECONNREFUSED"}
+    assert all(r.status == 0 for r in records)
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["after-request", "at-accept"])
+async def test_rst_is_reset(raw_server: Callable[..., RawServer], read_first: bool) -> None:
+    server = raw_server(reset(read_first))
+    records, _ = await collect(spec(server.url))
+    assert server.accepted == len(records) == 10
+    assert kinds(records) == {"reset"}, {r.detail for r in records}
+
+
+async def test_silent_server_is_read_timeout(raw_server: Callable[..., RawServer]) -> None:
+    server = raw_server(hold)
+    records, _ = await collect(spec(server.url, read_timeout=0.3))
+    assert server.accepted == len(records) == 10
+    assert kinds(records) == {"read_timeout"}
+    assert all(0.25 <= r.latency < 1.0 for r in records), [r.latency for r in records]
+
+
+async def test_full_accept_queue_is_connect_timeout() -> None:
+    """Linux drops SYNs to a listener whose accept queue is full: connect() never completes."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener, socket.socket() as filler:
+        port = listener.getsockname()[1]
+        filler.settimeout(1.0)
+        filler.connect(("127.0.0.1", port))  # the only slot of the accept queue
+        records, _ = await collect(spec(f"http://127.0.0.1:{port}/", n=5, connect_timeout=0.3))
+    assert kinds(records) == {"connect_timeout"}
+    assert all(0.25 <= r.latency < 1.0 for r in records), [r.latency for r in records]
+
+
+@pytest.mark.parametrize(("status", "reason", "kind"), [
+    (200, "OK", "ok"),
+    (204, "No Content", "ok"),
+    (503, "Service Unavailable", "http_5xx"),
+    (500, "Internal Server Error", "http_5xx"),
+    (404, "Not Found", "http_other"),
+    (429, "Too Many Requests", "http_other"),
+])
+async def test_http_status(raw_server: Callable[..., RawServer], status: int, reason: str, kind: str) -> None:
+    server = raw_server(respond(status, reason, {"X-Pod": "web-1", "X-Version": "v2"}))
+    records, _ = await collect(spec(server.url, n=4))
+    assert [(r.kind, r.status) for r in records] == [(kind, status)] * 4
+    assert {(r.pod, r.version) for r in records} == {("web-1", "v2")}
+    assert {r.detail for r in records} == ({""} if kind == "ok" else {f"HTTP {status}"})
+
+
+async def test_keepalive_mode_reuses_connections(raw_server: Callable[..., RawServer]) -> None:
+    """Sanity check of the two connection modes against a server that closes after each answer."""
+    server = raw_server(respond(200, "OK"))
+    records, _ = await collect(LoadSpec(url=server.url, rate=20.0, duration=0.5, mode=ConnMode.KEEPALIVE))
+    assert kinds(records) == {"ok"}
+
+
+async def _one_exception(url: str, connect: float = 0.5, read: float = 0.3) -> BaseException:
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        try:
+            async with session.get(url) as resp:
+                await resp.read()
+        except Exception as exc:
+            return exc
+    raise AssertionError(f"GET {url} did not fail")
+
+
+async def test_classify_exception_directly(raw_server: Callable[..., RawServer]) -> None:
+    exc = await _one_exception(f"http://127.0.0.1:{free_port()}/")
+    assert isinstance(exc, aiohttp.ClientConnectorError)
+    assert classify_exception(exc) is FailureKind.REFUSED
+    exc = await _one_exception(raw_server(hold).url)
+    assert isinstance(exc, aiohttp.SocketTimeoutError)
+    assert classify_exception(exc) is FailureKind.READ_TIMEOUT
+    exc = await _one_exception(raw_server(reset(read_first=True)).url)
+    assert classify_exception(exc) is FailureKind.RESET
+
+
+def test_classify_status_boundaries() -> None:
+    assert [classify_status(s) for s in (200, 302, 399, 400, 499, 500, 599)] == [
+        FailureKind.OK, FailureKind.OK, FailureKind.OK, FailureKind.HTTP_OTHER, FailureKind.HTTP_OTHER,
+        FailureKind.HTTP_5XX, FailureKind.HTTP_5XX]
+
+
+# --- network namespaces -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Netns:
+    client: str
+    peer: str
+    net: int  # N in 10.213.N.0/30 and in the routed test prefixes
+
+    @property
+    def peer_ip(self) -> str:
+        return f"10.213.{self.net}.2"
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+def _in(ns: str, *cmd: str) -> None:
+    _ip("netns", "exec", ns, *cmd)
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[Netns]:
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables"):
+        pytest.skip("needs root, iproute2 and iptables for network namespaces")
+    pid = os.getpid()
+    ns = Netns(f"rhtest-{pid}-c", f"rhtest-{pid}-p", pid % 250 + 1)
+    veth_c, veth_p = f"rhc{pid}", f"rhp{pid}"
+    try:
+        _ip("netns", "add", ns.client)
+        _ip("netns", "add", ns.peer)
+        _ip("link", "add", veth_c, "netns", ns.client, "type", "veth", "peer", "name", veth_p, "netns", ns.peer)
+        for name, dev, host in ((ns.client, veth_c, 1), (ns.peer, veth_p, 2)):
+            _ip("-n", name, "addr", "add", f"10.213.{ns.net}.{host}/30", "dev", dev)
+            _ip("-n", name, "link", "set", dev, "up")
+            _ip("-n", name, "link", "set", "lo", "up")
+        for kind, prefix in (("unreachable", 214), ("blackhole", 215), ("prohibit", 216)):
+            _ip("-n", ns.client, "route", "add", kind, f"10.{prefix}.{ns.net}.0/24")
+        rules = [("80", "DROP"), ("82", "REJECT --reject-with icmp-host-unreachable"),
+                 ("83", "REJECT --reject-with icmp-admin-prohibited"), ("86", "REJECT --reject-with icmp-port-unreachable")]
+        for port, target in rules:
+            _in(ns.peer, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", port, "-j", *target.split())
+        yield ns
+    finally:
+        for name in (ns.client, ns.peer):  # deleting a namespace deletes its end of the veth pair
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
+
+
+_CLIENT = """
+import asyncio, json, sys
+from dataclasses import asdict
+from harness.load import LoadSpec, run_load
+
+async def one(name, kw):
+    records = []
+    await run_load(LoadSpec(**kw), records.append)
+    return name, [asdict(r) for r in records]
+
+async def main():
+    targets = json.loads(sys.argv[1])
+    print(json.dumps(dict(await asyncio.gather(*(one(n, kw) for n, kw in targets.items())))))
+
+asyncio.run(main())
+"""
+
+_PEER_HTTP = """
+import http.server, sys
+srv = http.server.HTTPServer((sys.argv[1], 8080), http.server.SimpleHTTPRequestHandler)
+print("ready", flush=True)
+srv.serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[RequestRecord]]]:
+    """One client process in the client namespace drives every target at once (5 requests each)."""
+    n, peer = netns.net, netns.peer_ip
+    targets = {
+        "ok-control": f"http://{peer}:8080/",
+        "connect_timeout-syn-dropped": f"http://{peer}:80/",
+        "refused-closed-port": f"http://{peer}:81/",
+        "refused-icmp-port-unreachable": f"http://{peer}:86/",
+        "no_route-icmp-host-unreachable": f"http://{peer}:82/",
+        "no_route-icmp-admin-prohibited": f"http://{peer}:83/",
+        "no_route-unreachable-route": f"http://10.214.{n}.5/",
+        "no_route-no-route-at-all": f"http://10.217.{n}.5/",
+        "blackhole-route": f"http://10.215.{n}.5/",
+        "prohibit-route": f"http://10.216.{n}.5/",
+    }
+    specs = {name: {"url": url, "rate": 20.0, "duration": 0.25, "connect_timeout": 0.3, "read_timeout": 0.5}
+             for name, url in targets.items()}
+    cwd = tmp_path_factory.mktemp("peer-www")
+    (cwd / "index.html").write_text("hello\n")
+    server = subprocess.Popen(["ip", "netns", "exec", netns.peer, sys.executable, "-c", _PEER_HTTP, peer], cwd=cwd,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert server.stdout is not None
+        ready, _, _ = select.select([server.stdout], [], [], 10)
+        assert ready and server.stdout.readline() == b"ready\n", "peer HTTP server did not start"
+        proc = subprocess.run(["ip", "netns", "exec", netns.client, sys.executable, "-c", _CLIENT, json.dumps(specs)],
+                              cwd=REPO, capture_output=True, text=True, timeout=15, check=False)
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        yield {name: sorted((RequestRecord(**r) for r in recs), key=lambda r: r.seq) for name, recs in out.items()}
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+@pytest.mark.parametrize(("target", "kind", "detail"), [
+    ("ok-control", "ok", ""),
+    ("connect_timeout-syn-dropped", "connect_timeout", "ConnectionTimeoutError"),
+    ("refused-closed-port", "refused", "ClientConnectorError:ECONNREFUSED"),
+    ("refused-icmp-port-unreachable", "refused", "ClientConnectorError:ECONNREFUSED"),
+    ("no_route-icmp-host-unreachable", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+    ("no_route-icmp-admin-prohibited", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+    ("no_route-unreachable-route", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+    ("no_route-no-route-at-all", "no_route", "ClientConnectorError:ENETUNREACH"),
+])
+def test_netns_condition(netns_records: dict[str, list[RequestRecord]], target: str, kind: str, detail: str) -> None:
+    records = netns_records[target]
+    assert len(records) == 5
+    assert {(r.kind, r.detail) for r in records} == {(kind, detail)}
+
+
+@pytest.mark.parametrize(("target", "errno_name"), [("blackhole-route", "EINVAL"), ("prohibit-route", "EACCES")])
+def test_local_reject_routes_fail_with_their_errno(netns_records: dict[str, list[RequestRecord]], target: str,
+                                                   errno_name: str) -> None:
+    """A blackhole route fails connect() with EINVAL and a prohibit route with EACCES: counted, errno kept."""
+    records = netns_records[target]
+    assert len(records) == 5
+    assert all(r.failed for r in records)
+    assert {r.detail for r in records} == {f"ClientConnectorError:{errno_name}"}
+

@@ -1,0 +1,202 @@
+"""Known answers for the aggregation and the tables, from hand-built records at 100 req/s (sched = seq / 100)."""
+
+import random
+
+import pytest
+
+from harness.records import SKIPPED, RequestRecord
+from harness.report import compare_table, run_json, summary_table, timeline_table
+from harness.summary import Accumulator, Histogram, is_failure_kind, summarize
+
+RATE = 100.0
+
+
+def rec(seq: int, kind: str = "ok", status: int = 0, latency: float = 0.010, late: float = 0.0) -> RequestRecord:
+    sched = seq / RATE
+    if kind == "ok" and not status:
+        status = 200
+    return RequestRecord(seq, sched, sched + late, sched + late + latency, kind, status)
+
+
+def run_of(pattern: str) -> list[RequestRecord]:
+    """One record per character: . ok, R refused, X reset, T read_timeout, 5 http 503, S skipped."""
+    kinds = {".": ("ok", 200), "R": ("refused", 0), "X": ("reset", 0), "T": ("read_timeout", 0),
+             "5": ("http_5xx", 503), "S": (SKIPPED, 0)}
+    return [rec(i, *kinds[c]) for i, c in enumerate(pattern)]
+
+
+def test_counts_failures_by_kind_and_http_code() -> None:
+    records = [rec(i) for i in range(10)]
+    records += [rec(10 + i, "refused") for i in range(3)]
+    records += [rec(13 + i, "reset") for i in range(2)]
+    records += [rec(15, "http_5xx", 503), rec(16, "http_5xx", 503), rec(17, "http_5xx", 502)]
+    records += [rec(18, "http_other", 404)]
+    s = summarize(records)
+    assert (s.requests, s.ok, s.failed, s.skipped) == (19, 10, 9, 0)
+    assert s.by_kind == {"refused": 3, "reset": 2, "http_5xx": 3, "http_other": 1}
+    assert s.http_codes == {"404": 1, "502": 1, "503": 2}
+    assert s.failure_pct == pytest.approx(100 * 9 / 19, abs=1e-4)
+
+
+def test_no_failures_is_zero_everywhere() -> None:
+    s = summarize([rec(i) for i in range(50)])
+    assert (s.failed, s.failure_pct, s.longest_outage_ms, s.disruption_seconds) == (0, 0.0, 0.0, 0)
+    assert s.outage_start_s is None and s.by_kind == {} and s.http_codes == {}
+
+
+def test_empty_run() -> None:
+    s = summarize([])
+    assert (s.requests, s.ok, s.failed, s.failure_pct, s.achieved_rate, s.timeline) == (0, 0, 0, 0.0, 0.0, [])
+
+
+def test_skipped_is_neither_ok_nor_failure() -> None:
+    s = summarize(run_of("....SSSS....R"))
+    assert (s.requests, s.ok, s.failed, s.skipped) == (13, 8, 1, 4)
+    assert s.failure_pct == pytest.approx(100 / 9, abs=1e-4)  # over requests actually sent
+    assert s.by_kind == {"refused": 1}
+    # a second with only skipped requests is not a disrupted second
+    only_skips = [rec(i) for i in range(100)] + [rec(100 + i, SKIPPED) for i in range(100)]
+    assert summarize(only_skips).disruption_seconds == 0
+
+
+def test_longest_outage_is_first_to_last_failure_of_longest_run() -> None:
+    #            0         1         2         3
+    #            0123456789012345678901234567890123
+    pattern = "..........RRRRR.....TTTTTXXXXX...5"
+    s = summarize(run_of(pattern))
+    # run 20..29 (timeouts then resets, one run): sched 0.20 -> 0.29
+    assert s.longest_outage_ms == pytest.approx(90.0)
+    assert s.outage_start_s == pytest.approx(0.20)
+
+
+def test_skipped_inside_an_outage_does_not_split_it() -> None:
+    s = summarize(run_of("...RRSSRR..."))
+    assert s.longest_outage_ms == pytest.approx(50.0)  # seq 3 -> 8
+    assert s.outage_start_s == pytest.approx(0.03)
+
+
+def test_outage_running_to_the_end_counts() -> None:
+    s = summarize(run_of("..RR....RRRRRRR"))
+    assert s.longest_outage_ms == pytest.approx(60.0)
+    assert s.outage_start_s == pytest.approx(0.08)
+
+
+def test_single_failure_is_a_zero_length_outage() -> None:
+    s = summarize(run_of("....R...."))
+    assert s.longest_outage_ms == 0.0
+    assert s.outage_start_s == pytest.approx(0.04)
+
+
+def test_order_of_arrival_does_not_matter() -> None:
+    records = run_of("....RRRR...TT..5.." * 20)
+    shuffled = records[:]
+    random.Random(7).shuffle(shuffled)
+    assert summarize(shuffled) == summarize(records)
+
+
+def test_disruption_seconds_and_timeline() -> None:
+    records = [rec(i) for i in range(400)]  # seconds 0..3
+    records[50] = rec(50, "refused")
+    records[250] = rec(250, "reset")
+    records[251] = rec(251, "http_5xx", 503)
+    s = summarize(records)
+    assert s.disruption_seconds == 2
+    assert s.timeline == [
+        {"t": 0, "ok": 99, "refused": 1},
+        {"t": 1, "ok": 100},
+        {"t": 2, "http_5xx": 1, "ok": 98, "reset": 1},
+        {"t": 3, "ok": 100},
+    ]
+    table = _cells(timeline_table(s))
+    assert table == [["second", "ok", "refused", "reset", "5xx"], ["0", "99", "1", "0", "0"], ["2", "98", "0", "1", "1"]]
+    assert timeline_table(summarize([rec(i) for i in range(10)])) == "(no failures in any second)"
+
+
+def _cells(markdown: str) -> list[list[str]]:
+    """Rows of a github-format table as stripped cells, without the |---| line."""
+    lines = markdown.splitlines()
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[:1] + lines[2:]]
+
+
+def test_percentiles_within_two_percent() -> None:
+    n = 1000
+    records = [rec(i, latency=(i + 1) / 1000, late=(n - i) / 100_000) for i in range(n)]  # 1..1000 ms; 10 µs..10 ms
+    s = summarize(records)
+    assert s.latency_p50_ms == pytest.approx(500, rel=0.02)
+    assert s.latency_p99_ms == pytest.approx(990, rel=0.02)
+    assert s.latency_max_ms == pytest.approx(1000, rel=1e-6)
+    assert s.lateness_p50_ms == pytest.approx(5.0, rel=0.02)
+    assert s.lateness_p99_ms == pytest.approx(9.9, rel=0.02)
+
+
+def test_failures_do_not_count_in_latency() -> None:
+    records = [rec(i, latency=0.005) for i in range(100)] + [rec(100 + i, "read_timeout", latency=2.0) for i in range(5)]
+    s = summarize(records)
+    assert s.latency_max_ms == pytest.approx(5.0)
+
+
+def test_achieved_rate() -> None:
+    s = summarize([rec(i, latency=0.0) for i in range(201)])  # first start 0.0, last end 2.0
+    assert s.achieved_rate == pytest.approx(100.5, abs=0.1)
+
+
+def test_histogram() -> None:
+    h = Histogram()
+    assert h.percentile(50) == 0.0
+    for v in (0.0, 1e-9, 0.001):
+        h.add(v)
+    assert h.n == 3 and h.max == 0.001
+    assert h.percentile(100) == pytest.approx(0.001, rel=0.01)
+
+
+def test_accumulator_grows_beyond_its_initial_buffer() -> None:
+    acc = Accumulator()
+    acc.add(rec(5000, "refused"))
+    acc.add(rec(0))
+    s = acc.summary()
+    assert (s.ok, s.failed, s.requests) == (1, 1, 2)
+
+
+def test_is_failure_kind() -> None:
+    assert is_failure_kind("refused") and is_failure_kind("http_5xx")
+    assert not is_failure_kind("ok") and not is_failure_kind(SKIPPED) and not is_failure_kind("bogus")
+
+
+def test_summary_table_has_the_metrics() -> None:
+    s = summarize(run_of("....RR..55..SS.."))
+    table = summary_table(s)
+    lines = table.splitlines()
+    assert lines[0].startswith("| metric") and "value" in lines[0]
+    assert lines[1].startswith("|--")
+    for label in ("requests", "failure %", "refused", "http_5xx", "HTTP codes", "503×2", "skipped (in-flight cap)",
+                  "longest outage ms", "disruption-seconds", "latency p50 / p99 / max ms", "achieved rate req/s"):
+        assert label in table, label
+
+
+def _run(variant: str, trigger: str, failed: int, refused: int, outage: float, **extra: object) -> dict[str, object]:
+    records = [rec(i) for i in range(100 - failed)] + [rec(100 - failed + i, "refused") for i in range(refused)]
+    records += [rec(100 - failed + refused + i, "http_5xx", 503) for i in range(failed - refused)]
+    doc = run_json(summarize(records), name="t", variant=variant, trigger=trigger, mode="new", **extra)
+    doc["summary"]["longest_outage_ms"] = outage
+    return doc
+
+
+def test_compare_table_columns_and_trial_folding() -> None:
+    runs = [
+        _run("naive", "set-image", 2, 2, 10.0, trial=0, rollout={"duration_s": 4.0}),
+        _run("naive", "set-image", 4, 2, 30.0, trial=1, rollout={"duration_s": 6.0}),
+        _run("graceful", "set-image", 0, 0, 0.0, trial=0),
+        _run("flaky", "drain", 1, 1, 0.0, unreliable=True, unreliable_reason="late"),
+    ]
+    table = compare_table(runs)
+    cells = _cells(table)
+    assert cells[0] == ["variant", "trigger", "mode", "trials", "requests", "failed", "refused", "5xx",
+                      "fail %", "longest outage ms", "disrupt s", "rollout s", "note"]
+    rows = {r[0]: r for r in cells[1:]}
+    naive = rows["naive"]
+    assert naive[3] == "2"  # trials
+    assert naive[5] == "3 ±1.4"  # failed: mean 3, stdev 1.41
+    assert naive[9] == "20 ±14"  # longest outage ms
+    assert naive[11] == "5 ±1.4"  # rollout s
+    assert rows["graceful"][5] == "0"
+    assert rows["flaky"][5] == "unreliable" and rows["flaky"][-1] == "1 unreliable"
