@@ -104,15 +104,19 @@ def _image_present(image: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
 
 
-def kind_binary() -> str:
+def _tool(name: str) -> str:
     v = _versions()
-    built = CACHE / f"build-{v['KIND_VERSION']}-{v['K8S_VERSION']}" / "bin" / "kind"
+    built = CACHE / f"build-{v['KIND_VERSION']}-{v['K8S_VERSION']}" / "bin" / name
     if built.exists():
         return str(built)
-    found = shutil.which("kind")
+    found = shutil.which(name)
     if found:
         return found
-    raise EnvironmentProblem("kind is not installed; run `rollout-harness up --offline` to build it")
+    raise EnvironmentProblem(f"{name} is not installed; run `rollout-harness up --offline yes` to build it")
+
+
+def kind_binary() -> str:
+    return _tool("kind")
 
 
 def ensure_node_image(offline: str) -> str:
@@ -183,7 +187,7 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        r = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
+        r = subprocess.run([_tool("kubectl"), "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
                            capture_output=True, text=True)
         lines = r.stdout.split("\n") if r.returncode == 0 else []
         ready = [ln for ln in lines if " Ready " in ln]
@@ -191,7 +195,7 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
             return
         last = r.stdout.strip() or r.stderr.strip()
         time.sleep(2)
-    pods = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "kube-system", "get", "pods", "--no-headers"],
+    pods = subprocess.run([_tool("kubectl"), "--kubeconfig", str(kubeconfig), "-n", "kube-system", "get", "pods", "--no-headers"],
                           capture_output=True, text=True).stdout
     failing = [ln.split()[0] for ln in pods.splitlines() if "Running" not in ln]
     raise ClusterError(f"nodes not Ready after {timeout:.0f}s ({last.splitlines()[-1] if last else 'no answer'}); "

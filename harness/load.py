@@ -67,8 +67,12 @@ def _session(spec: LoadSpec) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, force_close=not keep, keepalive_timeout=30 if keep else None,
                                      ttl_dns_cache=300, enable_cleanup_closed=False)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout, sock_read=spec.read_timeout)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                 skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False)
+    session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                    skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False)
+    # aiohttp silently resends an idempotent request once after a reset or disconnect; one scheduled
+    # request must be one attempt, or resets during a rollout are hidden. No public switch exists.
+    session._retry_connection = False
+    return session
 
 
 async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float, t0: float, sink: Sink) -> None:
