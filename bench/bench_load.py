@@ -142,10 +142,9 @@ class ProbeApp:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"probe_app exited with {self.proc.returncode}; log: {self.log.name}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
             time.sleep(0.1)
         raise SystemExit(f"probe_app not healthy on :{self.port} after 20 s; log: {self.log.name}")
 
@@ -188,7 +187,7 @@ def run_ours(args: argparse.Namespace, app: ProbeApp, mode: str, rate: int) -> d
         {"url": app.url, "rate": rate, "seconds": args.seconds, "mode": mode, "sink": args.sink})]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     s0 = app.cpu()
-    res, proc_cpu, wall = run_child(cmd, timeout=args.seconds + 60, env=env, cwd=ROOT)
+    res, proc_cpu, _ = run_child(cmd, timeout=args.seconds + 60, env=env, cwd=ROOT)
     server_cpu = app.cpu() - s0
     if res.returncode != 0:
         raise SystemExit(f"our generator failed (rc={res.returncode}):\n{res.stderr[-3000:]}")
@@ -336,7 +335,7 @@ def env_info(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "python": platform.python_version(), "aiohttp": aiohttp.__version__, "platform": platform.platform(),
         "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
-        "vegeta": veg_mod.group(1) if veg_mod else sh([args.vegeta, "-version"]).splitlines()[-1:],
+        "vegeta": veg_mod.group(1) if veg_mod else "unknown (go version -m failed)",
         "wrk": sh([args.wrk, "-v"]).splitlines()[0] if shutil.which(args.wrk) else None,
         "tcp_tw_reuse": sysctl("net.ipv4.tcp_tw_reuse"), "ip_local_port_range": sysctl("net.ipv4.ip_local_port_range"),
         "somaxconn": sysctl("net.core.somaxconn"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -20,17 +21,18 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from support import REPO, RawServer, collect, free_port, hold, reset, respond
 
 from harness.classify import FailureKind, classify_exception, classify_status
 from harness.load import ConnMode, LoadSpec
 from harness.records import RequestRecord
-from support import REPO, RawServer, collect, free_port, hold, reset, respond
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
 # --- loopback ---------------------------------------------------------------------------------------
@@ -96,11 +98,12 @@ async def test_http_status(raw_server: Callable[..., RawServer], status: int, re
     assert {r.detail for r in records} == ({""} if kind == "ok" else {f"HTTP {status}"})
 
 
-async def test_keepalive_mode_reuses_connections(raw_server: Callable[..., RawServer]) -> None:
-    """Sanity check of the two connection modes against a server that closes after each answer."""
+async def test_keepalive_mode_honours_connection_close(raw_server: Callable[..., RawServer]) -> None:
+    """A pooled client must not count a server's `Connection: close` as a failure."""
     server = raw_server(respond(200, "OK"))
     records, _ = await collect(LoadSpec(url=server.url, rate=20.0, duration=0.5, mode=ConnMode.KEEPALIVE))
     assert kinds(records) == {"ok"}
+    assert server.accepted == len(records) == 10
 
 
 async def _one_exception(url: str, connect: float = 0.5, read: float = 0.3) -> BaseException:
@@ -152,10 +155,20 @@ def _in(ns: str, *cmd: str) -> None:
     _ip("netns", "exec", ns, *cmd)
 
 
+def _remove_stale_namespaces() -> None:
+    """Delete namespaces left behind by a killed test run (their pid no longer exists)."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False).stdout
+    for line in listed.splitlines():
+        m = re.match(r"(rhtest-(\d+)-[cp])\b", line)
+        if m and not Path(f"/proc/{m[2]}").exists():
+            subprocess.run(["ip", "netns", "del", m[1]], capture_output=True, timeout=10, check=False)
+
+
 @pytest.fixture(scope="module")
 def netns() -> Iterator[Netns]:
     if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables"):
         pytest.skip("needs root, iproute2 and iptables for network namespaces")
+    _remove_stale_namespaces()
     pid = os.getpid()
     ns = Netns(f"rhtest-{pid}-c", f"rhtest-{pid}-p", pid % 250 + 1)
     veth_c, veth_p = f"rhc{pid}", f"rhp{pid}"
