@@ -65,7 +65,7 @@ if ! have_image rollout-harness/netbase:bookworm; then
 fi
 
 [ "${RH_STAGE:-}" = bases ] && { step "bases ready"; exit 0; }
-for b in kind kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd kindnetd crictl pause; do
+for b in kind kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd crictl pause; do
   [ -x "$B/$b" ] || { echo "error: $B/$b missing; run ci/build-binaries.sh first" >&2; exit 3; }; done
 PAUSE_TAG=$(awk -F: '/\/pause:/{print $2}' "$CACHE/images.txt")
 ETCD_TAG=$(awk -F: '/\/etcd:/{print $2}' "$CACHE/images.txt")
@@ -80,7 +80,6 @@ step "component images"
 for c in kube-apiserver kube-controller-manager kube-scheduler; do mkimg registry.k8s.io/$c "$K8S_VERSION" $c scratch; done
 mkimg registry.k8s.io/kube-proxy "$K8S_VERSION" kube-proxy rollout-harness/netbase:bookworm
 mkimg registry.k8s.io/etcd "$ETCD_TAG" etcd scratch
-mkimg "${KINDNET_IMAGE%:*}" "${KINDNET_IMAGE##*:}" kindnetd rollout-harness/netbase:bookworm
 mkdir -p "$CACHE/ctx/pause"; cp "$B/pause" "$CACHE/ctx/pause/"
 printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$CACHE/ctx/pause/Dockerfile"
 docker build -q -t "registry.k8s.io/pause:$PAUSE_TAG" "$CACHE/ctx/pause" >/dev/null
@@ -88,13 +87,6 @@ docker save "registry.k8s.io/pause:$PAUSE_TAG" -o "$CACHE/img/pause.tar"
 
 # 4. node image: what `kind build node-image` does, without pulling anything
 step "assemble $NODE_IMAGE"
-python3 - "$KSRC/pkg/build/nodeimage/const_cni.go" "$KINDNET_IMAGE" > "$CACHE/default-cni.yaml" <<'PY'
-import sys
-s = open(sys.argv[1]).read()
-body = s.split('const defaultCNIManifest = `', 1)[1].split('`\n', 1)[0]
-print(body.replace('` + kindnetdImage + `', sys.argv[2]).replace('{{ .KindnetdImage }}', sys.argv[2]))
-PY
-grep -q "$KINDNET_IMAGE" "$CACHE/default-cni.yaml" || { echo "error: could not render kindnet manifest" >&2; exit 1; }
 CID=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined --privileged rollout-harness/kind-base:bookworm infinity)
 trap 'docker rm -f -v "$CID" >/dev/null 2>&1 || true' EXIT
 for b in kubeadm kubelet kubectl; do docker cp "$B/$b" "$CID:/usr/bin/$b"; done
@@ -102,7 +94,6 @@ docker cp "$B/crictl" "$CID:/usr/local/bin/crictl"
 docker exec "$CID" sed -i "s#sandbox_image = .*#sandbox_image = \"registry.k8s.io/pause:$PAUSE_TAG\"#" /etc/containerd/config.toml
 docker exec "$CID" sh -c 'chown root:root /usr/bin/kube*; chmod 755 /usr/bin/kube*; mkdir -p /kind/manifests'
 printf %s "$K8S_VERSION" | docker exec -i "$CID" sh -c 'cat > /kind/version'
-docker exec -i "$CID" sh -c 'cat > /kind/manifests/default-cni.yaml' < "$CACHE/default-cni.yaml"
 docker exec "$CID" bash -c 'nohup containerd >/tmp/containerd.log 2>&1 & for i in 1 2 3 4 5 6; do [ -S /run/containerd/containerd.sock ] && break; sleep $i; done; ctr version >/dev/null'
 for t in "$CACHE"/img/*.tar; do docker exec -i "$CID" ctr -n k8s.io images import --all-platforms --no-unpack --digests - < "$t" >/dev/null; done
 docker exec "$CID" sh -c 'for i in $(ctr -n k8s.io images ls -q); do ctr -n k8s.io images label $i io.cri-containerd.pinned=pinned >/dev/null; done; ctr -n k8s.io images ls -q; pkill containerd; sleep 2' >&2

@@ -5,6 +5,7 @@ Everything here shells out to docker/kind and the scripts in ci/; nothing import
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -147,6 +148,7 @@ def kind_config() -> str:
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
   kubeProxyMode: iptables
+  disableDefaultCNI: true
 nodes:
 - role: control-plane
   labels: {{rollout-harness/role: ingress}}
@@ -181,6 +183,48 @@ def load_images(images: tuple[str, ...], name: str = CLUSTER) -> None:
     for image in images:
         log.info("[up] loading %s into %s", image, name)
         _run([kind_binary(), "load", "docker-image", image, "--name", name], f"loading image {image}", timeout=600)
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> str:
+    r = subprocess.run([_tool("kubectl"), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
+        raise ClusterError(f"kubectl {' '.join(args[:3])} failed: {last}")
+    return r.stdout
+
+
+def _cni_conflist(pod_cidr: str) -> str:
+    return json.dumps({"cniVersion": "0.4.0", "name": "rollout-harness-ptp", "plugins": [
+        {"type": "ptp", "ipMasq": False, "mtu": 1500,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]})
+
+
+_NODES_JSONPATH = ("jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} "
+                   "{.status.addresses[?(@.type=='InternalIP')].address}{'\\n'}{end}")
+
+
+def setup_cni(name: str, kubeconfig: Path, timeout: float = 120) -> None:
+    """Static pod networking instead of kindnetd (not buildable offline): a ptp conflist per node from its
+    podCIDR, plus a route on every node to every other node's podCIDR via that node's IP. Idempotent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = _kubectl(kubeconfig, "get", "nodes", "-o", _NODES_JSONPATH)
+        nodes = [ln.split() for ln in out.splitlines() if ln.strip()]
+        if len(nodes) == 3 and all(len(n) == 3 for n in nodes):
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"nodes have no podCIDR/InternalIP after {timeout:.0f}s: {out.strip()!r}")
+        time.sleep(1)
+    for node, cidr, _ip in nodes:
+        script = f"mkdir -p /etc/cni/net.d && printf '%s' '{_cni_conflist(cidr)}' > /etc/cni/net.d/10-rollout-harness.conflist"
+        for other, ocidr, oip in nodes:
+            if other != node:
+                script += f" && ip route replace {ocidr} via {oip}"
+        r = subprocess.run(["docker", "exec", node, "sh", "-c", script], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ClusterError(f"could not configure pod networking on {node}: {r.stderr.strip()}")
+    log.info("[up] pod networking: static ptp CNI on %d nodes", len(nodes))
 
 
 def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
@@ -219,7 +263,7 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> Cluster
         log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node_image)
         try:
             _run([kind_binary(), "create", "cluster", "--name", name, "--image", node_image, "--config", str(cfg),
-                  "--kubeconfig", str(kubeconfig), "--wait", f"{int(wait)}s"], "creating the kind cluster", timeout=wait + 300)
+                  "--kubeconfig", str(kubeconfig), "--wait", "0s"], "creating the kind cluster", timeout=wait + 300)
         except BaseException:
             log.info("[up] creation failed or interrupted; deleting the partial cluster")
             down(name)
@@ -227,7 +271,10 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> Cluster
     else:
         log.info("[up] reusing running cluster %s", name)
         _run([kind_binary(), "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)], "exporting kubeconfig")
+    setup_cni(name, kubeconfig)
     _wait_ready(name, kubeconfig, wait)
+    # CoreDNS is not in the offline node image and nothing here needs DNS: keep it from crash-looping
+    _kubectl(kubeconfig, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
     load_images(PROBE_IMAGES, name)
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
     return ClusterInfo(name, kubeconfig, node_image)

@@ -42,7 +42,7 @@ def test_key_settings() -> None:
 
 
 def test_unknown_variant_lists_available() -> None:
-    with pytest.raises(UsageError, match="unknown variant 'nope'; available: .*naive"):
+    with pytest.raises(UsageError, match=r"unknown variant 'nope'; available: .*naive"):
         load_variant("nope")
 
 
