@@ -65,7 +65,7 @@ if ! have_image rollout-harness/netbase:bookworm; then
 fi
 
 [ "${RH_STAGE:-}" = bases ] && { step "bases ready"; exit 0; }
-for b in kind kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd crictl pause; do
+for b in kind kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd pause; do
   [ -x "$B/$b" ] || { echo "error: $B/$b missing; run ci/build-binaries.sh first" >&2; exit 3; }; done
 PAUSE_TAG=$(awk -F: '/\/pause:/{print $2}' "$CACHE/images.txt")
 ETCD_TAG=$(awk -F: '/\/etcd:/{print $2}' "$CACHE/images.txt")
@@ -90,7 +90,7 @@ step "assemble $NODE_IMAGE"
 CID=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined --privileged rollout-harness/kind-base:bookworm infinity)
 trap 'docker rm -f -v "$CID" >/dev/null 2>&1 || true' EXIT
 for b in kubeadm kubelet kubectl; do docker cp "$B/$b" "$CID:/usr/bin/$b"; done
-docker cp "$B/crictl" "$CID:/usr/local/bin/crictl"
+[ ! -x "$B/crictl" ] || docker cp "$B/crictl" "$CID:/usr/local/bin/crictl"
 docker exec "$CID" sed -i "s#sandbox_image = .*#sandbox_image = \"registry.k8s.io/pause:$PAUSE_TAG\"#" /etc/containerd/config.toml
 docker exec "$CID" sh -c 'chown root:root /usr/bin/kube*; chmod 755 /usr/bin/kube*; mkdir -p /kind/manifests'
 printf %s "$K8S_VERSION" | docker exec -i "$CID" sh -c 'cat > /kind/version'
