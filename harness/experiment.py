@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -21,9 +23,10 @@ from harness import actions, cluster
 from harness.actions import Trigger, TriggerContext
 from harness.errors import ClusterError, HarnessError, UsageError
 from harness.kube import Kube
-from harness.load import ConnMode, LoadSpec, run_load
+from harness.load import ConnMode, LoadSpec
+from harness.loadworker import LoadProcess
 from harness.manifests import Variant, available, load_variant
-from harness.records import RequestRecord
+from harness.records import RequestRecord, read_records
 from harness.report import compare_table, run_json, write_json
 from harness.summary import Accumulator
 from harness.watch import Watcher, attribute
@@ -49,9 +52,10 @@ class RunOptions:
     baseline: float = 3.0
     tail: float = 3.0
     rollout_timeout: float = 180.0
-    max_lateness: float = 0.05
+    max_lateness: float = 0.25
     out: Path | None = None
     manifests: Path | None = None
+    keep_records: bool = False
 
 
 def _namespace(cell: CellSpec) -> str:
@@ -126,21 +130,8 @@ async def run_cell(kube: Kube, cell: CellSpec, opts: RunOptions) -> dict[str, An
 
 async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher,
                    url: str) -> dict[str, Any]:
-    acc = Accumulator()
-    failures: list[RequestRecord] = []
-    last_served: dict[str, float] = {}
-    stop = asyncio.Event()
     spec = LoadSpec(url=url, rate=opts.rate, duration=opts.baseline + opts.rollout_timeout + opts.tail + 60,
                     mode=cell.mode, connect_timeout=1.0, read_timeout=2.0)
-    t0_box: list[float] = []
-
-    def sink(rec: RequestRecord) -> None:
-        acc.add(rec)
-        if rec.failed:
-            failures.append(rec)
-        elif rec.pod:
-            last_served[rec.pod] = rec.end
-
     window: dict[str, float] = {}
 
     async def control() -> None:
@@ -152,27 +143,42 @@ async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerCon
             window["complete"] = time.time()
         ctx.mark("complete", f"{cell.trigger.value} complete")
         await asyncio.sleep(opts.tail)
-        stop.set()
 
-    async def load() -> None:
-        res = await run_load(spec, sink, stop)
-        t0_box.append(res.t0_wall)
-        window["cpu"] = res.cpu_seconds
-        window["wall"] = res.wall_seconds
-        window["sent"] = res.sent
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(asyncio.to_thread(watcher.run_pods), name="watch-pods")
-            tg.create_task(asyncio.to_thread(watcher.run_endpoints), name="watch-endpoints")
-            tg.create_task(load(), name="load")
-            ctrl = tg.create_task(control(), name="control")
-            await ctrl
-            watcher.stop()
-    except* HarnessError as eg:
-        stop.set()
-        watcher.stop()
-        raise eg.exceptions[0] from None
+    with tempfile.TemporaryDirectory(prefix="rh-records-") as tmp:
+        records_path = Path(tmp) / "records.jsonl"
+        proc = LoadProcess(spec, records_path)
+        await proc.start()
+        measured = False
+        try:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(asyncio.to_thread(watcher.run_pods), name="watch-pods")
+                    tg.create_task(asyncio.to_thread(watcher.run_endpoints), name="watch-endpoints")
+                    await tg.create_task(control(), name="control")
+                    watcher.stop()
+            except* HarnessError as eg:
+                watcher.stop()
+                raise eg.exceptions[0] from None
+            measured = True
+        finally:
+            if not measured:
+                proc.kill()
+        res = await proc.finish()
+        acc = Accumulator()
+        failures: list[RequestRecord] = []
+        last_served: dict[str, float] = {}
+        for rec in read_records(records_path):
+            acc.add(rec)
+            if rec.failed:
+                failures.append(rec)
+            elif rec.pod:
+                last_served[rec.pod] = max(last_served.get(rec.pod, 0.0), rec.end)
+        if opts.keep_records and opts.out:
+            opts.out.mkdir(parents=True, exist_ok=True)
+            name = f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}"
+            shutil.copyfile(records_path, opts.out / f"{name}.records.jsonl")
+    window["cpu"], window["wall"], window["sent"] = res.cpu_seconds, res.wall_seconds, res.sent
+    t0_box = [res.t0_wall]
     t0 = t0_box[0]
     summary = acc.summary()
     att = attribute(watcher.events, [(t0 + r.start, r.pod) for r in failures], {p: t0 + t for p, t in last_served.items()})
@@ -219,7 +225,8 @@ def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: i
 
 def _options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(rate=args.rate, baseline=args.baseline, tail=args.tail, rollout_timeout=args.rollout_timeout,
-                      max_lateness=args.max_lateness, out=args.out, manifests=args.manifests)
+                      max_lateness=args.max_lateness, out=args.out, manifests=args.manifests,
+                      keep_records=args.keep_records)
 
 
 async def connect(no_up: bool) -> Kube:

@@ -106,8 +106,9 @@ def compare_table(runs: list[dict[str, Any]]) -> str:
             row += [_spread([s["failure_pct"] for s in good]), _spread([s["longest_outage_ms"] for s in good]),
                     _spread([s["disruption_seconds"] for s in good])]
         row += [_spread([r.get("rollout", {}).get("duration_s", 0.0) for r in rs])]
+        row += [_spread([r["summary"]["lateness_p99_ms"] for r in rs])]
         row += [f"{len(bad)} unreliable" if bad else ""]
         rows.append(row)
     headers = ["variant", "trigger", "mode", "trials", "requests", "failed", *[_SHORT[k] for k in kinds],
-               "fail %", "longest outage ms", "disrupt s", "rollout s", "note"]
+               "fail %", "longest outage ms", "disrupt s", "rollout s", "gen late p99 ms", "note"]
     return tabulate(rows, headers=headers, tablefmt="github")

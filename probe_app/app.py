@@ -94,7 +94,9 @@ async def serve() -> None:
         await hang_forever(PORT)
         return
     state = State()
-    runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False, shutdown_timeout=10.0)
+    # no shutdown_timeout here: aiohttp 3.8 (Debian bookworm, the offline image) passes it to every
+    # request handler, which then resets each connection; the default (60 s) bounds the drain anyway
+    runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "0.0.0.0", PORT, reuse_address=True, backlog=1024)
     await site.start()

@@ -191,7 +191,7 @@ def test_compare_table_columns_and_trial_folding() -> None:
     table = compare_table(runs)
     cells = _cells(table)
     assert cells[0] == ["variant", "trigger", "mode", "trials", "requests", "failed", "refused", "5xx",
-                      "fail %", "longest outage ms", "disrupt s", "rollout s", "note"]
+                      "fail %", "longest outage ms", "disrupt s", "rollout s", "gen late p99 ms", "note"]
     rows = {r[0]: r for r in cells[1:]}
     naive = rows["naive"]
     assert naive[3] == "2"  # trials
