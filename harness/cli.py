@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--baseline", type=_duration, default=3.0, help="load before the trigger (default 3s)")
         r.add_argument("--tail", type=_duration, default=3.0, help="load after the rollout completes (default 3s)")
         r.add_argument("--rollout-timeout", type=_duration, default=180.0, help="fail if a rollout takes longer")
-        r.add_argument("--max-lateness", type=_duration, default=0.25,
-                       help="mark a run unreliable when generator start-lateness p99 exceeds this (default 250ms: a "
-                            "quarter of the 1 s connect timeout, so a stalled generator cannot fake timeouts)")
+        r.add_argument("--connect-timeout", type=_duration, default=3.0, help="per request (default 3s: survives one lost SYN)")
+        r.add_argument("--read-timeout", type=_duration, default=5.0, help="per request (default 5s)")
+        r.add_argument("--max-lateness", type=_duration, default=0.5,
+                       help="mark a run unreliable when generator start-lateness p99 exceeds this (default 500ms: well under "
+                            "the connect timeout, so a stalled generator cannot fake timeouts)")
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")

@@ -58,20 +58,21 @@ def _run(cmd: list[str], what: str, timeout: float = 3600, env: dict[str, str] |
     except FileNotFoundError as e:
         raise EnvironmentProblem(f"{what}: {cmd[0]} not found") from e
     tail: list[str] = []
-    assert proc.stderr is not None and proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    for line in proc.stderr:
-        line = line.rstrip()
-        if line.startswith("[") or line.startswith("error:"):
-            log.info("%s", line)
-        else:
-            log.debug("%s", line)
-        tail = ([*tail, line])[-15:]
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise ClusterError(f"{what}: timed out after {timeout:.0f}s")
-    out = proc.stdout.read()
-    code = proc.wait()
+    with proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        for line in proc.stderr:
+            line = line.rstrip()
+            if line.startswith("[") or line.startswith("error:"):
+                log.info("%s", line)
+            else:
+                log.debug("%s", line)
+            tail = [*tail, line][-15:]
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise ClusterError(f"{what}: timed out after {timeout:.0f}s")
+        out = proc.stdout.read()
+        code = proc.wait()
     if code != 0:
         last = next((t for t in reversed(tail) if t.startswith("error:")), tail[-1] if tail else "")
         if code == 3:

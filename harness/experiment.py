@@ -52,10 +52,14 @@ class RunOptions:
     baseline: float = 3.0
     tail: float = 3.0
     rollout_timeout: float = 180.0
-    max_lateness: float = 0.25
+    max_lateness: float = 0.5
     out: Path | None = None
     manifests: Path | None = None
     keep_records: bool = False
+    # 3 s: Linux retransmits a lost SYN after 1 s; a client that gives up sooner counts ordinary packet loss on
+    # a loaded 2-core machine as rollout loss. Most HTTP clients' connect timeouts are longer still.
+    connect_timeout: float = 3.0
+    read_timeout: float = 5.0
 
 
 def _namespace(cell: CellSpec) -> str:
@@ -66,9 +70,23 @@ async def _k(fn: Any, *args: Any) -> Any:
     return await asyncio.to_thread(fn, *args)
 
 
+_last_port = [cluster.NODEPORTS.start - 1]
+
+
+def _next_port(used: set[int]) -> int | None:
+    """Rotate through the mapped NodePorts, so a run never reuses the port the previous run just released
+    (its iptables rules and conntrack entries may still point at that run's dying pods)."""
+    ports = list(cluster.NODEPORTS)
+    start = ports.index(_last_port[0]) + 1 if _last_port[0] in ports else 0
+    for p in ports[start:] + ports[:start]:
+        if p not in used:
+            _last_port[0] = p
+            return p
+    return None
+
+
 async def _deploy(kube: Kube, ns: str, variant: Variant, cell: CellSpec) -> int:
-    used = await _k(kube.used_nodeports)
-    port = next((p for p in cluster.NODEPORTS if p not in used), None)
+    port = _next_port(await _k(kube.used_nodeports))
     if port is None:
         raise ClusterError(f"all mapped NodePorts {cluster.NODEPORTS.start}-{cluster.NODEPORTS.stop - 1} are in use")
     labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
@@ -131,7 +149,7 @@ async def run_cell(kube: Kube, cell: CellSpec, opts: RunOptions) -> dict[str, An
 async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher,
                    url: str) -> dict[str, Any]:
     spec = LoadSpec(url=url, rate=opts.rate, duration=opts.baseline + opts.rollout_timeout + opts.tail + 60,
-                    mode=cell.mode, connect_timeout=1.0, read_timeout=2.0)
+                    mode=cell.mode, connect_timeout=opts.connect_timeout, read_timeout=opts.read_timeout)
     window: dict[str, float] = {}
 
     async def control() -> None:
@@ -226,7 +244,7 @@ def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: i
 def _options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(rate=args.rate, baseline=args.baseline, tail=args.tail, rollout_timeout=args.rollout_timeout,
                       max_lateness=args.max_lateness, out=args.out, manifests=args.manifests,
-                      keep_records=args.keep_records)
+                      keep_records=args.keep_records, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
 
 
 async def connect(no_up: bool) -> Kube:

@@ -3,19 +3,24 @@ the lossy configuration must lose requests, the best-practice one must lose none
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.actions import Trigger
 from harness.experiment import CellSpec, RunOptions, run_cell
 from harness.kube import Kube
 from harness.load import ConnMode
+from harness.report import write_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
+# every run's JSON is kept under results/e2e/ (gitignored) so a failure can be read afterwards
+OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180, out=Path("results/e2e"))
 
 
 async def test_naive_set_image_loses_requests(kube: Kube) -> None:
     doc = await run_cell(kube, CellSpec("naive", Trigger.SET_IMAGE, ConnMode.NEW), OPTS)
+    write_json(OPTS.out / f"{doc['name']}.json", doc)
     s = doc["summary"]
     assert s["by_kind"].get("refused", 0) + s["by_kind"].get("reset", 0) >= 1, s["by_kind"]
     assert s["longest_outage_ms"] >= 0 and s["disruption_seconds"] >= 1
@@ -28,6 +33,7 @@ async def test_naive_set_image_loses_requests(kube: Kube) -> None:
 async def test_best_practice_loses_nothing(kube: Kube, trigger: Trigger) -> None:
     for trial in (1, 2, 3):
         doc = await run_cell(kube, CellSpec("best-practice", trigger, ConnMode.NEW, trial), OPTS)
+        write_json(OPTS.out / f"{doc['name']}.json", doc)
         s = doc["summary"]
         assert s["requests"] > 500, s
         assert s["failed"] == 0, f"trial {trial}: {s['by_kind']} {doc['failure_samples'][:3]}"
