@@ -162,7 +162,10 @@ async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerCon
         ctx.mark("complete", f"{cell.trigger.value} complete")
         await asyncio.sleep(opts.tail)
 
-    with tempfile.TemporaryDirectory(prefix="rh-records-") as tmp:
+    # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
+    # stall the generator's record writes
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="rh-records-", dir=shm) as tmp:
         records_path = Path(tmp) / "records.jsonl"
         proc = LoadProcess(spec, records_path)
         await proc.start()

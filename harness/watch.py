@@ -103,9 +103,14 @@ def attribute(events: Iterable[Event], failures: list[tuple[float, str]], last_s
     evs = sorted(events, key=lambda e: e.t)
     pod_evs = [e for e in evs if e.source == "pod"]
     times = [e.t for e in pod_evs]
-    left_endpoints: dict[str, float] = {}
+    left_endpoints: dict[str, float] = {}  # pod -> when it went from ready to anything else in the EndpointSlice
+    was_ready: set[str] = set()
     for e in evs:
-        if e.source == "endpoint" and e.state != "ready" and e.name not in left_endpoints:
+        if e.source != "endpoint":
+            continue
+        if e.state == "ready":
+            was_ready.add(e.name)
+        elif e.name in was_ready and e.name not in left_endpoints:
             left_endpoints[e.name] = e.t
     term_start: dict[str, float] = {}
     termination: dict[str, float] = {}

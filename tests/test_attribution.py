@@ -10,6 +10,7 @@ def test_failures_get_the_state_of_the_moment_and_lag_is_measured() -> None:
         Event(10.0, "pod", "old", "ready"),
         Event(10.0, "endpoint", "old", "ready"),
         Event(20.0, "pod", "new", "running"),
+        Event(20.1, "endpoint", "new", "not-ready"),  # a new pod's endpoint starts not ready: not a removal
         Event(22.0, "pod", "new", "ready"),
         Event(30.0, "pod", "old", "terminating"),
         Event(30.2, "endpoint", "old", "serving-terminating"),
