@@ -68,7 +68,7 @@ def load_runs(directory: Path) -> list[dict[str, Any]]:
     if not directory.is_dir():
         raise UsageError(f"no such results directory: {directory}")
     runs = []
-    for p in sorted(directory.rglob("*.json")):
+    for p in sorted(directory.rglob("*.json"), key=lambda q: (q.stat().st_mtime, q.name)):  # run order
         try:
             doc = json.loads(p.read_text())
         except json.JSONDecodeError as e:
@@ -80,9 +80,11 @@ def load_runs(directory: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def _spread(values: Sequence[float]) -> str:
+def _spread(values: Sequence[float], digits: int = 0) -> str:
     if len(values) == 1:
-        return f"{values[0]:g}"
+        return f"{values[0]:.{digits}f}" if digits else f"{values[0]:g}"
+    if digits:
+        return f"{statistics.mean(values):.{digits}f} ±{statistics.stdev(values):.{digits}f}"
     return f"{statistics.mean(values):.4g} ±{statistics.stdev(values):.2g}"
 
 
@@ -103,10 +105,10 @@ def compare_table(runs: list[dict[str, Any]]) -> str:
             good = [r["summary"] for r in rs if not r.get("unreliable")]
             row += [_spread([s["failed"] for s in good])]
             row += [_spread([s["by_kind"].get(k, 0) for s in good]) for k in kinds]
-            row += [_spread([s["failure_pct"] for s in good]), _spread([s["longest_outage_ms"] for s in good]),
+            row += [_spread([s["failure_pct"] for s in good], 2), _spread([s["longest_outage_ms"] for s in good]),
                     _spread([s["disruption_seconds"] for s in good])]
         row += [_spread([r.get("rollout", {}).get("duration_s", 0.0) for r in rs])]
-        row += [_spread([r["summary"]["lateness_p99_ms"] for r in rs])]
+        row += [_spread([round(r["summary"]["lateness_p99_ms"]) for r in rs])]
         row += [f"{len(bad)} unreliable" if bad else ""]
         rows.append(row)
     headers = ["variant", "trigger", "mode", "trials", "requests", "failed", *[_SHORT[k] for k in kinds],
