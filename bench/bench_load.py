@@ -136,8 +136,7 @@ class ProbeApp:
 
     def start(self) -> None:
         env = {**os.environ, "PORT": str(self.port), "POD_NAME": "bench", "VERSION": "bench"}
-        self.proc = subprocess.Popen([self.python, str(APP)], env=env, stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([self.python, str(APP)], env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -183,8 +182,12 @@ def run_child(cmd: list[str], timeout: float, **kw: Any) -> tuple[subprocess.Com
 
 
 def run_ours(args: argparse.Namespace, app: ProbeApp, mode: str, rate: int) -> dict[str, Any]:
-    cmd = [args.python, str(Path(__file__).resolve()), "--worker", json.dumps(
-        {"url": app.url, "rate": rate, "seconds": args.seconds, "mode": mode, "sink": args.sink})]
+    cmd = [
+        args.python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        json.dumps({"url": app.url, "rate": rate, "seconds": args.seconds, "mode": mode, "sink": args.sink}),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     s0 = app.cpu()
     res, proc_cpu, _ = run_child(cmd, timeout=args.seconds + 60, env=env, cwd=ROOT)
@@ -192,10 +195,15 @@ def run_ours(args: argparse.Namespace, app: ProbeApp, mode: str, rate: int) -> d
     if res.returncode != 0:
         raise SystemExit(f"our generator failed (rc={res.returncode}):\n{res.stderr[-3000:]}")
     out: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
-    out.update(tool="ours", mode=mode, rate=rate, process_cpu_seconds=proc_cpu,
-               cpu_ms_per_1k=1e6 * out["cpu_seconds"] / max(out["sent"], 1),
-               process_cpu_ms_per_1k=1e6 * proc_cpu / max(out["sent"], 1),
-               server_cpu_pct=100 * server_cpu / max(out["wall_seconds"], 1e-9))
+    out.update(
+        tool="ours",
+        mode=mode,
+        rate=rate,
+        process_cpu_seconds=proc_cpu,
+        cpu_ms_per_1k=1e6 * out["cpu_seconds"] / max(out["sent"], 1),
+        process_cpu_ms_per_1k=1e6 * proc_cpu / max(out["sent"], 1),
+        server_cpu_pct=100 * server_cpu / max(out["wall_seconds"], 1e-9),
+    )
     return out
 
 
@@ -204,27 +212,48 @@ def run_vegeta(args: argparse.Namespace, app: ProbeApp, mode: str, rate: int, tm
     targets.write_text(f"GET {app.url}\n")
     results = tmp / f"vegeta-{mode}-{rate}.bin"
     timeout_s = 3  # = our LoadSpec connect_timeout (1 s) + read_timeout (2 s); vegeta has one total timeout
-    cmd = [args.vegeta, "attack", f"-rate={rate}/s", f"-duration={args.seconds:g}s",
-           f"-keepalive={'true' if mode == 'keepalive' else 'false'}", f"-max-workers={args.max_workers}",
-           f"-timeout={timeout_s}s", "-http2=false", f"-targets={targets}", f"-output={results}"]
+    cmd = [
+        args.vegeta,
+        "attack",
+        f"-rate={rate}/s",
+        f"-duration={args.seconds:g}s",
+        f"-keepalive={'true' if mode == 'keepalive' else 'false'}",
+        f"-max-workers={args.max_workers}",
+        f"-timeout={timeout_s}s",
+        "-http2=false",
+        f"-targets={targets}",
+        f"-output={results}",
+    ]
     s0 = app.cpu()
     res, cpu, wall = run_child(cmd, timeout=args.seconds + 60)
     server_cpu = app.cpu() - s0
     if res.returncode != 0:
         raise SystemExit(f"vegeta attack failed (rc={res.returncode}): {res.stderr[-2000:]}")
-    rep = subprocess.run([args.vegeta, "report", "-type=json", str(results)], capture_output=True, text=True,
-                         check=True, timeout=120)
+    rep = subprocess.run([args.vegeta, "report", "-type=json", str(results)], capture_output=True, text=True, check=True, timeout=120)
     r = json.loads(rep.stdout)
     results.unlink(missing_ok=True)
     n = int(r["requests"])
     ok = round(float(r["success"]) * n)
     lat = r["latencies"]
     return {
-        "tool": "vegeta", "mode": mode, "rate": rate, "scheduled": int(rate * args.seconds), "sent": n, "ok": ok,
-        "failed": n - ok, "skipped": None, "success_ratio": r["success"], "status_codes": r["status_codes"],
-        "errors": r.get("errors") or [], "achieved_rate": r["rate"], "throughput": r["throughput"],
+        "tool": "vegeta",
+        "mode": mode,
+        "rate": rate,
+        "scheduled": int(rate * args.seconds),
+        "sent": n,
+        "ok": ok,
+        "failed": n - ok,
+        "skipped": None,
+        "success_ratio": r["success"],
+        "status_codes": r["status_codes"],
+        "errors": r.get("errors") or [],
+        "achieved_rate": r["rate"],
+        "throughput": r["throughput"],
         "latency_ms": {"p50": lat["50th"] / 1e6, "p99": lat["99th"] / 1e6, "max": lat["max"] / 1e6},
-        "lateness_ms": None, "cpu_seconds": cpu, "cpu_ms_per_1k": 1e6 * cpu / max(n, 1), "wall_seconds": wall,
+        "lateness_ms": None,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_1k": 1e6 * cpu / max(n, 1),
+        "wall_seconds": wall,
         "server_cpu_pct": 100 * server_cpu / max(wall, 1e-9),
     }
 
@@ -242,11 +271,17 @@ def run_wrk(args: argparse.Namespace, app: ProbeApp) -> dict[str, Any]:
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     return {
-        "tool": "wrk", "mode": "keepalive", "connections": args.wrk_connections, "threads": 1,
-        "requests_per_sec": float(m.group(1)) if m else 0.0, "requests": int(total.group(1)) if total else 0,
+        "tool": "wrk",
+        "mode": "keepalive",
+        "connections": args.wrk_connections,
+        "threads": 1,
+        "requests_per_sec": float(m.group(1)) if m else 0.0,
+        "requests": int(total.group(1)) if total else 0,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
-        "wrk_cpu_seconds": cpu, "server_cpu_pct": 100 * server_cpu / max(wall, 1e-9), "raw": text,
+        "wrk_cpu_seconds": cpu,
+        "server_cpu_pct": 100 * server_cpu / max(wall, 1e-9),
+        "raw": text,
     }
 
 
@@ -260,13 +295,32 @@ def _f(x: float | None, nd: int = 1) -> str:
 def row(p: dict[str, Any], ratio: float | None) -> list[Any]:
     late = p.get("lateness_ms")
     fails = f"{p['failed']:,}" + (f" (+{p['skipped']:,} skipped)" if p.get("skipped") else "")
-    return [p["tool"], p["mode"], p["rate"], _f(p["achieved_rate"]), _f(late and late["p50"], 3),
-            _f(late and late["p99"], 3), fails, _f(p["cpu_ms_per_1k"]), _f(ratio, 2) if p["tool"] == "ours" else "",
-            f"{p['server_cpu_pct']:.0f}%"]
+    return [
+        p["tool"],
+        p["mode"],
+        p["rate"],
+        _f(p["achieved_rate"]),
+        _f(late and late["p50"], 3),
+        _f(late and late["p99"], 3),
+        fails,
+        _f(p["cpu_ms_per_1k"]),
+        _f(ratio, 2) if p["tool"] == "ours" else "",
+        f"{p['server_cpu_pct']:.0f}%",
+    ]
 
 
-HEADERS = ["tool", "mode", "target rate", "achieved rate", "lateness p50 ms", "lateness p99 ms", "failures",
-           "CPU ms / 1k req", "CPU ours/vegeta", "probe_app CPU"]
+HEADERS = [
+    "tool",
+    "mode",
+    "target rate",
+    "achieved rate",
+    "lateness p50 ms",
+    "lateness p99 ms",
+    "failures",
+    "CPU ms / 1k req",
+    "CPU ours/vegeta",
+    "probe_app CPU",
+]
 
 
 def cpu_ratio(points: list[dict[str, Any]], mode: str, rate: int) -> float | None:
@@ -284,34 +338,60 @@ def goals(points: list[dict[str, Any]], wrk: dict[str, Any] | None) -> list[dict
     pts = [p for p in ours if p["rate"] <= LATENESS_MAX_RATE]
     bad = [f"{p['mode']}@{p['rate']}: {p['lateness_ms']['p99']:.3f} ms" for p in pts if p["lateness_ms"]["p99"] > LATENESS_P99_MS]
     modes = sorted({p["mode"] for p in pts})
-    out.append({"goal": f"p99 lateness <= {LATENESS_P99_MS:g} ms up to {LATENESS_MAX_RATE:,} req/s, both modes",
-                "result": "not measured" if not pts else ("FAIL" if bad else ("PASS" if len(modes) == 2 else "PASS (partial)")),
-                "detail": "; ".join(bad) if bad else ", ".join(f"{p['mode']}@{p['rate']}: {p['lateness_ms']['p99']:.3f} ms" for p in pts)})
+    out.append(
+        {
+            "goal": f"p99 lateness <= {LATENESS_P99_MS:g} ms up to {LATENESS_MAX_RATE:,} req/s, both modes",
+            "result": "not measured" if not pts else ("FAIL" if bad else ("PASS" if len(modes) == 2 else "PASS (partial)")),
+            "detail": "; ".join(bad) if bad else ", ".join(f"{p['mode']}@{p['rate']}: {p['lateness_ms']['p99']:.3f} ms" for p in pts),
+        }
+    )
 
     sp = next((p for p in ours if p["mode"] == "keepalive" and p["rate"] == SUSTAIN_RATE), None)
     if sp is None:
-        out.append({"goal": f">= {SUSTAIN_RATE:,} req/s sustained in keepalive", "result": "not measured",
-                    "detail": f"run with --rates including {SUSTAIN_RATE} and --modes including keepalive"})
+        out.append(
+            {
+                "goal": f">= {SUSTAIN_RATE:,} req/s sustained in keepalive",
+                "result": "not measured",
+                "detail": f"run with --rates including {SUSTAIN_RATE} and --modes including keepalive",
+            }
+        )
     else:
         bad_frac = (sp["failed"] + sp["skipped"]) / max(sp["scheduled"], 1)
-        ok = (sp["achieved_rate"] >= SUSTAIN_MIN_FRACTION * SUSTAIN_RATE and bad_frac <= SUSTAIN_MAX_BAD_FRACTION
-              and sp["lateness_ms"]["p99"] <= SUSTAIN_LATENESS_P99_MS)
-        detail = (f"achieved {sp['achieved_rate']:,.1f}/s, failed+skipped {100 * bad_frac:.3f} %, "
-                  f"lateness p99 {sp['lateness_ms']['p99']:.3f} ms, probe_app CPU {sp['server_cpu_pct']:.0f}%")
+        ok = (
+            sp["achieved_rate"] >= SUSTAIN_MIN_FRACTION * SUSTAIN_RATE
+            and bad_frac <= SUSTAIN_MAX_BAD_FRACTION
+            and sp["lateness_ms"]["p99"] <= SUSTAIN_LATENESS_P99_MS
+        )
+        detail = (
+            f"achieved {sp['achieved_rate']:,.1f}/s, failed+skipped {100 * bad_frac:.3f} %, "
+            f"lateness p99 {sp['lateness_ms']['p99']:.3f} ms, probe_app CPU {sp['server_cpu_pct']:.0f}%"
+        )
         if sp["server_cpu_pct"] >= SERVER_BOUND_PCT or (wrk and wrk["requests_per_sec"] < 1.25 * SUSTAIN_RATE):
-            detail += (f" - probe_app is near its ceiling (wrk: {wrk['requests_per_sec']:,.0f} req/s)" if wrk
-                       else " - probe_app near 100% of a core: it may be the bottleneck")
-        out.append({"goal": f">= {SUSTAIN_RATE:,} req/s sustained in keepalive "
-                            f"(>= {100 * SUSTAIN_MIN_FRACTION:g} % of target, <= {100 * SUSTAIN_MAX_BAD_FRACTION:g} % failed/skipped, "
-                            f"p99 lateness <= {SUSTAIN_LATENESS_P99_MS:g} ms)",
-                    "result": "PASS" if ok else "FAIL", "detail": detail})
+            detail += (
+                f" - probe_app is near its ceiling (wrk: {wrk['requests_per_sec']:,.0f} req/s)"
+                if wrk
+                else " - probe_app near 100% of a core: it may be the bottleneck"
+            )
+        out.append(
+            {
+                "goal": f">= {SUSTAIN_RATE:,} req/s sustained in keepalive "
+                f"(>= {100 * SUSTAIN_MIN_FRACTION:g} % of target, <= {100 * SUSTAIN_MAX_BAD_FRACTION:g} % failed/skipped, "
+                f"p99 lateness <= {SUSTAIN_LATENESS_P99_MS:g} ms)",
+                "result": "PASS" if ok else "FAIL",
+                "detail": detail,
+            }
+        )
 
     ratios = [(p["mode"], p["rate"], cpu_ratio(points, p["mode"], p["rate"])) for p in ours]
     ratios = [r for r in ratios if r[2] is not None]
     bad_r = [r for r in ratios if r[2] > CPU_RATIO_MAX]  # type: ignore[operator]
-    out.append({"goal": f"CPU per request <= {CPU_RATIO_MAX:g}x vegeta's at the same rate",
-                "result": "not measured" if not ratios else ("FAIL" if bad_r else "PASS"),
-                "detail": ", ".join(f"{m}@{r}: {x:.2f}x" for m, r, x in ratios)})
+    out.append(
+        {
+            "goal": f"CPU per request <= {CPU_RATIO_MAX:g}x vegeta's at the same rate",
+            "result": "not measured" if not ratios else ("FAIL" if bad_r else "PASS"),
+            "detail": ", ".join(f"{m}@{r}: {x:.2f}x" for m, r, x in ratios),
+        }
+    )
     return out
 
 
@@ -333,11 +413,15 @@ def env_info(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
 
     return {
-        "python": platform.python_version(), "aiohttp": aiohttp.__version__, "platform": platform.platform(),
-        "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
         "vegeta": veg_mod.group(1) if veg_mod else "unknown (go version -m failed)",
         "wrk": sh([args.wrk, "-v"]).splitlines()[0] if shutil.which(args.wrk) else None,
-        "tcp_tw_reuse": sysctl("net.ipv4.tcp_tw_reuse"), "ip_local_port_range": sysctl("net.ipv4.ip_local_port_range"),
+        "tcp_tw_reuse": sysctl("net.ipv4.tcp_tw_reuse"),
+        "ip_local_port_range": sysctl("net.ipv4.ip_local_port_range"),
         "somaxconn": sysctl("net.core.somaxconn"),
     }
 
@@ -351,9 +435,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rates", default="500,1000,2000,4000", help="comma-separated req/s (default 500,1000,2000,4000)")
     ap.add_argument("--modes", default="new,keepalive", help="comma-separated: new, keepalive (default both)")
     ap.add_argument("--tools", default="ours,vegeta,wrk", help="comma-separated subset of ours,vegeta,wrk")
-    ap.add_argument("--sink", choices=("minimal", "accumulator"), default="minimal",
-                    help="per-record work in our generator's sink: minimal (collect lateness only, default) or "
-                         "accumulator (also harness.summary.Accumulator, as `rollout-harness load` does)")
+    ap.add_argument(
+        "--sink",
+        choices=("minimal", "accumulator"),
+        default="minimal",
+        help="per-record work in our generator's sink: minimal (collect lateness only, default) or "
+        "accumulator (also harness.summary.Accumulator, as `rollout-harness load` does)",
+    )
     ap.add_argument("--vegeta", default=str(DEFAULT_VEGETA), help=f"vegeta binary (default {DEFAULT_VEGETA})")
     ap.add_argument("--wrk", default="wrk", help="wrk binary (default: wrk on PATH)")
     ap.add_argument("--wrk-connections", type=int, default=32)
@@ -391,8 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk not found: run bench/run.sh (it installs it) or pass --wrk")
 
     info = env_info(args)
-    print(f"# load generator benchmark: {len(args.modes)} modes x {len(args.rates)} rates x {args.seconds:g} s, "
-          f"{info['cpus']} CPUs, load average {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}")
+    print(
+        f"# load generator benchmark: {len(args.modes)} modes x {len(args.rates)} rates x {args.seconds:g} s, "
+        f"{info['cpus']} CPUs, load average {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
+    )
     print(f"python {info['python']}, aiohttp {info['aiohttp']}, vegeta {info['vegeta']}, {info['wrk']}, sink={args.sink}\n")
 
     app = ProbeApp(args.python)
@@ -404,9 +494,21 @@ def main(argv: list[str] | None = None) -> int:
             if "wrk" in args.tools:
                 print(f"## probe_app ceiling: wrk -t1 -c{args.wrk_connections} -d{max(1, round(args.seconds))}s (keepalive)")
                 wrk = run_wrk(args, app)
-                print(tabulate([["wrk", "keepalive", f"{wrk['requests_per_sec']:,.1f}", wrk["non_2xx"] + wrk["socket_errors"],
-                                 f"{wrk['server_cpu_pct']:.0f}%"]],
-                               headers=["tool", "mode", "achieved rate (max)", "errors", "probe_app CPU"], tablefmt="github"))
+                print(
+                    tabulate(
+                        [
+                            [
+                                "wrk",
+                                "keepalive",
+                                f"{wrk['requests_per_sec']:,.1f}",
+                                wrk["non_2xx"] + wrk["socket_errors"],
+                                f"{wrk['server_cpu_pct']:.0f}%",
+                            ]
+                        ],
+                        headers=["tool", "mode", "achieved rate (max)", "errors", "probe_app CPU"],
+                        tablefmt="github",
+                    )
+                )
                 print()
                 time.sleep(args.pause)
             for mode in args.modes:
@@ -422,41 +524,66 @@ def main(argv: list[str] | None = None) -> int:
                         points.append(p)
                         time.sleep(args.pause)
                     print(f"## {mode} @ {rate:,} req/s for {args.seconds:g} s")
-                    print(tabulate([row(p, cpu_ratio(points, mode, rate)) for p in here], headers=HEADERS,
-                                   tablefmt="github", disable_numparse=True))
+                    print(
+                        tabulate(
+                            [row(p, cpu_ratio(points, mode, rate)) for p in here], headers=HEADERS, tablefmt="github", disable_numparse=True
+                        )
+                    )
                     print()
     finally:
         app.stop()
 
     print("## all points")
-    print(tabulate([row(p, cpu_ratio(points, p["mode"], p["rate"])) for p in points], headers=HEADERS,
-                   tablefmt="github", disable_numparse=True))
+    print(
+        tabulate(
+            [row(p, cpu_ratio(points, p["mode"], p["rate"])) for p in points], headers=HEADERS, tablefmt="github", disable_numparse=True
+        )
+    )
     print()
     g = goals(points, wrk)
     print("## goals")
     print(tabulate([[x["goal"], x["result"], x["detail"]] for x in g], headers=["goal", "result", "detail"], tablefmt="github"))
     notes = []
     if wrk:
-        notes.append(f"probe_app ceiling (wrk, keepalive, 1 process): {wrk['requests_per_sec']:,.0f} req/s "
-                     f"at {wrk['server_cpu_pct']:.0f}% of one core")
+        notes.append(
+            f"probe_app ceiling (wrk, keepalive, 1 process): {wrk['requests_per_sec']:,.0f} req/s "
+            f"at {wrk['server_cpu_pct']:.0f}% of one core"
+        )
     hot = [p for p in points if p["server_cpu_pct"] >= SERVER_BOUND_PCT]
     if hot:
-        notes.append("probe_app at >= {:g}% of a core (likely the bottleneck) in: {}".format(
-            SERVER_BOUND_PCT, ", ".join(f"{p['tool']} {p['mode']}@{p['rate']}" for p in hot)))
+        notes.append(
+            "probe_app at >= {:g}% of a core (likely the bottleneck) in: {}".format(
+                SERVER_BOUND_PCT, ", ".join(f"{p['tool']} {p['mode']}@{p['rate']}" for p in hot)
+            )
+        )
     info["loadavg_end"] = os.getloadavg()
     if info["loadavg_end"][0] > (info["cpus"] or 1) * 0.75 or info["loadavg_start"][0] > (info["cpus"] or 1) * 0.75:
-        notes.append(f"machine was busy (load average {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f} "
-                     f"on {info['cpus']} CPUs): numbers are not representative")
+        notes.append(
+            f"machine was busy (load average {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f} "
+            f"on {info['cpus']} CPUs): numbers are not representative"
+        )
     for n in notes:
         print(f"- {n}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "env": info,
-           "params": {"seconds": args.seconds, "rates": args.rates, "modes": args.modes, "tools": sorted(args.tools),
-                      "sink": args.sink, "vegeta_max_workers": args.max_workers, "wrk_connections": args.wrk_connections},
-           "wrk": wrk, "points": points,
-           "cpu_ratio_ours_over_vegeta": {f"{m}@{r}": cpu_ratio(points, m, r) for m in args.modes for r in args.rates},
-           "goals": g, "notes": notes}
+    doc = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "env": info,
+        "params": {
+            "seconds": args.seconds,
+            "rates": args.rates,
+            "modes": args.modes,
+            "tools": sorted(args.tools),
+            "sink": args.sink,
+            "vegeta_max_workers": args.max_workers,
+            "wrk_connections": args.wrk_connections,
+        },
+        "wrk": wrk,
+        "points": points,
+        "cpu_ratio_ours_over_vegeta": {f"{m}@{r}": cpu_ratio(points, m, r) for m in args.modes for r in args.rates},
+        "goals": g,
+        "notes": notes,
+    }
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return 0

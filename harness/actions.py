@@ -121,8 +121,13 @@ async def rollback(ctx: TriggerContext) -> None:
     ctx.mark("trigger", f"rollout undo to revision {revision(prev)}")
     template = ctx.kube.api_client.sanitize_for_serialization(prev.spec.template)
     template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-    await _k(ctx.kube.patch_deployment, ctx.namespace, DEPLOYMENT,
-             [{"op": "replace", "path": "/spec/template", "value": json.loads(json.dumps(template))}], "rollout undo")
+    await _k(
+        ctx.kube.patch_deployment,
+        ctx.namespace,
+        DEPLOYMENT,
+        [{"op": "replace", "path": "/spec/template", "value": json.loads(json.dumps(template))}],
+        "rollout undo",
+    )
     await wait_rollout(ctx, "rollout undo")
 
 

@@ -49,8 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
     up = sub.add_parser("up", help="bring up the kind cluster (idempotent; builds the node image offline if needed)")
-    up.add_argument("--offline", choices=["auto", "yes", "no"], default="auto",
-                    help="build the node image locally (yes), pull kindest/node (no), or decide (auto)")
+    up.add_argument(
+        "--offline",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="build the node image locally (yes), pull kindest/node (no), or decide (auto)",
+    )
     sub.add_parser("down", help="delete the harness's kind cluster (idempotent)")
 
     ld = sub.add_parser("load", help="open-loop HTTP load against a URL, like `fortio load`")
@@ -78,9 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--rollout-timeout", type=_duration, default=180.0, help="fail if a rollout takes longer")
         r.add_argument("--connect-timeout", type=_duration, default=3.0, help="per request (default 3s: survives one lost SYN)")
         r.add_argument("--read-timeout", type=_duration, default=5.0, help="per request (default 5s)")
-        r.add_argument("--max-lateness", type=_duration, default=0.5,
-                       help="mark a run unreliable when generator start-lateness p99 exceeds this (default 500ms: well under "
-                            "the connect timeout, so a stalled generator cannot fake timeouts)")
+        r.add_argument(
+            "--max-lateness",
+            type=_duration,
+            default=0.5,
+            help="mark a run unreliable when generator start-lateness p99 exceeds this (default 500ms: well under "
+            "the connect timeout, so a stalled generator cannot fake timeouts)",
+        )
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")

@@ -53,8 +53,9 @@ def _run(cmd: list[str], what: str, timeout: float = 3600, env: dict[str, str] |
     """Run a command, streaming its stderr lines as progress; raise ClusterError naming `what` on failure."""
     log.debug("$ %s", " ".join(cmd))
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, **(env or {})}, start_new_session=False)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, start_new_session=False
+        )
     except FileNotFoundError as e:
         raise EnvironmentProblem(f"{what}: {cmd[0]} not found") from e
     tail: list[str] = []
@@ -135,8 +136,9 @@ def ensure_node_image(offline: str) -> str:
         if not cached:
             _check_disk()
             if shutil.which("go") is None:
-                raise EnvironmentProblem("no container registry is reachable and the Go toolchain "
-                                         "(needed to build the node image offline) is missing")
+                raise EnvironmentProblem(
+                    "no container registry is reachable and the Go toolchain (needed to build the node image offline) is missing"
+                )
             log.info("building the offline node image (cold: ~40 min on 2 cores; cached afterwards under %s)", CACHE)
             _run(["bash", str(CI / "build-binaries.sh")], "building Kubernetes binaries", timeout=7200)
         _run(["bash", str(CI / "build-node-image.sh")], "building the node image", timeout=3600)
@@ -165,14 +167,12 @@ kubeadmConfigPatches:
 
 
 def cluster_exists(name: str = CLUSTER) -> bool:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}", "-q"],
-                         capture_output=True, text=True)
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}", "-q"], capture_output=True, text=True)
     return bool(out.stdout.strip())
 
 
 def _nodes_running(name: str) -> bool:
-    out = subprocess.run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "-q"],
-                         capture_output=True, text=True)
+    out = subprocess.run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "-q"], capture_output=True, text=True)
     return len(out.stdout.split()) == 3
 
 
@@ -195,14 +195,26 @@ def _kubectl(kubeconfig: Path, *args: str) -> str:
 
 
 def _cni_conflist(pod_cidr: str) -> str:
-    return json.dumps({"cniVersion": "0.4.0", "name": "rollout-harness-ptp", "plugins": [
-        {"type": "ptp", "ipMasq": False, "mtu": 1500,
-         "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-        {"type": "portmap", "capabilities": {"portMappings": True}}]})
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "rollout-harness-ptp",
+            "plugins": [
+                {
+                    "type": "ptp",
+                    "ipMasq": False,
+                    "mtu": 1500,
+                    "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]},
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+    )
 
 
-_NODES_JSONPATH = ("jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} "
-                   "{.status.addresses[?(@.type=='InternalIP')].address}{'\\n'}{end}")
+_NODES_JSONPATH = (
+    "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=='InternalIP')].address}{'\\n'}{end}"
+)
 
 
 def setup_cni(name: str, kubeconfig: Path, timeout: float = 120) -> None:
@@ -232,20 +244,26 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        r = subprocess.run([_tool("kubectl"), "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [_tool("kubectl"), "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"], capture_output=True, text=True
+        )
         lines = r.stdout.split("\n") if r.returncode == 0 else []
         ready = [ln for ln in lines if " Ready " in ln]
         if len(ready) == 3:
             return
         last = r.stdout.strip() or r.stderr.strip()
         time.sleep(2)
-    pods = subprocess.run([_tool("kubectl"), "--kubeconfig", str(kubeconfig), "-n", "kube-system", "get", "pods", "--no-headers"],
-                          capture_output=True, text=True).stdout
+    pods = subprocess.run(
+        [_tool("kubectl"), "--kubeconfig", str(kubeconfig), "-n", "kube-system", "get", "pods", "--no-headers"],
+        capture_output=True,
+        text=True,
+    ).stdout
     failing = [ln.split()[0] for ln in pods.splitlines() if "Running" not in ln]
-    raise ClusterError(f"nodes not Ready after {timeout:.0f}s ({last.splitlines()[-1] if last else 'no answer'}); "
-                       f"failing kube-system pods: {', '.join(failing) or 'none'}; see "
-                       f"`docker exec {name}-worker journalctl -u kubelet -u containerd`")
+    raise ClusterError(
+        f"nodes not Ready after {timeout:.0f}s ({last.splitlines()[-1] if last else 'no answer'}); "
+        f"failing kube-system pods: {', '.join(failing) or 'none'}; see "
+        f"`docker exec {name}-worker journalctl -u kubelet -u containerd`"
+    )
 
 
 def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> ClusterInfo:
@@ -263,8 +281,25 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> Cluster
         cfg.write_text(kind_config())
         log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node_image)
         try:
-            _run([kind_binary(), "create", "cluster", "--name", name, "--image", node_image, "--config", str(cfg),
-                  "--kubeconfig", str(kubeconfig), "--wait", "0s"], "creating the kind cluster", timeout=wait + 300)
+            _run(
+                [
+                    kind_binary(),
+                    "create",
+                    "cluster",
+                    "--name",
+                    name,
+                    "--image",
+                    node_image,
+                    "--config",
+                    str(cfg),
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "--wait",
+                    "0s",
+                ],
+                "creating the kind cluster",
+                timeout=wait + 300,
+            )
         except BaseException:
             log.info("[up] creation failed or interrupted; deleting the partial cluster")
             down(name)

@@ -1,10 +1,10 @@
 """Errors the harness raises on purpose. The CLI turns any of them into one line and exit code 2.
 
-    HarnessError
-    ├── UsageError           bad flag, duration, variant name or manifest
-    ├── EnvironmentProblem   docker, go, disk space or another prerequisite is missing
-    ├── ClusterError         the kind cluster cannot be created, reached or made Ready
-    └── RolloutError         a Kubernetes action failed or never completed
+HarnessError
+├── UsageError           bad flag, duration, variant name or manifest
+├── EnvironmentProblem   docker, go, disk space or another prerequisite is missing
+├── ClusterError         the kind cluster cannot be created, reached or made Ready
+└── RolloutError         a Kubernetes action failed or never completed
 """
 
 from __future__ import annotations

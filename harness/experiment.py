@@ -121,8 +121,9 @@ async def run_cell(kube: Kube, cell: CellSpec, opts: RunOptions) -> dict[str, An
     ns = _namespace(cell)
     replicas = int(variant.deployment["spec"].get("replicas", 1))
     watcher = Watcher(kube, ns)
-    ctx = TriggerContext(kube, ns, opts.rollout_timeout, variant.update_env, replicas,
-                         lambda kind, detail: watcher.mark(time.time(), kind, detail))
+    ctx = TriggerContext(
+        kube, ns, opts.rollout_timeout, variant.update_env, replicas, lambda kind, detail: watcher.mark(time.time(), kind, detail)
+    )
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     try:
@@ -146,10 +147,15 @@ async def run_cell(kube: Kube, cell: CellSpec, opts: RunOptions) -> dict[str, An
         log.debug("namespace %s deleted in %.1fs", ns, time.monotonic() - t_clean)
 
 
-async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher,
-                   url: str) -> dict[str, Any]:
-    spec = LoadSpec(url=url, rate=opts.rate, duration=opts.baseline + opts.rollout_timeout + opts.tail + 60,
-                    mode=cell.mode, connect_timeout=opts.connect_timeout, read_timeout=opts.read_timeout)
+async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, url: str) -> dict[str, Any]:
+    spec = LoadSpec(
+        url=url,
+        rate=opts.rate,
+        duration=opts.baseline + opts.rollout_timeout + opts.tail + 60,
+        mode=cell.mode,
+        connect_timeout=opts.connect_timeout,
+        read_timeout=opts.read_timeout,
+    )
     window: dict[str, float] = {}
 
     async def control() -> None:
@@ -206,20 +212,43 @@ async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerCon
     unreliable = summary.lateness_p99_ms > opts.max_lateness * 1000
     reason = f"generator start-lateness p99 {summary.lateness_p99_ms:.1f} ms > {opts.max_lateness * 1000:.0f} ms" if unreliable else ""
     failures.sort(key=lambda r: r.sched)
-    log.info("[run] %s × %s: %d requests, %d failed %s, rollout %.1fs%s", cell.variant, cell.trigger.value, summary.requests,
-             summary.failed, summary.by_kind or "", window["complete"] - window["trigger"], f" (UNRELIABLE: {reason})" if reason else "")
+    log.info(
+        "[run] %s × %s: %d requests, %d failed %s, rollout %.1fs%s",
+        cell.variant,
+        cell.trigger.value,
+        summary.requests,
+        summary.failed,
+        summary.by_kind or "",
+        window["complete"] - window["trigger"],
+        f" (UNRELIABLE: {reason})" if reason else "",
+    )
     return run_json(
-        summary, name=f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}", variant=cell.variant,
-        trigger=cell.trigger.value, mode=cell.mode.value, trial=cell.trial, rate=opts.rate, unreliable=unreliable,
+        summary,
+        name=f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}",
+        variant=cell.variant,
+        trigger=cell.trigger.value,
+        mode=cell.mode.value,
+        trial=cell.trial,
+        rate=opts.rate,
+        unreliable=unreliable,
         unreliable_reason=reason,
-        generator={"cpu_seconds": round(window["cpu"], 3), "cpu_ms_per_1k": round(1e6 * window["cpu"] / max(window["sent"], 1), 1),
-                   "wall_seconds": round(window["wall"], 3)},
-        rollout={"trigger_s": round(window["trigger"] - t0, 3), "complete_s": round(window["complete"] - t0, 3),
-                 "duration_s": round(window["complete"] - window["trigger"], 2),
-                 "events": [{"t": round(e.t - t0, 3), "source": e.source, "name": e.name, "state": e.state} for e in watcher.events]},
-        attribution={"failures_by_pod_state": att.failures_by_state, "endpoint_lag_ms": att.endpoint_lag_ms,
-                     "max_endpoint_lag_ms": max(att.endpoint_lag_ms.values(), default=0.0),
-                     "pod_termination_s": att.pod_termination_s},
+        generator={
+            "cpu_seconds": round(window["cpu"], 3),
+            "cpu_ms_per_1k": round(1e6 * window["cpu"] / max(window["sent"], 1), 1),
+            "wall_seconds": round(window["wall"], 3),
+        },
+        rollout={
+            "trigger_s": round(window["trigger"] - t0, 3),
+            "complete_s": round(window["complete"] - t0, 3),
+            "duration_s": round(window["complete"] - window["trigger"], 2),
+            "events": [{"t": round(e.t - t0, 3), "source": e.source, "name": e.name, "state": e.state} for e in watcher.events],
+        },
+        attribution={
+            "failures_by_pod_state": att.failures_by_state,
+            "endpoint_lag_ms": att.endpoint_lag_ms,
+            "max_endpoint_lag_ms": max(att.endpoint_lag_ms.values(), default=0.0),
+            "pod_termination_s": att.pod_termination_s,
+        },
         failure_samples=[asdict(r) for r in failures[:MAX_FAILURE_SAMPLES]],
     )
 
@@ -245,9 +274,18 @@ def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: i
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(rate=args.rate, baseline=args.baseline, tail=args.tail, rollout_timeout=args.rollout_timeout,
-                      max_lateness=args.max_lateness, out=args.out, manifests=args.manifests,
-                      keep_records=args.keep_records, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    return RunOptions(
+        rate=args.rate,
+        baseline=args.baseline,
+        tail=args.tail,
+        rollout_timeout=args.rollout_timeout,
+        max_lateness=args.max_lateness,
+        out=args.out,
+        manifests=args.manifests,
+        keep_records=args.keep_records,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+    )
 
 
 async def connect(no_up: bool) -> Kube:
@@ -292,8 +330,13 @@ async def run_command(args: argparse.Namespace) -> int:
 
 
 async def compare_command(args: argparse.Namespace) -> int:
-    cells = _cells(_split(args.variants, DEFAULT_VARIANTS), _split(args.triggers, DEFAULT_TRIGGERS),
-                   _split(args.modes, ("new",)), args.trials, args.manifests)
+    cells = _cells(
+        _split(args.variants, DEFAULT_VARIANTS),
+        _split(args.triggers, DEFAULT_TRIGGERS),
+        _split(args.modes, ("new",)),
+        args.trials,
+        args.manifests,
+    )
     opts = _options(args)
     t0 = time.monotonic()
     kube = await connect(args.no_up)
@@ -304,6 +347,8 @@ async def compare_command(args: argparse.Namespace) -> int:
     wall = time.monotonic() - t0
     print(compare_table(docs))
     print()
-    print(f"{len(docs)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows "
-          f"(cluster check, deploy, wait, cleanup)")
+    print(
+        f"{len(docs)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows "
+        f"(cluster check, deploy, wait, cleanup)"
+    )
     return 0

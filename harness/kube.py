@@ -49,8 +49,12 @@ class DeploymentStatus:
 
     @property
     def complete(self) -> bool:
-        return (self.observed >= self.generation and self.updated == self.replicas and self.total == self.replicas
-                and self.available == self.replicas)
+        return (
+            self.observed >= self.generation
+            and self.updated == self.replicas
+            and self.total == self.replicas
+            and self.available == self.replicas
+        )
 
 
 class Kube:
@@ -113,9 +117,16 @@ class Kube:
                 stalled = f"{c.reason}: {c.message}"
         pods = self.list_pods(ns, "app=web")
         total = sum(1 for p in pods if p.metadata.deletion_timestamp is None)
-        return DeploymentStatus(d.metadata.generation or 0, st.observed_generation or 0, d.spec.replicas or 0,
-                                st.updated_replicas or 0, st.ready_replicas or 0, st.available_replicas or 0,
-                                total, stalled)
+        return DeploymentStatus(
+            d.metadata.generation or 0,
+            st.observed_generation or 0,
+            d.spec.replicas or 0,
+            st.updated_replicas or 0,
+            st.ready_replicas or 0,
+            st.available_replicas or 0,
+            total,
+            stalled,
+        )
 
     def patch_deployment(self, ns: str, name: str, patch: Obj | list[Obj], what: str) -> None:
         ctype = "application/json-patch+json" if isinstance(patch, list) else "application/strategic-merge-patch+json"
@@ -133,8 +144,12 @@ class Kube:
     # nodes and eviction ----------------------------------------------------------------------------
     def set_unschedulable(self, node: str, value: bool) -> None:
         verb = "cordon" if value else "uncordon"
-        _call(f"{verb} node {node!r}", lambda: self.core.patch_node(
-            node, {"spec": {"unschedulable": value or None}}, _content_type="application/strategic-merge-patch+json"))
+        _call(
+            f"{verb} node {node!r}",
+            lambda: self.core.patch_node(
+                node, {"spec": {"unschedulable": value or None}}, _content_type="application/strategic-merge-patch+json"
+            ),
+        )
 
     def evict(self, ns: str, pod: str) -> bool:
         """True when evicted; False when a PodDisruptionBudget refuses it now (429)."""

@@ -64,11 +64,17 @@ Sink = Callable[[RequestRecord], None]
 
 def _session(spec: LoadSpec) -> aiohttp.ClientSession:
     keep = spec.mode is ConnMode.KEEPALIVE
-    connector = aiohttp.TCPConnector(limit=0, force_close=not keep, keepalive_timeout=30 if keep else None,
-                                     ttl_dns_cache=300, enable_cleanup_closed=False)
+    connector = aiohttp.TCPConnector(
+        limit=0, force_close=not keep, keepalive_timeout=30 if keep else None, ttl_dns_cache=300, enable_cleanup_closed=False
+    )
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout, sock_read=spec.read_timeout)
-    session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                    skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        raise_for_status=False,
+    )
     # aiohttp silently resends an idempotent request once after a reset or disconnect; one scheduled
     # request must be one attempt, or resets during a rollout are hidden. No public switch exists.
     session._retry_connection = False
@@ -82,9 +88,17 @@ async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float,
         async with session.get(url) as resp:
             await resp.read()
             kind = classify_status(resp.status)
-            rec = RequestRecord(seq, sched, start, loop.time() - t0, kind.value, resp.status,
-                                resp.headers.get("X-Pod", ""), resp.headers.get("X-Version", ""),
-                                "" if kind is FailureKind.OK else f"HTTP {resp.status}")
+            rec = RequestRecord(
+                seq,
+                sched,
+                start,
+                loop.time() - t0,
+                kind.value,
+                resp.status,
+                resp.headers.get("X-Pod", ""),
+                resp.headers.get("X-Version", ""),
+                "" if kind is FailureKind.OK else f"HTTP {resp.status}",
+            )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every transport failure is data, classified in one place

@@ -15,9 +15,16 @@ log = logging.getLogger("harness.load")
 
 
 async def load_command(args: argparse.Namespace) -> int:
-    spec = LoadSpec(url=args.url, rate=args.rate, duration=args.duration, mode=ConnMode(args.mode),
-                    max_requests=args.requests, max_in_flight=args.max_in_flight,
-                    connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    spec = LoadSpec(
+        url=args.url,
+        rate=args.rate,
+        duration=args.duration,
+        mode=ConnMode(args.mode),
+        max_requests=args.requests,
+        max_in_flight=args.max_in_flight,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+    )
     spec.validate()
     acc = Accumulator()
     writer = RecordWriter(args.records)
@@ -45,8 +52,19 @@ async def load_command(args: argparse.Namespace) -> int:
         print(timeline_table(summary))
     if args.out:
         cpu_per_1k = 1000.0 * result.cpu_seconds / max(result.sent, 1)
-        write_json(args.out, run_json(summary, name="load", url=spec.url, mode=spec.mode.value, rate=spec.rate,
-                                      generator={"cpu_seconds": round(result.cpu_seconds, 3),
-                                                 "cpu_ms_per_1k": round(cpu_per_1k * 1000, 2),
-                                                 "wall_seconds": round(result.wall_seconds, 3)}))
+        write_json(
+            args.out,
+            run_json(
+                summary,
+                name="load",
+                url=spec.url,
+                mode=spec.mode.value,
+                rate=spec.rate,
+                generator={
+                    "cpu_seconds": round(result.cpu_seconds, 3),
+                    "cpu_ms_per_1k": round(cpu_per_1k * 1000, 2),
+                    "wall_seconds": round(result.wall_seconds, 3),
+                },
+            ),
+        )
     return 0

@@ -32,8 +32,14 @@ class LoadProcess:
     async def start(self) -> None:
         doc = json.dumps(asdict(self.spec) | {"mode": self.spec.mode.value})
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "harness.loadworker", doc, str(self.records),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "harness.loadworker",
+            doc,
+            str(self.records),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
 
     async def finish(self, timeout: float = 30.0) -> LoadResult:
         """Ask the child to stop (close stdin) and wait for its result."""

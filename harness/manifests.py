@@ -103,6 +103,12 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
                 raise UsageError(f"variant {doc['name']!r}: every object needs a kind")
             objects[(obj["kind"], obj.get("metadata", {}).get("name", ""))] = copy.deepcopy(obj)
         update_env.update({str(k): str(v) for k, v in (doc.get("update_env") or {}).items()})
-    return Variant(name=name, description=str(chain[0].get("description", "")), deployment=deployment,
-                   service=copy.deepcopy(by_kind["Service"]), objects=tuple(objects.values()),
-                   update_env=update_env, chain=tuple(d["name"] for d in chain))
+    return Variant(
+        name=name,
+        description=str(chain[0].get("description", "")),
+        deployment=deployment,
+        service=copy.deepcopy(by_kind["Service"]),
+        objects=tuple(objects.values()),
+        update_env=update_env,
+        chain=tuple(d["name"] for d in chain),
+    )

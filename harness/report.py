@@ -27,8 +27,16 @@ from harness.errors import UsageError
 from harness.summary import RunSummary
 
 SCHEMA = "rollout-harness/run@1"
-_SHORT = {"refused": "refused", "no_route": "no route", "reset": "reset", "connect_timeout": "conn t/o",
-          "read_timeout": "read t/o", "http_5xx": "5xx", "http_other": "4xx", "other": "other"}
+_SHORT = {
+    "refused": "refused",
+    "no_route": "no route",
+    "reset": "reset",
+    "connect_timeout": "conn t/o",
+    "read_timeout": "read t/o",
+    "http_5xx": "5xx",
+    "http_other": "4xx",
+    "other": "other",
+}
 
 
 def summary_table(s: RunSummary) -> str:
@@ -48,8 +56,7 @@ def summary_table(s: RunSummary) -> str:
 
 def timeline_table(s: RunSummary) -> str:
     kinds = [k.value for k in FAILURE_KINDS if any(k.value in row for row in s.timeline)]
-    rows = [[row["t"], row.get("ok", 0), *[row.get(k, 0) for k in kinds]] for row in s.timeline
-            if any(row.get(k, 0) for k in kinds)]
+    rows = [[row["t"], row.get("ok", 0), *[row.get(k, 0) for k in kinds]] for row in s.timeline if any(row.get(k, 0) for k in kinds)]
     if not rows:
         return "(no failures in any second)"
     return tabulate(rows, headers=["second", "ok", *[_SHORT[k] for k in kinds]], tablefmt="github")
@@ -105,12 +112,28 @@ def compare_table(runs: list[dict[str, Any]]) -> str:
             good = [r["summary"] for r in rs if not r.get("unreliable")]
             row += [_spread([s["failed"] for s in good])]
             row += [_spread([s["by_kind"].get(k, 0) for s in good]) for k in kinds]
-            row += [_spread([s["failure_pct"] for s in good], 2), _spread([s["longest_outage_ms"] for s in good]),
-                    _spread([s["disruption_seconds"] for s in good])]
+            row += [
+                _spread([s["failure_pct"] for s in good], 2),
+                _spread([s["longest_outage_ms"] for s in good]),
+                _spread([s["disruption_seconds"] for s in good]),
+            ]
         row += [_spread([r.get("rollout", {}).get("duration_s", 0.0) for r in rs])]
         row += [_spread([round(r["summary"]["lateness_p99_ms"]) for r in rs])]
         row += [f"{len(bad)} unreliable" if bad else ""]
         rows.append(row)
-    headers = ["variant", "trigger", "mode", "trials", "requests", "failed", *[_SHORT[k] for k in kinds],
-               "fail %", "longest outage ms", "disrupt s", "rollout s", "gen late p99 ms", "note"]
+    headers = [
+        "variant",
+        "trigger",
+        "mode",
+        "trials",
+        "requests",
+        "failed",
+        *[_SHORT[k] for k in kinds],
+        "fail %",
+        "longest outage ms",
+        "disrupt s",
+        "rollout s",
+        "gen late p99 ms",
+        "note",
+    ]
     return tabulate(rows, headers=headers, tablefmt="github")

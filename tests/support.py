@@ -140,6 +140,7 @@ class RawServer:
 
 # --- the probe app as a real process --------------------------------------------------------------
 
+
 @dataclass
 class ProbeApp:
     proc: subprocess.Popen[bytes]
@@ -167,8 +168,9 @@ class ProbeApps:
         log = self._tmp / f"probe-{port}-{len(self.apps)}.log"
         full = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", "POD_NAME": "probe-0", **env}
         with log.open("wb") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "probe_app.app"], cwd=REPO, env=full,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fh)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "probe_app.app"], cwd=REPO, env=full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fh
+            )
         app = ProbeApp(proc, port, log, env)
         self.apps.append(app)
         if ready:

@@ -37,10 +37,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 # --- loopback ---------------------------------------------------------------------------------------
 
+
 def spec(url: str, n: int = 10, **kw: Any) -> LoadSpec:
     """n requests at 20 req/s with short timeouts."""
-    return LoadSpec(url=url, rate=20.0, duration=n / 20.0, connect_timeout=kw.pop("connect_timeout", 0.5),
-                    read_timeout=kw.pop("read_timeout", 0.3), **kw)
+    return LoadSpec(
+        url=url,
+        rate=20.0,
+        duration=n / 20.0,
+        connect_timeout=kw.pop("connect_timeout", 0.5),
+        read_timeout=kw.pop("read_timeout", 0.3),
+        **kw,
+    )
 
 
 def kinds(records: list[RequestRecord]) -> set[str]:
@@ -82,14 +89,17 @@ async def test_full_accept_queue_is_connect_timeout() -> None:
     assert all(0.25 <= r.latency < 1.0 for r in records), [r.latency for r in records]
 
 
-@pytest.mark.parametrize(("status", "reason", "kind"), [
-    (200, "OK", "ok"),
-    (201, "Created", "ok"),
-    (503, "Service Unavailable", "http_5xx"),
-    (500, "Internal Server Error", "http_5xx"),
-    (404, "Not Found", "http_other"),
-    (429, "Too Many Requests", "http_other"),
-])
+@pytest.mark.parametrize(
+    ("status", "reason", "kind"),
+    [
+        (200, "OK", "ok"),
+        (201, "Created", "ok"),
+        (503, "Service Unavailable", "http_5xx"),
+        (500, "Internal Server Error", "http_5xx"),
+        (404, "Not Found", "http_other"),
+        (429, "Too Many Requests", "http_other"),
+    ],
+)
 async def test_http_status(raw_server: Callable[..., RawServer], status: int, reason: str, kind: str) -> None:
     server = raw_server(respond(status, reason, {"X-Pod": "web-1", "X-Version": "v2"}))
     records, _ = await collect(spec(server.url, n=4))
@@ -130,11 +140,18 @@ async def test_classify_exception_directly(raw_server: Callable[..., RawServer])
 
 def test_classify_status_boundaries() -> None:
     assert [classify_status(s) for s in (200, 302, 399, 400, 499, 500, 599)] == [
-        FailureKind.OK, FailureKind.OK, FailureKind.OK, FailureKind.HTTP_OTHER, FailureKind.HTTP_OTHER,
-        FailureKind.HTTP_5XX, FailureKind.HTTP_5XX]
+        FailureKind.OK,
+        FailureKind.OK,
+        FailureKind.OK,
+        FailureKind.HTTP_OTHER,
+        FailureKind.HTTP_OTHER,
+        FailureKind.HTTP_5XX,
+        FailureKind.HTTP_5XX,
+    ]
 
 
 # --- network namespaces -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Netns:
@@ -182,8 +199,12 @@ def netns() -> Iterator[Netns]:
             _ip("-n", name, "link", "set", "lo", "up")
         for kind, prefix in (("unreachable", 214), ("blackhole", 215), ("prohibit", 216)):
             _ip("-n", ns.client, "route", "add", kind, f"10.{prefix}.{ns.net}.0/24")
-        rules = [("80", "DROP"), ("82", "REJECT --reject-with icmp-host-unreachable"),
-                 ("83", "REJECT --reject-with icmp-admin-prohibited"), ("86", "REJECT --reject-with icmp-port-unreachable")]
+        rules = [
+            ("80", "DROP"),
+            ("82", "REJECT --reject-with icmp-host-unreachable"),
+            ("83", "REJECT --reject-with icmp-admin-prohibited"),
+            ("86", "REJECT --reject-with icmp-port-unreachable"),
+        ]
         # the kernel rate-limits ICMP errors per destination (1/s after a burst of 6): without this, most
         # rejects in a burst are never sent and the client sees connect timeouts instead
         _in(ns.peer, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
@@ -236,18 +257,30 @@ def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "blackhole-route": f"http://10.215.{n}.5/",
         "prohibit-route": f"http://10.216.{n}.5/",
     }
-    specs = {name: {"url": url, "rate": 20.0, "duration": 0.25, "connect_timeout": 0.3, "read_timeout": 0.5}
-             for name, url in targets.items()}
+    specs = {
+        name: {"url": url, "rate": 20.0, "duration": 0.25, "connect_timeout": 0.3, "read_timeout": 0.5} for name, url in targets.items()
+    }
     cwd = tmp_path_factory.mktemp("peer-www")
     (cwd / "index.html").write_text("hello\n")
-    server = subprocess.Popen(["ip", "netns", "exec", netns.peer, sys.executable, "-c", _PEER_HTTP, peer], cwd=cwd,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", netns.peer, sys.executable, "-c", _PEER_HTTP, peer],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert server.stdout is not None
         ready, _, _ = select.select([server.stdout], [], [], 10)
         assert ready and server.stdout.readline() == b"ready\n", "peer HTTP server did not start"
-        proc = subprocess.run(["ip", "netns", "exec", netns.client, sys.executable, "-c", _CLIENT, json.dumps(specs)],
-                              cwd=REPO, capture_output=True, text=True, timeout=15, check=False)
+        proc = subprocess.run(
+            ["ip", "netns", "exec", netns.client, sys.executable, "-c", _CLIENT, json.dumps(specs)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         yield {name: sorted((RequestRecord(**r) for r in recs), key=lambda r: r.seq) for name, recs in out.items()}
@@ -258,16 +291,19 @@ def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Ite
             server.stdout.close()
 
 
-@pytest.mark.parametrize(("target", "kind", "detail"), [
-    ("ok-control", "ok", ""),
-    ("connect_timeout-syn-dropped", "connect_timeout", "ConnectionTimeoutError"),
-    ("refused-closed-port", "refused", "ClientConnectorError:ECONNREFUSED"),
-    ("refused-icmp-port-unreachable", "refused", "ClientConnectorError:ECONNREFUSED"),
-    ("no_route-icmp-host-unreachable", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-    ("no_route-icmp-admin-prohibited", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-    ("no_route-unreachable-route", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-    ("no_route-no-route-at-all", "no_route", "ClientConnectorError:ENETUNREACH"),
-])
+@pytest.mark.parametrize(
+    ("target", "kind", "detail"),
+    [
+        ("ok-control", "ok", ""),
+        ("connect_timeout-syn-dropped", "connect_timeout", "ConnectionTimeoutError"),
+        ("refused-closed-port", "refused", "ClientConnectorError:ECONNREFUSED"),
+        ("refused-icmp-port-unreachable", "refused", "ClientConnectorError:ECONNREFUSED"),
+        ("no_route-icmp-host-unreachable", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+        ("no_route-icmp-admin-prohibited", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+        ("no_route-unreachable-route", "no_route", "ClientConnectorError:EHOSTUNREACH"),
+        ("no_route-no-route-at-all", "no_route", "ClientConnectorError:ENETUNREACH"),
+    ],
+)
 def test_netns_condition(netns_records: dict[str, list[RequestRecord]], target: str, kind: str, detail: str) -> None:
     records = netns_records[target]
     assert len(records) == 5
@@ -275,11 +311,9 @@ def test_netns_condition(netns_records: dict[str, list[RequestRecord]], target: 
 
 
 @pytest.mark.parametrize(("target", "errno_name"), [("blackhole-route", "EINVAL"), ("prohibit-route", "EACCES")])
-def test_local_reject_routes_fail_with_their_errno(netns_records: dict[str, list[RequestRecord]], target: str,
-                                                   errno_name: str) -> None:
+def test_local_reject_routes_fail_with_their_errno(netns_records: dict[str, list[RequestRecord]], target: str, errno_name: str) -> None:
     """A blackhole route fails connect() with EINVAL and a prohibit route with EACCES: counted, errno kept."""
     records = netns_records[target]
     assert len(records) == 5
     assert all(r.failed for r in records)
     assert {r.detail for r in records} == {f"ClientConnectorError:{errno_name}"}
-

@@ -24,24 +24,27 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("argv", "expect"), [
-    (["load", "http://127.0.0.1:9/", "--duration", "1x"], ACCEPTED),
-    (["load", "http://127.0.0.1:9/", "--duration", "-3"], ACCEPTED),
-    (["load", "http://127.0.0.1:9/", "--duration", "nan"], ACCEPTED),
-    (["load", "http://127.0.0.1:9/", "--read-timeout", "m5"], ACCEPTED),
-    (["run", "--baseline", "5 s"], ACCEPTED),
-    (["launch"], "invalid choice: 'launch'"),
-    ([], "required"),
-    (["load", "ftp://127.0.0.1/"], "bad URL 'ftp://127.0.0.1/'"),
-    (["load", "127.0.0.1:8080"], "bad URL"),
-    (["load", "http://127.0.0.1:9/", "--rate", "-5"], "must be positive: '-5'"),
-    (["load", "http://127.0.0.1:9/", "--rate", "0"], "must be positive"),
-    (["load", "http://127.0.0.1:9/", "--rate", "lots"], "not a number: 'lots'"),
-    (["load", "http://127.0.0.1:9/", "--rate", "1e9"], "bad rate"),
-    (["load", "http://127.0.0.1:9/", "--mode", "udp"], "invalid choice: 'udp'"),
-    (["load", "http://127.0.0.1:9/", "--duration", "0"], "duration must be positive"),
-    (["load", "http://127.0.0.1:9/", "--bogus"], "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["load", "http://127.0.0.1:9/", "--duration", "1x"], ACCEPTED),
+        (["load", "http://127.0.0.1:9/", "--duration", "-3"], ACCEPTED),
+        (["load", "http://127.0.0.1:9/", "--duration", "nan"], ACCEPTED),
+        (["load", "http://127.0.0.1:9/", "--read-timeout", "m5"], ACCEPTED),
+        (["run", "--baseline", "5 s"], ACCEPTED),
+        (["launch"], "invalid choice: 'launch'"),
+        ([], "required"),
+        (["load", "ftp://127.0.0.1/"], "bad URL 'ftp://127.0.0.1/'"),
+        (["load", "127.0.0.1:8080"], "bad URL"),
+        (["load", "http://127.0.0.1:9/", "--rate", "-5"], "must be positive: '-5'"),
+        (["load", "http://127.0.0.1:9/", "--rate", "0"], "must be positive"),
+        (["load", "http://127.0.0.1:9/", "--rate", "lots"], "not a number: 'lots'"),
+        (["load", "http://127.0.0.1:9/", "--rate", "1e9"], "bad rate"),
+        (["load", "http://127.0.0.1:9/", "--mode", "udp"], "invalid choice: 'udp'"),
+        (["load", "http://127.0.0.1:9/", "--duration", "0"], "duration must be positive"),
+        (["load", "http://127.0.0.1:9/", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
     assert main(argv) == 2
     assert expect in one_error_line(capsys)
@@ -81,8 +84,19 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
     """Refusals are measurements, not errors: exit 0, every request counted as refused."""
     out = tmp_path / "r.json"
     records = tmp_path / "r.jsonl"
-    argv = ["-q", "load", f"http://127.0.0.1:{free_port()}/", "--rate", "50", "--duration", "200ms",
-            "--out", str(out), "--records", str(records)]
+    argv = [
+        "-q",
+        "load",
+        f"http://127.0.0.1:{free_port()}/",
+        "--rate",
+        "50",
+        "--duration",
+        "200ms",
+        "--out",
+        str(out),
+        "--records",
+        str(records),
+    ]
     assert main(argv) == 0
     s = json.loads(out.read_text())["summary"]
     assert (s["requests"], s["failed"], s["by_kind"]) == (10, 10, {"refused": 10})

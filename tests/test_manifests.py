@@ -9,9 +9,24 @@ import pytest
 from harness.errors import UsageError
 from harness.manifests import BUNDLED, available, load_variant, merge
 
-REQUIRED = {"naive", "readiness", "readiness-prestop", "prestop-native-sleep", "graceful-app", "prestop-longer-than-grace",
-            "surge1-unavail0", "min-ready", "recreate", "pdb", "anti-affinity-preferred", "anti-affinity-required",
-            "startup-slow", "startup-slow-probe", "tcp-probe-hung", "best-practice"}
+REQUIRED = {
+    "naive",
+    "readiness",
+    "readiness-prestop",
+    "prestop-native-sleep",
+    "graceful-app",
+    "prestop-longer-than-grace",
+    "surge1-unavail0",
+    "min-ready",
+    "recreate",
+    "pdb",
+    "anti-affinity-preferred",
+    "anti-affinity-required",
+    "startup-slow",
+    "startup-slow-probe",
+    "tcp-probe-hung",
+    "best-practice",
+}
 
 
 def test_all_required_variants_exist() -> None:

@@ -24,8 +24,9 @@ from harness.records import RequestRecord
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
-async def load_with_signal(app: ProbeApp, spec: LoadSpec, after: float,
-                           sig: signal.Signals = signal.SIGTERM) -> tuple[list[RequestRecord], LoadResult, float]:
+async def load_with_signal(
+    app: ProbeApp, spec: LoadSpec, after: float, sig: signal.Signals = signal.SIGTERM
+) -> tuple[list[RequestRecord], LoadResult, float]:
     """Run load; `after` seconds in, send `sig` to the app. Returns records, result and the signal's wall time."""
     records: list[RequestRecord] = []
     load = asyncio.create_task(run_load(spec, records.append))
@@ -131,8 +132,7 @@ async def test_pod_and_version_headers_are_recorded(probe_apps: ProbeApps, mode:
     assert {(r.kind, r.status, r.pod, r.version) for r in records} == {("ok", 200, "web-7f9c-abcde", "v7")}
 
 
-def test_cli_load_measures_a_kill_and_restart(probe_apps: ProbeApps, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_load_measures_a_kill_and_restart(probe_apps: ProbeApps, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = probe_apps.start(POD_NAME="first")
     out = tmp_path / "run.json"
     errors: list[BaseException] = []
@@ -150,8 +150,24 @@ def test_cli_load_measures_a_kill_and_restart(probe_apps: ProbeApps, tmp_path: P
     chaos = threading.Thread(target=kill_and_restart, name="kill-and-restart")
     chaos.start()
     try:
-        rc = main(["-q", "load", app.url, "--rate", "100", "--duration", "5s", "--connect-timeout", "500ms",
-                   "--read-timeout", "1s", "--out", str(out), "--timeline"])
+        rc = main(
+            [
+                "-q",
+                "load",
+                app.url,
+                "--rate",
+                "100",
+                "--duration",
+                "5s",
+                "--connect-timeout",
+                "500ms",
+                "--read-timeout",
+                "1s",
+                "--out",
+                str(out),
+                "--timeline",
+            ]
+        )
     finally:
         chaos.join(timeout=10)
     assert not errors, errors

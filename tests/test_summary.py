@@ -20,8 +20,7 @@ def rec(seq: int, kind: str = "ok", status: int = 0, latency: float = 0.010, lat
 
 def run_of(pattern: str) -> list[RequestRecord]:
     """One record per character: . ok, R refused, X reset, T read_timeout, 5 http 503, S skipped."""
-    kinds = {".": ("ok", 200), "R": ("refused", 0), "X": ("reset", 0), "T": ("read_timeout", 0),
-             "5": ("http_5xx", 503), "S": (SKIPPED, 0)}
+    kinds = {".": ("ok", 200), "R": ("refused", 0), "X": ("reset", 0), "T": ("read_timeout", 0), "5": ("http_5xx", 503), "S": (SKIPPED, 0)}
     return [rec(i, *kinds[c]) for i, c in enumerate(pattern)]
 
 
@@ -168,8 +167,19 @@ def test_summary_table_has_the_metrics() -> None:
     lines = table.splitlines()
     assert lines[0].startswith("| metric") and "value" in lines[0]
     assert lines[1].startswith("|--")
-    for label in ("requests", "failure %", "refused", "http_5xx", "HTTP codes", "503×2", "skipped (in-flight cap)",
-                  "longest outage ms", "disruption-seconds", "latency p50 / p99 / max ms", "achieved rate req/s"):
+    for label in (
+        "requests",
+        "failure %",
+        "refused",
+        "http_5xx",
+        "HTTP codes",
+        "503×2",
+        "skipped (in-flight cap)",
+        "longest outage ms",
+        "disruption-seconds",
+        "latency p50 / p99 / max ms",
+        "achieved rate req/s",
+    ):
         assert label in table, label
 
 
@@ -190,8 +200,22 @@ def test_compare_table_columns_and_trial_folding() -> None:
     ]
     table = compare_table(runs)
     cells = _cells(table)
-    assert cells[0] == ["variant", "trigger", "mode", "trials", "requests", "failed", "refused", "5xx",
-                      "fail %", "longest outage ms", "disrupt s", "rollout s", "gen late p99 ms", "note"]
+    assert cells[0] == [
+        "variant",
+        "trigger",
+        "mode",
+        "trials",
+        "requests",
+        "failed",
+        "refused",
+        "5xx",
+        "fail %",
+        "longest outage ms",
+        "disrupt s",
+        "rollout s",
+        "gen late p99 ms",
+        "note",
+    ]
     rows = {r[0]: r for r in cells[1:]}
     naive = rows["naive"]
     assert naive[3] == "2"  # trials

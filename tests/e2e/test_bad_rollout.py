@@ -16,15 +16,31 @@ from harness.manifests import BUNDLED
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-async def test_never_ready_rollout_fails_fast_and_cleans_up(tmp_path: Path, kube: Kube, kind_cluster: cluster.ClusterInfo,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+async def test_never_ready_rollout_fails_fast_and_cleans_up(
+    tmp_path: Path, kube: Kube, kind_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "manifests"
     shutil.copytree(BUNDLED, root)
     (root / "variants" / "never-ready.yaml").write_text(
         "name: never-ready\ndescription: the new release hangs, so the HTTP readiness probe never passes\n"
-        "base: readiness\nupdate_env: {HANG: \"1\"}\n")
-    args = ["run", "--variant", "never-ready", "--trigger", "set-image", "--rollout-timeout", "15s", "--no-up",
-            "--baseline", "1s", "--manifests", str(root), "--out", str(tmp_path / "out")]
+        'base: readiness\nupdate_env: {HANG: "1"}\n'
+    )
+    args = [
+        "run",
+        "--variant",
+        "never-ready",
+        "--trigger",
+        "set-image",
+        "--rollout-timeout",
+        "15s",
+        "--no-up",
+        "--baseline",
+        "1s",
+        "--manifests",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     code = await asyncio.to_thread(main, args)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
