@@ -139,7 +139,7 @@ def ensure_node_image(offline: str) -> str:
                 raise EnvironmentProblem(
                     "no container registry is reachable and the Go toolchain (needed to build the node image offline) is missing"
                 )
-            log.info("building the offline node image (cold: ~40 min on 2 cores; cached afterwards under %s)", CACHE)
+            log.info("building the offline node image (cold: ~15 min on 2 cores; cached afterwards under %s)", CACHE)
             _run(["bash", str(CI / "build-binaries.sh")], "building Kubernetes binaries", timeout=7200)
         _run(["bash", str(CI / "build-node-image.sh")], "building the node image", timeout=3600)
     return offline_tag
