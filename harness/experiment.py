@@ -21,14 +21,14 @@ import aiohttp
 
 from harness import actions, cluster
 from harness.actions import Trigger, TriggerContext
-from harness.errors import ClusterError, HarnessError, UsageError
+from harness.errors import ClusterError, HarnessError, RolloutError, UsageError
 from harness.kube import Kube
 from harness.load import ConnMode, LoadSpec
 from harness.loadworker import LoadProcess
 from harness.manifests import Variant, available, load_variant
 from harness.records import RequestRecord, read_records
 from harness.report import compare_table, run_json, write_json
-from harness.summary import Accumulator
+from harness.summary import Accumulator, summarize
 from harness.watch import Watcher, attribute
 
 log = logging.getLogger("harness.experiment")
@@ -309,7 +309,25 @@ async def run_matrix(kube: Kube, cells: list[CellSpec], opts: RunOptions) -> tup
     measured = 0.0
     for i, cell in enumerate(cells, 1):
         log.info("[compare] cell %d/%d", i, len(cells))
-        doc = await run_cell(kube, cell, opts)
+        try:
+            doc = await run_cell(kube, cell, opts)
+        except RolloutError as e:
+            if len(cells) == 1:
+                raise
+            log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger.value, e)
+            name = f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}"
+            doc = run_json(
+                summarize([]),
+                name=name,
+                variant=cell.variant,
+                trigger=cell.trigger.value,
+                mode=cell.mode.value,
+                trial=cell.trial,
+                rate=opts.rate,
+                unreliable=False,
+                error=str(e),
+                generator={"wall_seconds": 0.0},
+            )
         measured += doc["generator"]["wall_seconds"]
         docs.append(doc)
         if opts.out:

@@ -104,10 +104,11 @@ def compare_table(runs: list[dict[str, Any]]) -> str:
     rows = []
     for (variant, trigger, mode), rs in cells.items():
         sums = [r["summary"] for r in rs]
-        bad = [r for r in rs if r.get("unreliable")]
+        errors = [r for r in rs if r.get("error")]
+        bad = [r for r in rs if r.get("unreliable") or r.get("error")]
         row: list[Any] = [variant, trigger, mode, len(rs), _spread([s["requests"] for s in sums])]
         if len(bad) == len(rs):
-            row += ["unreliable"] * (len(kinds) + 4)
+            row += ["rollout failed" if errors else "unreliable"] * (len(kinds) + 4)
         else:
             good = [r["summary"] for r in rs if not r.get("unreliable")]
             row += [_spread([s["failed"] for s in good])]
@@ -119,7 +120,9 @@ def compare_table(runs: list[dict[str, Any]]) -> str:
             ]
         row += [_spread([r.get("rollout", {}).get("duration_s", 0.0) for r in rs])]
         row += [_spread([round(r["summary"]["lateness_p99_ms"]) for r in rs])]
-        row += [f"{len(bad)} unreliable" if bad else ""]
+        notes = [f"{len(bad) - len(errors)} unreliable"] if len(bad) > len(errors) else []
+        notes += [f"rollout failed: {errors[0]['error'][:70]}"] if errors else []
+        row += ["; ".join(notes)]
         rows.append(row)
     headers = [
         "variant",
