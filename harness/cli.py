@@ -112,8 +112,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     if verbose < 2:
-        for noisy in ("kubernetes", "urllib3", "asyncio"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        for noisy in ("kubernetes", "urllib3", "asyncio"):  # their retries would bury the one-line error
+            logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
