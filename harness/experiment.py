@@ -45,6 +45,21 @@ class CellSpec:
     mode: ConnMode
     trial: int = 1
 
+    @property
+    def name(self) -> str:
+        return f"{self.variant}__{self.trigger.value}__{self.mode.value}__t{self.trial}"
+
+    def meta(self, rate: float) -> dict[str, Any]:
+        """The fields every run document starts with."""
+        return {
+            "name": self.name,
+            "variant": self.variant,
+            "trigger": self.trigger.value,
+            "mode": self.mode.value,
+            "trial": self.trial,
+            "rate": rate,
+        }
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -66,10 +81,6 @@ def _namespace(cell: CellSpec) -> str:
     return f"rh-{cell.variant[:28]}-{cell.trigger.value[:9]}-{uuid.uuid4().hex[:6]}".lower()
 
 
-async def _k(fn: Any, *args: Any) -> Any:
-    return await asyncio.to_thread(fn, *args)
-
-
 _last_port = [cluster.NODEPORTS.start - 1]
 
 
@@ -86,16 +97,16 @@ def _next_port(used: set[int]) -> int | None:
 
 
 async def _deploy(kube: Kube, ns: str, variant: Variant, cell: CellSpec) -> int:
-    port = _next_port(await _k(kube.used_nodeports))
+    port = _next_port(await asyncio.to_thread(kube.used_nodeports))
     if port is None:
         raise ClusterError(f"all mapped NodePorts {cluster.NODEPORTS.start}-{cluster.NODEPORTS.stop - 1} are in use")
     labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
-    await _k(kube.create_namespace, ns, labels)
+    await asyncio.to_thread(kube.create_namespace, ns, labels)
     svc = variant.service
     svc["spec"]["ports"][0]["nodePort"] = port
     for obj in (variant.deployment | {"kind": "Deployment", "apiVersion": "apps/v1"}, svc, *variant.objects):
         obj.setdefault("metadata", {}).setdefault("labels", {})["rollout-harness.io/managed"] = "true"
-        await _k(kube.create, ns, obj)
+        await asyncio.to_thread(kube.create, ns, obj)
     return port
 
 
@@ -141,7 +152,7 @@ async def run_cell(kube: Kube, cell: CellSpec, opts: RunOptions) -> dict[str, An
         watcher.stop()
         t_clean = time.monotonic()
         try:
-            await _k(kube.delete_namespace, ns)
+            await asyncio.to_thread(kube.delete_namespace, ns)
         except HarnessError as e:
             log.warning("cleanup: %s", e)
         log.debug("namespace %s deleted in %.1fs", ns, time.monotonic() - t_clean)
@@ -202,11 +213,8 @@ async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerCon
                 last_served[rec.pod] = max(last_served.get(rec.pod, 0.0), rec.end)
         if opts.keep_records and opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
-            name = f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}"
-            shutil.copyfile(records_path, opts.out / f"{name}.records.jsonl")
-    window["cpu"], window["wall"], window["sent"] = res.cpu_seconds, res.wall_seconds, res.sent
-    t0_box = [res.t0_wall]
-    t0 = t0_box[0]
+            shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")
+    t0 = res.t0_wall
     summary = acc.summary()
     att = attribute(watcher.events, [(t0 + r.start, r.pod) for r in failures], {p: t0 + t for p, t in last_served.items()})
     unreliable = summary.lateness_p99_ms > opts.max_lateness * 1000
@@ -224,18 +232,13 @@ async def _measure(kube: Kube, cell: CellSpec, opts: RunOptions, ctx: TriggerCon
     )
     return run_json(
         summary,
-        name=f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}",
-        variant=cell.variant,
-        trigger=cell.trigger.value,
-        mode=cell.mode.value,
-        trial=cell.trial,
-        rate=opts.rate,
+        **cell.meta(opts.rate),
         unreliable=unreliable,
         unreliable_reason=reason,
         generator={
-            "cpu_seconds": round(window["cpu"], 3),
-            "cpu_ms_per_1k": round(1e6 * window["cpu"] / max(window["sent"], 1), 1),
-            "wall_seconds": round(window["wall"], 3),
+            "cpu_seconds": round(res.cpu_seconds, 3),
+            "cpu_ms_per_1k": round(1e6 * res.cpu_seconds / max(res.sent, 1), 1),
+            "wall_seconds": round(res.wall_seconds, 3),
         },
         rollout={
             "trigger_s": round(window["trigger"] - t0, 3),
@@ -296,10 +299,10 @@ async def connect(no_up: bool) -> Kube:
     else:
         await asyncio.to_thread(cluster.up)
     kube = Kube(kubeconfig)
-    version = await _k(kube.ping)
+    version = await asyncio.to_thread(kube.ping)
     log.info("[run] cluster API %s", version)
-    for ns in await _k(kube.managed_namespaces):  # leftovers of an interrupted earlier run
-        await _k(kube.delete_namespace, ns)
+    for ns in await asyncio.to_thread(kube.managed_namespaces):  # leftovers of an interrupted earlier run
+        await asyncio.to_thread(kube.delete_namespace, ns)
     return kube
 
 
@@ -315,15 +318,9 @@ async def run_matrix(kube: Kube, cells: list[CellSpec], opts: RunOptions) -> tup
             if len(cells) == 1:
                 raise
             log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger.value, e)
-            name = f"{cell.variant}__{cell.trigger.value}__{cell.mode.value}__t{cell.trial}"
             doc = run_json(
                 summarize([]),
-                name=name,
-                variant=cell.variant,
-                trigger=cell.trigger.value,
-                mode=cell.mode.value,
-                trial=cell.trial,
-                rate=opts.rate,
+                **cell.meta(opts.rate),
                 unreliable=False,
                 error=str(e),
                 generator={"wall_seconds": 0.0},

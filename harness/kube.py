@@ -132,9 +132,6 @@ class Kube:
         ctype = "application/json-patch+json" if isinstance(patch, list) else "application/strategic-merge-patch+json"
         _call(f"{what} (deployment {name!r})", lambda: self.apps.patch_namespaced_deployment(name, ns, patch, _content_type=ctype))
 
-    def read_deployment(self, ns: str, name: str) -> Any:
-        return _call(f"read deployment {name!r}", lambda: self.apps.read_namespaced_deployment(name, ns))
-
     def replica_sets(self, ns: str, selector: str) -> list[Any]:
         return list(_call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector)).items)
 
