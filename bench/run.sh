@@ -10,11 +10,20 @@ VEGETA=$TOOLS/vegeta
 VENV=${VENV:-$ROOT/.venv}
 say() { echo "[bench $(date +%T)] $*" >&2; }
 
+# Only the tools asked for (--tools, default all three) are installed.
+tools=ours,vegeta,wrk prev=""
+for a in "$@"; do
+  [ "$prev" = --tools ] && tools=$a
+  case $a in --tools=*) tools=${a#--tools=} ;; esac
+  prev=$a
+done
+wants() { case ",$tools," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
 # vegeta: built from the Go module proxy into $TOOLS, rebuilt only if missing or another version.
 have=""
 [ -x "$VEGETA" ] && command -v go >/dev/null &&
   have=$(go version -m "$VEGETA" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/tsenart/vegeta/v12" {print $3}')
-if [ "$have" != "$VEGETA_VERSION" ]; then
+if wants vegeta && [ "$have" != "$VEGETA_VERSION" ]; then
   command -v go >/dev/null || { echo "error: the Go toolchain is needed to build vegeta (install Go >= 1.22)" >&2; exit 3; }
   say "building vegeta $VEGETA_VERSION into $TOOLS"
   mkdir -p "$TOOLS"
@@ -22,7 +31,7 @@ if [ "$have" != "$VEGETA_VERSION" ]; then
 fi
 
 # wrk: from Debian's packages.
-if ! command -v wrk >/dev/null; then
+if wants wrk && ! command -v wrk >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   say "installing wrk"
   $SUDO apt-get update -qq
@@ -37,4 +46,4 @@ if ! "$VENV/bin/python" -c 'import aiohttp, tabulate, harness.load' 2>/dev/null;
 fi
 
 cd "$ROOT"
-exec "$VENV/bin/python" "$HERE/bench_load.py" --vegeta "$VEGETA" "$@"
+exec "$VENV/bin/python" -m bench.bench_load --vegeta "$VEGETA" "$@"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build kind, the Kubernetes binaries, etcd, crictl and pause from the Go module proxy.
 # Output: $CACHE/bin. Idempotent: a binary that exists is not rebuilt.
+# Environment (set by rollout-harness): RH_CACHE, RH_VERSIONS_FILE (default: versions.env next to this script).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/versions.env"
-CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness}/build-$KIND_VERSION-$K8S_VERSION
+: "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
+. "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
+CACHE=$RH_CACHE/build-$KIND_VERSION-$K8S_VERSION
 export GOFLAGS=-modcacherw GOTOOLCHAIN=local GOBIN=$CACHE/bin
 mkdir -p "$CACHE/bin" "$CACHE/src"
 command -v go >/dev/null || { echo "error: the Go toolchain is needed for the offline build (install Go >= 1.24)" >&2; exit 3; }

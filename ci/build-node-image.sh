@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Assemble the offline kind node image from Debian packages and the binaries built by build-binaries.sh.
 # Every stage is cached (docker images + a saved tar of the final node image under $CACHE).
+# Environment (set by rollout-harness): RH_CACHE, RH_VERSIONS_FILE (default: versions.env next to this script),
+# NODE_IMAGE (the tag to build).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/versions.env"
-CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness}/build-$KIND_VERSION-$K8S_VERSION
+: "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
+. "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
+CACHE=$RH_CACHE/build-$KIND_VERSION-$K8S_VERSION
 B=$CACHE/bin
 NODE_IMAGE=${NODE_IMAGE:-rollout-harness/kind-node:$K8S_VERSION-offline}
 NODE_TAR=$CACHE/node-image.tar
@@ -66,7 +68,7 @@ fi
 
 [ "${RH_STAGE:-}" = bases ] && { step "bases ready"; exit 0; }
 for b in kind kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd pause; do
-  [ -x "$B/$b" ] || { echo "error: $B/$b missing; run ci/build-binaries.sh first" >&2; exit 3; }; done
+  [ -x "$B/$b" ] || { echo "error: $B/$b missing; run build-binaries.sh first" >&2; exit 3; }; done
 PAUSE_TAG=$(awk -F: '/\/pause:/{print $2}' "$CACHE/images.txt")
 ETCD_TAG=$(awk -F: '/\/etcd:/{print $2}' "$CACHE/images.txt")
 

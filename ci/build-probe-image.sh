@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION).
 # BASE=auto: use the offline python base (debootstrap + python3-aiohttp), built once and cached.
+# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + app.py),
+# RH_VERSIONS_FILE (default: versions.env next to this script).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/versions.env"
-CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness}
+: "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
+. "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
+CACHE=$RH_CACHE
+APP=${RH_PROBE_APP_DIR:-}
+[ -f "$APP/Dockerfile" ] && [ -f "$APP/app.py" ] \
+  || { echo "error: RH_PROBE_APP_DIR must name the probe app directory (Dockerfile, app.py); got '$APP'" >&2; exit 3; }
 BASE=${PROBE_BASE:-rollout-harness/python-base:bookworm}
 step() { echo "[probe-image $(date +%T)] $*" >&2; }
-HASH=$(cat "$HERE/../probe_app/app.py" "$HERE/../probe_app/Dockerfile" | sha256sum | cut -c1-12)
+HASH=$(cat "$APP/app.py" "$APP/Dockerfile" | sha256sum | cut -c1-12)
 if [ "$BASE" = rollout-harness/python-base:bookworm ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
   else
@@ -25,6 +30,6 @@ for v in v1 v2; do
   tag=rollout-harness/probe-app:$v
   if [ "$(docker image inspect -f '{{index .Config.Labels "rh.src"}}' "$tag" 2>/dev/null)" = "$HASH" ]; then continue; fi
   step "build $tag"
-  docker build -q --build-arg BASE="$BASE" --build-arg VERSION=$v --label rh.src="$HASH" -t "$tag" "$HERE/../probe_app" >/dev/null
+  docker build -q --build-arg BASE="$BASE" --build-arg VERSION=$v --label rh.src="$HASH" -t "$tag" "$APP" >/dev/null
 done
 step "probe images ready"

@@ -3,8 +3,10 @@
 # Installs Debian's docker.io if dockerd is missing, registers an OCI-runtime wrapper that drops
 # CAP_SYS_RESOURCE (the VM's bounding set lacks it, so privileged containers fail without it),
 # and turns the userland proxy off so a refused connection reaches clients as ECONNREFUSED.
+# Environment (set by rollout-harness): RH_CACHE (dockerd's log goes under it).
 set -euo pipefail
-LOG=${RH_CACHE:-$HOME/.cache/rollout-harness}/logs/dockerd.log
+: "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
+LOG=$RH_CACHE/logs/dockerd.log
 mkdir -p "$(dirname "$LOG")"
 if docker info >/dev/null 2>&1; then exit 0; fi
 if ! command -v dockerd >/dev/null; then

@@ -1,13 +1,15 @@
-"""Triggers: set-image, scale, drain, rollback, restart, each waiting for the rollout to complete.
+"""Triggers: set-image, scale, drain, rollback, restart, each waiting for the rollout to complete; and
+wait_settled, which ends every trigger's disruption window the same way.
 
-All Kubernetes calls go through harness.kube via asyncio.to_thread so the load loop never blocks.
+All Kubernetes calls go through harness.kube via asyncio.to_thread so the load loop never blocks. Names (the
+Deployment, selector, container, Service) come from the deployed Workload, never from constants.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +18,12 @@ from typing import Any
 
 from harness.errors import RolloutError
 from harness.kube import Kube, now_rfc3339
+from harness.waiting import wait_for
+from harness.workload import Workload
 
 log = logging.getLogger("harness.actions")
-DEPLOYMENT = "web"
-SELECTOR = "app=web"
-IMAGE = "rollout-harness/probe-app"
+POLL = 0.25  # seconds between status reads: ~4 API calls/s, fine-grained enough for windows of 5-60 s
+EVICT_RETRY = 1.0  # kubectl drain retries a 429 every 5 s; 1 s keeps runs short (loss under a PDB is the same)
 
 
 class Trigger(StrEnum):
@@ -39,139 +42,152 @@ class TriggerContext:
     kube: Kube
     namespace: str
     timeout: float
+    workload: Workload
     update_env: dict[str, str]
-    replicas: int
     mark: Mark
+    new_version: str = "v2"
 
 
 async def wait_rollout(ctx: TriggerContext, what: str) -> None:
-    """Poll the Deployment until complete; fail fast on ProgressDeadlineExceeded or the timeout."""
-    st = None
-    try:
-        async with asyncio.timeout(ctx.timeout):
-            while True:
-                st = await asyncio.to_thread(ctx.kube.deployment_status, ctx.namespace, DEPLOYMENT)
-                if st.stalled:
-                    raise RolloutError(f"{what}: deployment {DEPLOYMENT!r} stopped progressing ({st.stalled})")
-                if st.complete:
-                    return
-                await asyncio.sleep(0.25)
-    except TimeoutError:
-        detail = f"updated {st.updated}/{st.replicas}, available {st.available}/{st.replicas}, pods {st.total}" if st else "no status"
-        raise RolloutError(f"{what}: rollout of deployment {DEPLOYMENT!r} did not complete within {ctx.timeout:.0f}s ({detail})") from None
+    """Poll the Deployment until the controller calls it complete; fail fast on ProgressDeadlineExceeded."""
+    name = ctx.workload.deployment
+
+    async def probe() -> tuple[bool | None, str]:
+        st = await asyncio.to_thread(ctx.kube.deployment_status, ctx.namespace, name)
+        if st.stalled:
+            raise RolloutError(f"{what}: deployment {name!r} stopped progressing ({st.stalled})")
+        if st.complete:
+            return True, st.describe()
+        pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+        reasons = sorted({f"{p.reason}" for p in pods if p.reason})
+        return None, st.describe() + (f"; pods: {'; '.join(reasons)}" if reasons else "")
+
+    await wait_for(probe, timeout=ctx.timeout, every=POLL, what=f"{what}: rollout of deployment {name!r}")
 
 
-def _image_patch(version: str, extra_env: dict[str, str]) -> dict[str, Any]:
+async def wait_settled(ctx: TriggerContext, what: str) -> float:
+    """Wait until the disruption is over: no pod of the workload is terminating (every old pod is deleted, not
+    just marked), the pod count is the desired replica count, and the Service's EndpointSlices list exactly those
+    pods, all ready. Returns the monotonic time at which no pod was terminating any more."""
+    gone_at: list[float] = []
+
+    async def probe() -> tuple[bool | None, str]:
+        pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+        st = await asyncio.to_thread(ctx.kube.deployment_status, ctx.namespace, ctx.workload.deployment)
+        terminating = [p.name for p in pods if p.deleting]
+        if terminating:
+            return None, f"terminating: {', '.join(sorted(terminating))}"
+        if not gone_at:
+            gone_at.append(time.monotonic())
+        live = {p.name for p in pods if p.ready}
+        if len(pods) != st.replicas or len(live) != st.replicas:
+            return None, f"{len(live)} of {st.replicas} pods ready ({len(pods)} pods)"
+        slices = await asyncio.to_thread(ctx.kube.endpoint_slices, ctx.namespace, ctx.workload.service)
+        eps = {e.pod: e.ready for s in slices for e in s.endpoints}
+        if set(eps) != live or not all(eps.values()):
+            return None, f"endpoints {sorted(eps)} vs ready pods {sorted(live)}"
+        return True, "settled"
+
+    await wait_for(probe, timeout=ctx.timeout, every=POLL, what=f"{what}: old pods gone and endpoints settled")
+    return gone_at[0]
+
+
+def _image_patch(w: Workload, version: str, extra_env: dict[str, str]) -> dict[str, Any]:
     env = [{"name": "VERSION", "value": version}, *({"name": k, "value": v} for k, v in extra_env.items())]
-    return {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"{IMAGE}:{version}", "env": env}]}}}}
+    image = f"{w.image_repo}:{version}"
+    return {"spec": {"template": {"spec": {"containers": [{"name": w.container, "image": image, "env": env}]}}}}
 
 
-async def set_image(ctx: TriggerContext, version: str = "v2", extra_env: dict[str, str] | None = None) -> None:
-    ctx.mark("trigger", f"set image {IMAGE}:{version}")
-    await asyncio.to_thread(
-        ctx.kube.patch_deployment, ctx.namespace, DEPLOYMENT, _image_patch(version, extra_env or {}), f"set image to {version}"
-    )
-    await wait_rollout(ctx, f"set image {version}")
+async def _patch(ctx: TriggerContext, patch: dict[str, Any] | list[dict[str, Any]], what: str) -> None:
+    await asyncio.to_thread(ctx.kube.patch_deployment, ctx.namespace, ctx.workload.deployment, patch, what)
+
+
+async def set_image(ctx: TriggerContext) -> None:
+    ctx.mark("trigger", f"set image {ctx.workload.image_repo}:{ctx.new_version}")
+    await _patch(ctx, _image_patch(ctx.workload, ctx.new_version, ctx.update_env), f"set image to {ctx.new_version}")
+    await wait_rollout(ctx, f"set image {ctx.new_version}")
 
 
 async def scale(ctx: TriggerContext) -> None:
-    for n in (1, ctx.replicas):
+    for n in (1, ctx.workload.replicas):
         ctx.mark("trigger", f"scale to {n}")
-        await asyncio.to_thread(ctx.kube.patch_deployment, ctx.namespace, DEPLOYMENT, {"spec": {"replicas": n}}, f"scale to {n}")
+        await _patch(ctx, {"spec": {"replicas": n}}, f"scale to {n}")
         await wait_rollout(ctx, f"scale to {n}")
         if n == 1:  # let the scaled-down pods finish terminating before scaling back up
-            await _wait_pods_gone(ctx, keep=1)
-
-
-async def _wait_pods_gone(ctx: TriggerContext, keep: int) -> None:
-    try:
-        async with asyncio.timeout(ctx.timeout):
-            while len(await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, SELECTOR)) > keep:
-                await asyncio.sleep(0.25)
-    except TimeoutError:
-        raise RolloutError(f"pods did not terminate within {ctx.timeout:.0f}s") from None
+            await wait_settled(ctx, "scale to 1")
 
 
 async def restart(ctx: TriggerContext) -> None:
     ctx.mark("trigger", "rollout restart")
     patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now_rfc3339()}}}}}
-    await asyncio.to_thread(ctx.kube.patch_deployment, ctx.namespace, DEPLOYMENT, patch, "restart")
+    await _patch(ctx, patch, "restart")
     await wait_rollout(ctx, "rollout restart")
 
 
 async def prepare_rollback(ctx: TriggerContext) -> None:
-    """Setup outside the measured window: roll to v2 so that there is a previous revision to undo to."""
-    await asyncio.to_thread(ctx.kube.patch_deployment, ctx.namespace, DEPLOYMENT, _image_patch("v2", {}), "set image to v2")
-    await wait_rollout(ctx, "set image v2 (before rollback)")
+    """Setup outside the measured window: roll out the new release (with the variant's update_env, i.e. the bad
+    release where the variant has one), so that the measured rollback undoes it."""
+    await _patch(ctx, _image_patch(ctx.workload, ctx.new_version, ctx.update_env), f"set image to {ctx.new_version}")
+    await wait_rollout(ctx, f"set image {ctx.new_version} (before rollback)")
+    await wait_settled(ctx, "before rollback")
 
 
 async def rollback(ctx: TriggerContext) -> None:
     """`kubectl rollout undo`: copy the previous revision's pod template (minus pod-template-hash) back."""
-    rss = await asyncio.to_thread(ctx.kube.replica_sets, ctx.namespace, SELECTOR)
-
-    def revision(rs: Any) -> int:
-        return int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
-
-    ordered = sorted(rss, key=revision)
-    if len(ordered) < 2:
-        raise RolloutError(f"rollback: deployment {DEPLOYMENT!r} has no previous revision")
-    prev = ordered[-2]
-    ctx.mark("trigger", f"rollout undo to revision {revision(prev)}")
-    template = ctx.kube.api_client.sanitize_for_serialization(prev.spec.template)
-    template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-    await asyncio.to_thread(
-        ctx.kube.patch_deployment,
-        ctx.namespace,
-        DEPLOYMENT,
-        [{"op": "replace", "path": "/spec/template", "value": json.loads(json.dumps(template))}],
-        "rollout undo",
-    )
+    revs = await asyncio.to_thread(ctx.kube.revisions, ctx.namespace, ctx.workload.selector)
+    if len(revs) < 2:
+        raise RolloutError(f"rollback: deployment {ctx.workload.deployment!r} has no previous revision")
+    prev = revs[-2]
+    ctx.mark("trigger", f"rollout undo to revision {prev.number}")
+    await _patch(ctx, [{"op": "replace", "path": "/spec/template", "value": prev.template}], "rollout undo")
     await wait_rollout(ctx, "rollout undo")
 
 
 async def drain(ctx: TriggerContext) -> None:
     """Cordon the worker with most of our pods, evict them via the Eviction API (retrying 429s), uncordon."""
-    pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, SELECTOR)
-    per_node = Counter(p.spec.node_name for p in pods if p.spec.node_name)
+    pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+    per_node = Counter(p.node for p in pods if p.node)
     if not per_node:
         raise RolloutError("drain: no scheduled pods to drain")
     node = per_node.most_common(1)[0][0]
-    victims = [p.metadata.name for p in pods if p.spec.node_name == node]
+    victims = {p.name for p in pods if p.node == node}
     ctx.mark("trigger", f"drain {node}: cordon, evict {len(victims)} pods")
     await asyncio.to_thread(ctx.kube.set_unschedulable, node, True)
+    pending = set(victims)
+    refusals = 0
+
+    async def evict_round() -> tuple[bool | None, str]:
+        nonlocal refusals
+        for name in sorted(pending):
+            if await asyncio.to_thread(ctx.kube.evict, ctx.namespace, name):
+                ctx.mark("evicted", name)
+                pending.discard(name)
+            else:
+                refusals += 1
+        return (True if not pending else None), f"{len(pending)} evictions refused by a PodDisruptionBudget"
+
+    async def victims_gone() -> tuple[bool | None, str]:
+        left = {p.name for p in await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)} & victims
+        return (True if not left else None), f"still there: {', '.join(sorted(left))}"
+
     try:
-        async with asyncio.timeout(ctx.timeout):
-            pending = list(victims)
-            refusals = 0
-            while pending:
-                for name in list(pending):
-                    if await asyncio.to_thread(ctx.kube.evict, ctx.namespace, name):
-                        ctx.mark("evicted", name)
-                        pending.remove(name)
-                    else:
-                        refusals += 1
-                if pending:
-                    await asyncio.sleep(1.0)  # kubectl drain retries a 429 every 5 s; 1 s keeps runs short
-            while any(p.metadata.name in victims for p in await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, SELECTOR)):
-                await asyncio.sleep(0.25)
+        await wait_for(evict_round, timeout=ctx.timeout, every=EVICT_RETRY, what=f"drain {node}: evictions (PDB too strict?)")
+        await wait_for(victims_gone, timeout=ctx.timeout, every=POLL, what=f"drain {node}: evicted pods gone")
         if refusals:
             ctx.mark("pdb", f"{refusals} evictions refused by the PodDisruptionBudget (429), retried")
         await wait_rollout(ctx, f"drain {node}")
-    except TimeoutError:
-        raise RolloutError(f"drain {node}: pods were not evicted within {ctx.timeout:.0f}s (PDB too strict?)") from None
     finally:
         await asyncio.to_thread(ctx.kube.set_unschedulable, node, False)
         ctx.mark("trigger", f"uncordon {node}")
 
 
 async def fire(trigger: Trigger, ctx: TriggerContext) -> None:
-    if trigger is Trigger.SET_IMAGE:
-        await set_image(ctx, "v2", ctx.update_env)
-    elif trigger is Trigger.SCALE:
-        await scale(ctx)
-    elif trigger is Trigger.DRAIN:
-        await drain(ctx)
-    elif trigger is Trigger.ROLLBACK:
-        await rollback(ctx)
-    else:
-        await restart(ctx)
+    """Run one trigger until the Deployment controller calls the rollout complete."""
+    steps = {
+        Trigger.SET_IMAGE: set_image,
+        Trigger.SCALE: scale,
+        Trigger.DRAIN: drain,
+        Trigger.ROLLBACK: rollback,
+        Trigger.RESTART: restart,
+    }
+    await steps[trigger](ctx)

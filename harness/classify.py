@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ssl
 from enum import StrEnum
 
 import aiohttp
@@ -23,9 +22,14 @@ class FailureKind(StrEnum):
     HTTP_5XX = "http_5xx"
     HTTP_OTHER = "http_other"
     OTHER = "other"
+    CLIENT_ERROR = "client_error"  # the generator itself ran out of something (fds, ports, memory): not the service
 
 
-FAILURE_KINDS: tuple[FailureKind, ...] = tuple(k for k in FailureKind if k is not FailureKind.OK)
+# What counts as a lost request. CLIENT_ERROR is left out: it says the client was broken, not the service, and
+# makes the run unreliable instead.
+FAILURE_KINDS: tuple[FailureKind, ...] = tuple(k for k in FailureKind if k not in (FailureKind.OK, FailureKind.CLIENT_ERROR))
+# Failures a stalled generator can fake (its timer fires late); refused, reset, no_route and HTTP codes it cannot.
+TIMER_KINDS = frozenset({FailureKind.CONNECT_TIMEOUT, FailureKind.READ_TIMEOUT})
 
 _ERRNO_KIND = {
     errno.ECONNREFUSED: FailureKind.REFUSED,
@@ -35,6 +39,12 @@ _ERRNO_KIND = {
     errno.EPIPE: FailureKind.RESET,
     errno.ECONNABORTED: FailureKind.RESET,
     errno.ETIMEDOUT: FailureKind.CONNECT_TIMEOUT,
+    errno.EMFILE: FailureKind.CLIENT_ERROR,
+    errno.ENFILE: FailureKind.CLIENT_ERROR,
+    errno.EADDRNOTAVAIL: FailureKind.CLIENT_ERROR,
+    errno.EADDRINUSE: FailureKind.CLIENT_ERROR,
+    errno.ENOBUFS: FailureKind.CLIENT_ERROR,
+    errno.ENOMEM: FailureKind.CLIENT_ERROR,
 }
 
 
@@ -74,8 +84,6 @@ def classify_exception(exc: BaseException) -> FailureKind:
         return FailureKind.RESET
     if isinstance(exc, ConnectionRefusedError):
         return FailureKind.REFUSED
-    if isinstance(exc, ssl.SSLError):
-        return FailureKind.OTHER
     return FailureKind.OTHER
 
 

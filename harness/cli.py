@@ -1,32 +1,40 @@
 """rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`.
 
-main(argv) is the single exit point: results on stdout (or --out), progress on stderr via logging,
-any HarnessError as one line with exit code 2, Ctrl-C as exit code 130 after cleanup.
+Flags parse into options objects (defaults declared once, in the dataclasses), then one library call.
+main(argv) is the single exit point: results on stdout (or --out), progress on stderr via logging, any
+HarnessError as one line with exit code 2, Ctrl-C as exit code 130 after cleanup.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
+from harness import __version__
+from harness.actions import Trigger
 from harness.durations import ACCEPTED, parse_duration
 from harness.errors import HarnessError, UsageError
-from harness.load import ConnMode
+from harness.experiment import CellSpec, RunOptions
+from harness.load import ConnMode, LoadSpec
 
 log = logging.getLogger("harness")
+DEFAULT_VARIANTS = ("naive", "readiness", "readiness-prestop", "graceful-app", "best-practice")
+DEFAULT_TRIGGERS = ("set-image", "drain")
+COMPARE_TRIALS = 3  # a verdict needs more than one run: 3 gives a t-interval and a 2-of-3 lossless claim
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _duration(text: str) -> float:
-    return parse_duration(text)
+        raise UsageError(message)
 
 
 def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
@@ -42,8 +50,13 @@ def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
     return conv
 
 
+def _default(cls: Any, name: str) -> Any:
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rollout-harness", description="Measure traffic lost while a Kubernetes Deployment rolls.")
+    p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv: debug)")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -53,43 +66,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline",
         choices=["auto", "yes", "no"],
         default="auto",
-        help="build the node image locally (yes), pull kindest/node (no), or decide (auto)",
+        help="build the node image locally (yes), pull kindest/node (no), or decide (auto) (default: auto)",
     )
     sub.add_parser("down", help="delete the harness's kind cluster (idempotent)")
 
     ld = sub.add_parser("load", help="open-loop HTTP load against a URL, like `fortio load`")
     ld.add_argument("url")
-    _load_flags(ld)
+    ld.add_argument("--rate", type=_positive(float), default=LoadSpec.rate, help="requests/s (default %(default)g)")
+    ld.add_argument("--duration", type=parse_duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
+    ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
+    ld.add_argument("--connect-timeout", type=parse_duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
+    ld.add_argument("--read-timeout", type=parse_duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
+    ld.add_argument("--max-in-flight", type=_positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
     ld.add_argument("-n", "--requests", type=_positive(int), default=None, help="stop after this many requests")
     ld.add_argument("--out", type=Path, help="write the JSON result here")
     ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
     ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
 
     for verb in ("run", "compare"):
-        r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix")
+        r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
         if verb == "run":
-            r.add_argument("--variant", default="naive")
-            r.add_argument("--trigger", default="set-image")
-            r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value)
+            r.add_argument("--variant", default="naive", help="(default %(default)s)")
+            r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
+            r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
+            r.add_argument("--trials", type=_positive(int), default=_default(RunOptions, "trials"), help="(default %(default)d)")
         else:
-            r.add_argument("--variants", default=None, help="comma-separated (default: a small useful set)")
-            r.add_argument("--triggers", default=None, help="comma-separated (default: set-image,drain)")
-            r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive")
-            r.add_argument("--trials", type=_positive(int), default=1)
-        r.add_argument("--rate", type=_positive(float), default=200.0, help="requests/s (default 200)")
-        r.add_argument("--baseline", type=_duration, default=3.0, help="load before the trigger (default 3s)")
-        r.add_argument("--tail", type=_duration, default=3.0, help="load after the rollout completes (default 3s)")
-        r.add_argument("--rollout-timeout", type=_duration, default=180.0, help="fail if a rollout takes longer")
-        r.add_argument("--connect-timeout", type=_duration, default=3.0, help="per request (default 3s: survives one lost SYN)")
-        r.add_argument("--read-timeout", type=_duration, default=5.0, help="per request (default 5s)")
+            r.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated (default %(default)s)")
+            r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
+            r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
+            r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
+        opt = {f.name: f.default for f in fields(RunOptions)}
+        r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
+        r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
+        r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")
+        r.add_argument("--rollout-timeout", type=parse_duration, default=opt["rollout_timeout"], help="(default %(default)gs)")
+        r.add_argument("--connect-timeout", type=parse_duration, default=opt["connect_timeout"], help="(default %(default)gs)")
+        r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
         r.add_argument(
             "--max-lateness",
-            type=_duration,
-            default=0.5,
-            help="mark a run unreliable when generator start-lateness p99 exceeds this (default 500ms: well under "
-            "the connect timeout, so a stalled generator cannot fake timeouts)",
+            type=parse_duration,
+            default=opt["max_lateness"],
+            help="unreliable above this lateness p99 (default %(default)gs)",
         )
-        r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run")
+        r.add_argument(
+            "--max-gap",
+            type=parse_duration,
+            default=opt["max_gap"],
+            help="a zero with a longer blind gap is unreliable (default %(default)gs)",
+        )
+        r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
@@ -99,13 +124,133 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rate", type=_positive(float), default=200.0, help="requests/s (default 200)")
-    p.add_argument("--duration", type=_duration, default=10.0, help=f"how long ({ACCEPTED}; default 10s)")
-    p.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value)
-    p.add_argument("--connect-timeout", type=_duration, default=1.0)
-    p.add_argument("--read-timeout", type=_duration, default=2.0)
-    p.add_argument("--max-in-flight", type=_positive(int), default=2000)
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: int, root: Path | None) -> list[CellSpec]:
+    from harness.manifests import available
+
+    known = available(root) if root else available()
+    for v in variants:
+        if v not in known:
+            raise UsageError(f"unknown variant {v!r}; available: {', '.join(known)}")
+    try:
+        trig = [Trigger(t) for t in triggers]
+    except ValueError:
+        raise UsageError(f"unknown trigger in {triggers}; available: {', '.join(t.value for t in Trigger)}") from None
+    try:
+        mds = [ConnMode(m) for m in modes]
+    except ValueError:
+        raise UsageError(f"unknown mode in {modes}; available: {', '.join(m.value for m in ConnMode)}") from None
+    return [CellSpec(v, t, m, k) for k in range(1, trials + 1) for v in variants for t in trig for m in mds]
+
+
+def _writable_dir(path: Path) -> None:
+    """Reject an --out that cannot be written before the run, not after it (results would be lost)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".rh-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {path}: cannot write there ({e.strerror})") from None
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    names = {f.name for f in fields(RunOptions)}
+    return RunOptions(**{k: v for k, v in vars(args).items() if k in names})
+
+
+async def _matrix(args: argparse.Namespace) -> int:
+    from harness.experiment import connect, run_matrix
+    from harness.report import LEGEND, compare_table
+
+    if args.verb == "run":
+        cells = _cells([args.variant], [args.trigger], [args.mode], args.trials, args.manifests)
+    else:
+        cells = _cells(_split(args.variants), _split(args.triggers), _split(args.modes), args.trials, args.manifests)
+    opts = _options(args)
+    if opts.rollout_timeout < 1:
+        raise UsageError(f"--rollout-timeout {opts.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
+    if opts.out:
+        _writable_dir(opts.out)
+    t0 = time.monotonic()
+
+    def progress(i: int, n: int, cell: CellSpec) -> None:
+        done = time.monotonic() - t0
+        eta = f", about {done / (i - 1) * (n - i + 1) / 60:.0f} min left" if i > 1 else ""
+        log.info("[compare] cell %d/%d: %s × %s (%s, trial %d)%s", i, n, cell.variant, cell.trigger.value, cell.mode.value, cell.trial, eta)
+
+    target = await connect(args.no_up)
+    try:
+        results = await run_matrix(target, cells, opts, progress)
+    finally:
+        target.kube.close()
+    wall = time.monotonic() - t0
+    measured = sum(r.generator.wall_seconds for r in results if r.generator)
+    print(compare_table(results))
+    print()
+    print(LEGEND)
+    print()
+    print(f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows")
+    return 0
+
+
+async def _load(args: argparse.Namespace) -> int:
+    from harness.load import run_load
+    from harness.records import RecordWriter, RequestRecord
+    from harness.report import summary_table, timeline_table
+    from harness.summary import Accumulator
+
+    spec = LoadSpec(
+        url=args.url,
+        rate=args.rate,
+        duration=args.duration,
+        mode=ConnMode(args.mode),
+        max_requests=args.requests,
+        max_in_flight=args.max_in_flight,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+    )
+    spec.validate()
+    if args.out:
+        _writable_dir(args.out.parent)
+    acc = Accumulator()
+    writer = RecordWriter(args.records)
+    last = time.monotonic()
+    done = 0
+
+    def sink(rec: RequestRecord) -> None:
+        nonlocal last, done
+        acc.add(rec)
+        writer.write(rec)
+        done += 1
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            log.info("[load] %d/%d requests, %d failed", done, spec.total(), acc.failed)
+
+    log.info("[load] %s: %d requests at %g/s (%s connections)", spec.url, spec.total(), spec.rate, spec.mode.value)
+    try:
+        result = await run_load(spec, sink)
+    finally:
+        writer.close()
+    summary = acc.summary()
+    print(summary_table(summary))
+    if args.timeline:
+        print()
+        print(timeline_table(summary))
+    if args.out:
+        doc = {
+            "schema": "rollout-harness/load@1",
+            "url": spec.url,
+            "mode": spec.mode.value,
+            "rate": spec.rate,
+            "generator": {"cpu_seconds": result.cpu_seconds, "cpu_ms_per_1k": result.cpu_ms_per_1k, "wall_seconds": result.wall_seconds},
+            "summary": asdict(summary),
+        }
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    return 0
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -118,28 +263,25 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "load":
-        from harness.loadcmd import load_command
-
-        return await load_command(args)
+        return await _load(args)
     if args.verb == "report":
-        from harness.report import compare_table, load_runs
+        from harness.report import LEGEND, compare_table
+        from harness.results import load_results
 
-        print(compare_table(load_runs(args.dir)))
+        print(compare_table(load_results(args.dir)))
+        print()
+        print(LEGEND)
         return 0
-    if args.verb == "down":
+    if args.verb in ("up", "down"):
         from harness import cluster
 
-        await asyncio.to_thread(cluster.down)
-        return 0
-    if args.verb == "up":
-        from harness import cluster
-
+        if args.verb == "down":
+            await asyncio.to_thread(cluster.down)
+            return 0
         info = await asyncio.to_thread(cluster.up, args.offline)
         print(f"cluster {info.name} ready; kubeconfig {info.kubeconfig}")
         return 0
-    from harness.experiment import compare_command, run_command
-
-    return await (run_command(args) if args.verb == "run" else compare_command(args))
+    return await _matrix(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,15 @@
 """The only module that calls the (synchronous) official Kubernetes client. Callers use asyncio.to_thread.
 
-Every ApiException is wrapped at this boundary into RolloutError/ClusterError naming the action and object.
+Client model objects never leave this module: callers get small frozen views (PodView, SliceView, Revision,
+DeploymentStatus, NamespaceView). Every ApiException is wrapped here into RolloutError/ClusterError naming the
+action and the object, with the API's own message when it sends one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,11 +24,16 @@ from harness.errors import ClusterError, RolloutError
 
 T = TypeVar("T")
 LABEL = "rollout-harness.io/managed"
+OWNER = "rollout-harness.io/owner"  # annotation "host pid": which process created the namespace
 Obj = dict[str, Any]
 
 
 def _reason(e: ApiException) -> str:
-    return f"{e.status} {e.reason}"
+    """`422 Unprocessable Entity: <the API's message>` when the body carries one."""
+    msg = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        msg = str(json.loads(e.body or "{}").get("message", ""))
+    return f"{e.status} {e.reason}" + (f": {msg}" if msg else "")
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -44,40 +53,121 @@ class DeploymentStatus:
     updated: int
     ready: int
     available: int
-    total: int
     stalled: str  # non-empty when Progressing=False (e.g. ProgressDeadlineExceeded)
 
     @property
     def complete(self) -> bool:
-        return (
-            self.observed >= self.generation
-            and self.updated == self.replicas
-            and self.total == self.replicas
-            and self.available == self.replicas
-        )
+        """The controller's view (as `kubectl rollout status`): every replica updated and available. Old pods may
+        still be terminating; the harness waits for them separately (see actions.wait_settled)."""
+        return self.observed >= self.generation and self.updated == self.replicas and self.available == self.replicas
+
+    def describe(self) -> str:
+        return f"updated {self.updated}/{self.replicas}, available {self.available}/{self.replicas}"
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    node: str
+    deleting: bool  # has a deletionTimestamp (terminating)
+    ready: bool  # condition Ready=True
+    phase: str
+    reason: str = ""  # why a container is not running, e.g. "ErrImageNeverPull: ..." (empty when it runs)
+
+    @property
+    def state(self) -> str:
+        """One word for the timeline: terminating, ready, running, scheduled or pending."""
+        if self.deleting:
+            return "terminating"
+        if self.ready:
+            return "ready"
+        if self.node:
+            return "running" if self.phase == "Running" else "scheduled"
+        return "pending"
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    pod: str
+    ready: bool
+    serving: bool
+    terminating: bool
+
+    @property
+    def state(self) -> str:
+        if self.ready:
+            return "ready"
+        return "serving-terminating" if self.serving else "not-ready"
+
+
+@dataclass(frozen=True)
+class SliceView:
+    name: str
+    endpoints: tuple[EndpointView, ...]
+
+
+@dataclass(frozen=True)
+class Revision:
+    number: int
+    template: Obj  # the ReplicaSet's pod template as plain JSON, pod-template-hash label removed
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    name: str
+    owner: str  # "host pid" of the harness process that created it ("" if unknown)
+    terminating: bool
+
+
+def _pod_view(p: Any) -> PodView:
+    conds = {c.type: c.status for c in (p.status.conditions or [])}
+    reason = ""
+    for cs in p.status.container_statuses or []:
+        waiting = cs.state.waiting if cs.state else None
+        if waiting is not None and waiting.reason not in (None, "ContainerCreating"):
+            reason = f"{waiting.reason}: {waiting.message or ''}".strip().rstrip(":")
+    return PodView(
+        name=p.metadata.name,
+        node=p.spec.node_name or "",
+        deleting=p.metadata.deletion_timestamp is not None,
+        ready=conds.get("Ready") == "True",
+        phase=p.status.phase or "",
+        reason=reason,
+    )
+
+
+def _slice_view(s: Any) -> SliceView:
+    eps = []
+    for ep in s.endpoints or []:
+        ref = ep.target_ref
+        if ref is None or ref.kind != "Pod":
+            continue
+        c = ep.conditions
+        eps.append(EndpointView(ref.name, bool(c and c.ready), bool(c and c.serving), bool(c and c.terminating)))
+    return SliceView(s.metadata.name, tuple(eps))
 
 
 class Kube:
     def __init__(self, kubeconfig: Path) -> None:
         try:
-            self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            self._api = config.new_client_from_config(config_file=str(kubeconfig))
         except Exception as e:  # config errors come in many types
             raise ClusterError(f"cannot load kubeconfig {kubeconfig}: {e}") from e
-        self.core = client.CoreV1Api(self.api_client)
-        self.apps = client.AppsV1Api(self.api_client)
-        self.policy = client.PolicyV1Api(self.api_client)
-        self.discovery = client.DiscoveryV1Api(self.api_client)
+        self.core = client.CoreV1Api(self._api)
+        self.apps = client.AppsV1Api(self._api)
+        self.policy = client.PolicyV1Api(self._api)
+        self.discovery = client.DiscoveryV1Api(self._api)
 
     def close(self) -> None:
-        self.api_client.close()
+        self._api.close()
 
     def ping(self) -> str:
-        info = _call("reach the API server", lambda: client.VersionApi(self.api_client).get_code(_request_timeout=5))
+        info = _call("reach the API server", lambda: client.VersionApi(self._api).get_code(_request_timeout=5))
         return str(info.git_version)
 
     # namespaces -------------------------------------------------------------------------------------
-    def create_namespace(self, name: str, labels: dict[str, str]) -> None:
-        body = {"metadata": {"name": name, "labels": {LABEL: "true", **labels}}}
+    def create_namespace(self, name: str, labels: dict[str, str], owner: str) -> None:
+        body = {"metadata": {"name": name, "labels": {LABEL: "true", **labels}, "annotations": {OWNER: owner}}}
         _call(f"create namespace {name!r}", lambda: self.core.create_namespace(body))
 
     def delete_namespace(self, name: str) -> None:
@@ -86,10 +176,16 @@ class Kube:
         except ApiException as e:
             if e.status != 404:
                 raise RolloutError(f"failed to delete namespace {name!r}: {_reason(e)}") from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise ClusterError(f"failed to delete namespace {name!r}: the API server is unreachable ({type(e).__name__})") from e
 
-    def managed_namespaces(self) -> list[str]:
-        res = _call("list namespaces", lambda: self.core.list_namespace(label_selector=f"{LABEL}=true"))
-        return [n.metadata.name for n in res.items]
+    def managed_namespaces(self, selector: str = "") -> list[NamespaceView]:
+        sel = f"{LABEL}=true" + (f",{selector}" if selector else "")
+        res = _call("list namespaces", lambda: self.core.list_namespace(label_selector=sel))
+        return [
+            NamespaceView(n.metadata.name, (n.metadata.annotations or {}).get(OWNER, ""), n.status.phase == "Terminating")
+            for n in res.items
+        ]
 
     def used_nodeports(self) -> set[int]:
         res = _call("list services", lambda: self.core.list_service_for_all_namespaces())
@@ -115,8 +211,6 @@ class Kube:
         for c in st.conditions or []:
             if c.type == "Progressing" and c.status == "False":
                 stalled = f"{c.reason}: {c.message}"
-        pods = self.list_pods(ns, "app=web")
-        total = sum(1 for p in pods if p.metadata.deletion_timestamp is None)
         return DeploymentStatus(
             d.metadata.generation or 0,
             st.observed_generation or 0,
@@ -124,7 +218,6 @@ class Kube:
             st.updated_replicas or 0,
             st.ready_replicas or 0,
             st.available_replicas or 0,
-            total,
             stalled,
         )
 
@@ -132,11 +225,31 @@ class Kube:
         ctype = "application/json-patch+json" if isinstance(patch, list) else "application/strategic-merge-patch+json"
         _call(f"{what} (deployment {name!r})", lambda: self.apps.patch_namespaced_deployment(name, ns, patch, _content_type=ctype))
 
-    def replica_sets(self, ns: str, selector: str) -> list[Any]:
-        return list(_call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector)).items)
+    def revisions(self, ns: str, selector: str) -> list[Revision]:
+        """The Deployment's ReplicaSets as revisions, oldest first (what `kubectl rollout undo` reads)."""
+        items = _call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector)).items
+        out = []
+        for rs in items:
+            number = int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
+            template = json.loads(json.dumps(self._api.sanitize_for_serialization(rs.spec.template)))
+            template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+            out.append(Revision(number, template))
+        return sorted(out, key=lambda r: r.number)
 
-    def list_pods(self, ns: str, selector: str) -> list[Any]:
-        return list(_call("list pods", lambda: self.core.list_namespaced_pod(ns, label_selector=selector)).items)
+    def list_pods(self, ns: str, selector: str) -> list[PodView]:
+        return [_pod_view(p) for p in _call("list pods", lambda: self.core.list_namespaced_pod(ns, label_selector=selector)).items]
+
+    def delete_pod(self, ns: str, name: str, grace: int | None = None) -> None:
+        try:
+            self.core.delete_namespaced_pod(name, ns, grace_period_seconds=grace)
+        except ApiException as e:
+            if e.status != 404:
+                raise RolloutError(f"failed to delete pod {name!r}: {_reason(e)}") from e
+
+    def endpoint_slices(self, ns: str, service: str) -> list[SliceView]:
+        sel = f"kubernetes.io/service-name={service}"
+        res = _call(f"list endpointslices of {service!r}", lambda: self.discovery.list_namespaced_endpoint_slice(ns, label_selector=sel))
+        return [_slice_view(s) for s in res.items]
 
     # nodes and eviction ----------------------------------------------------------------------------
     def set_unschedulable(self, node: str, value: bool) -> None:
@@ -152,28 +265,49 @@ class Kube:
         """True when evicted; False when a PodDisruptionBudget refuses it now (429)."""
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod, namespace=ns))
         try:
-            self.core.create_namespaced_pod_eviction(pod, ns, body)
+            _call(f"evict pod {pod!r}", lambda: self.core.create_namespaced_pod_eviction(pod, ns, body))
             return True
-        except ApiException as e:
-            if e.status == 429:
+        except RolloutError as e:
+            status = getattr(e.__cause__, "status", None)
+            if status == 429:
                 return False
-            if e.status == 404:
+            if status == 404:
                 return True
-            raise RolloutError(f"failed to evict pod {pod!r}: {_reason(e)}") from e
+            raise
 
     # watches ------------------------------------------------------------------------------------------
-    def stream(self, kind: str, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, Any]]:
-        """Yield (wall time, event type, object) for Pods or EndpointSlices until stop() is true."""
-        lister = self.core.list_namespaced_pod if kind == "pod" else self.discovery.list_namespaced_endpoint_slice
+    def stream_pods(self, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, PodView]]:
+        """(monotonic time, ADDED|MODIFIED|DELETED, pod) for every change in ns until stop() is true."""
+        for t, typ, name, obj in self._stream("pod", ns, stop, self.core.list_namespaced_pod):
+            yield t, typ, _pod_view(obj) if obj is not None else PodView(name, "", True, False, "")
+
+    def stream_slices(self, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, SliceView]]:
+        for t, typ, name, obj in self._stream("endpointslice", ns, stop, self.discovery.list_namespaced_endpoint_slice):
+            yield t, typ, _slice_view(obj) if obj is not None else SliceView(name, ())
+
+    def _stream(self, kind: str, ns: str, stop: Callable[[], bool], lister: Any) -> Iterator[tuple[float, str, str, Any]]:
+        """Watch with resume: (monotonic time, type, name, object). After a 410 (history expired) the watch restarts
+        from a fresh list; objects seen before but absent from it were deleted meanwhile: ("DELETED", name, None)."""
         rv: str | None = None
+        seen: set[str] = set()
         while not stop():
             w = watch.Watch()
             kw: dict[str, Any] = {"timeout_seconds": 2, "_request_timeout": 5}
             if rv:
                 kw["resource_version"] = rv
             try:
+                if rv is None and seen:
+                    present = {o.metadata.name for o in _call(f"list {kind}s", lambda: lister(ns)).items}
+                    for name in sorted(seen - present):
+                        seen.discard(name)
+                        yield time.monotonic(), "DELETED", name, None
                 for ev in w.stream(lister, ns, **kw):
-                    yield time.time(), ev["type"], ev["object"]
+                    name = ev["object"].metadata.name
+                    if ev["type"] == "DELETED":
+                        seen.discard(name)
+                    else:
+                        seen.add(name)
+                    yield time.monotonic(), ev["type"], name, ev["object"]
                     if stop():
                         w.stop()
                         return

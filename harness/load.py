@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import aiohttp
+import yarl
 
 from harness.classify import FailureKind, classify_exception, classify_status, describe
 from harness.errors import UsageError
-from harness.records import SKIPPED, RequestRecord
+from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
 
 class ConnMode(StrEnum):
@@ -29,12 +30,18 @@ class ConnMode(StrEnum):
 class LoadSpec:
     url: str
     rate: float = 200.0
+    """Scheduled requests per second (open loop: the schedule never waits for the server)."""
     duration: float = 10.0
+    """Seconds of schedule; a rollout run stops the generator earlier, at the end of its tail."""
     mode: ConnMode = ConnMode.NEW
     max_requests: int | None = None
     max_in_flight: int = 2000
-    connect_timeout: float = 1.0
-    read_timeout: float = 2.0
+    """Requests in flight beyond this are recorded as `skipped`, never delayed (bounded memory and fds)."""
+    connect_timeout: float = 3.0
+    """3 s: Linux retransmits a lost SYN after 1 s, so a client that gives up sooner counts one lost packet on a
+    loaded 2-core machine as a failure. Most HTTP clients' connect timeouts are longer still."""
+    read_timeout: float = 5.0
+    """Seconds from connect to the whole response; a hung backend shows as read_timeout."""
 
     def total(self) -> int:
         n = int(self.rate * self.duration)
@@ -43,6 +50,12 @@ class LoadSpec:
     def validate(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise UsageError(f"bad URL {self.url!r}: must start with http://")
+        try:
+            host = yarl.URL(self.url).host
+        except ValueError as e:
+            raise UsageError(f"bad URL {self.url!r}: {e}") from None
+        if not host:
+            raise UsageError(f"bad URL {self.url!r}: no host")
         if not 0 < self.rate <= 100_000:
             raise UsageError(f"bad rate {self.rate}: must be in (0, 100000] requests/s")
         if self.duration <= 0:
@@ -53,13 +66,28 @@ class LoadSpec:
 
 @dataclass(frozen=True)
 class LoadResult:
-    t0_wall: float  # time.time() at the run's t0; record times are seconds after it
+    t0_mono: float
+    """time.monotonic() at the run's t0 (CLOCK_MONOTONIC is shared by every process on the host); record
+    times are seconds after it, so the parent's event times compare with them exactly."""
     sent: int
+    """Scheduled requests handled: sent, skipped or left unfinished (each has exactly one record)."""
     cpu_seconds: float
     wall_seconds: float
 
+    @property
+    def cpu_ms_per_1k(self) -> float:
+        """Generator CPU per 1,000 scheduled requests, in ms."""
+        return 1e6 * self.cpu_seconds / max(self.sent, 1)
+
 
 Sink = Callable[[RequestRecord], None]
+
+
+def check_client() -> None:
+    """aiohttp silently resends an idempotent request once after a reset; only aiohttp >= 3.11 has the (private)
+    switch that turns it off. Without it resets during a rollout are hidden, so refuse to run."""
+    if "_retry_connection" not in aiohttp.ClientSession.ATTRS:
+        raise UsageError(f"aiohttp {aiohttp.__version__} cannot disable its silent retry; rollout-harness needs aiohttp>=3.11,<4")
 
 
 def _session(spec: LoadSpec) -> aiohttp.ClientSession:
@@ -100,15 +128,20 @@ async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float,
                 "" if kind is FailureKind.OK else f"HTTP {resp.status}",
             )
     except asyncio.CancelledError:
+        sink(RequestRecord(seq, sched, start, loop.time() - t0, UNFINISHED, detail="still in flight when the load stopped"))
         raise
     except Exception as exc:  # every transport failure is data, classified in one place
         rec = RequestRecord(seq, sched, start, loop.time() - t0, classify_exception(exc).value, detail=describe(exc))
     sink(rec)
 
 
-async def run_load(spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None) -> LoadResult:
-    """Send spec.total() requests at spec.rate, feeding each finished record to sink."""
+async def run_load(
+    spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None, on_start: Callable[[float], None] | None = None
+) -> LoadResult:
+    """Send spec.total() requests at spec.rate, feeding each finished record to sink; on_start(t0_mono) is called
+    once the schedule's t0 is fixed, before the first request."""
     spec.validate()
+    check_client()
     loop = asyncio.get_running_loop()
     total = spec.total()
     interval = 1.0 / spec.rate
@@ -116,7 +149,9 @@ async def run_load(spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None
     in_flight: set[asyncio.Task[None]] = set()
     async with _session(spec) as session:
         t0 = loop.time() + 0.02
-        t0_wall = time.time() + (t0 - loop.time())
+        t0_mono = time.monotonic() + (t0 - loop.time())
+        if on_start is not None:
+            on_start(t0_mono)
         i = 0
         while i < total and not (stop is not None and stop.is_set()):
             now = loop.time()
@@ -137,5 +172,7 @@ async def run_load(spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None
             await asyncio.wait(set(in_flight), timeout=spec.connect_timeout + spec.read_timeout + 5)
         for task in list(in_flight):
             task.cancel()
+        if in_flight:
+            await asyncio.wait(set(in_flight))  # each cancelled request writes its `unfinished` record
         wall = loop.time() - t0
-    return LoadResult(t0_wall=t0_wall, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)
+    return LoadResult(t0_mono=t0_mono, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from harness.errors import UsageError
+from harness.resources import manifests_dir
 
-BUNDLED = Path(__file__).resolve().parents[1] / "manifests"
 Obj = dict[str, Any]
 
 
@@ -59,8 +59,13 @@ def _read_yaml(path: Path) -> list[Any]:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
 
 
-def available(root: Path = BUNDLED) -> list[str]:
-    return sorted(p.stem for p in (root / "variants").glob("*.yaml"))
+def available(root: Path | None = None) -> list[str]:
+    """Variant names under `root` (default: the bundled manifests); an empty or missing directory is a usage error."""
+    root = root or manifests_dir()
+    names = sorted(p.stem for p in (root / "variants").glob("*.yaml"))
+    if not names:
+        raise UsageError(f"no variants under {root} (expected variants/*.yaml)")
+    return names
 
 
 def _variant_doc(root: Path, name: str) -> dict[str, Any]:
@@ -80,7 +85,7 @@ def _variant_doc(root: Path, name: str) -> dict[str, Any]:
 
 
 def load_variant(name: str, root: Path | None = None) -> Variant:
-    root = root or BUNDLED
+    root = root or manifests_dir()
     base_docs = _read_yaml(root / "base.yaml")
     by_kind = {d.get("kind"): d for d in base_docs if isinstance(d, dict)}
     if "Deployment" not in by_kind or "Service" not in by_kind:

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.classify import FailureKind
+from harness.classify import FAILURE_KINDS
 
 SKIPPED = "skipped"  # outcome when the in-flight cap stopped a request from being sent
+UNFINISHED = "unfinished"  # sent, but still in flight when the generator stopped (after the tail), then cancelled
+_FAILED = frozenset(k.value for k in FAILURE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,7 @@ class RequestRecord:
     sched: float
     start: float
     end: float
-    kind: str  # a FailureKind value, or SKIPPED
+    kind: str  # a FailureKind value, SKIPPED or UNFINISHED
     status: int = 0
     pod: str = ""
     version: str = ""
@@ -29,7 +31,8 @@ class RequestRecord:
 
     @property
     def failed(self) -> bool:
-        return self.kind not in (FailureKind.OK.value, SKIPPED)
+        """A lost request: a service failure kind (not ok, skipped, unfinished or client_error)."""
+        return self.kind in _FAILED
 
     @property
     def lateness(self) -> float:

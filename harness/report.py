@@ -1,33 +1,18 @@
-"""Markdown tables (tabulate) and the versioned JSON result schema.
-
-JSON schema `rollout-harness/run@1` (one object per run):
-  schema, name, variant, trigger, mode, trial, rate, unreliable (bool), unreliable_reason,
-  summary: RunSummary fields (requests, ok, failed, skipped, by_kind{kind: n}, http_codes{code: n},
-           failure_pct, longest_outage_ms, outage_start_s, disruption_seconds, latency_* ms,
-           lateness_* ms, achieved_rate, timeline[{t, ok, <kind>: n}]),
-  generator: {cpu_seconds, cpu_ms_per_1k, wall_seconds},
-  rollout: {duration_s, events[{t, kind, object, detail}]} (cluster runs only),
-  attribution: {by_pod_state{state: n}, endpoint_lag_ms[]} (cluster runs only).
-Times inside a run are seconds after the load's t0.
-"""
+"""Markdown tables (tabulate): the comparison table from RunResults (one row per cell, verdict first) and the
+summary/timeline tables of a plain `load`."""
 
 from __future__ import annotations
 
-import json
-import statistics
-from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from harness.classify import FAILURE_KINDS
-from harness.errors import UsageError
+from harness.results import RunResult
 from harness.summary import RunSummary
+from harness.verdict import CellVerdict, Verdict, fold_cells
 
-SCHEMA = "rollout-harness/run@1"
-_SHORT = {
+SHORT = {
     "refused": "refused",
     "no_route": "no route",
     "reset": "reset",
@@ -38,6 +23,15 @@ _SHORT = {
     "other": "other",
 }
 
+LEGEND = (
+    "verdict: lossless = 0 lost in every used trial (loss: 95 % upper bound on the per-request loss rate); "
+    "lossy = some used trial lost requests (loss: mean fail % [95 % t-interval over used trials]); "
+    "inconclusive = too few usable trials. lost = failures from the trigger to the end of the tail (min-max over "
+    "used trials); kind columns = mean per used trial; used = trials without rollout failure, baseline failures "
+    "(noisy) or a stalled/blind generator (unreliable); max gap = longest time inside the window with no request "
+    "sent; settle s = trigger until old pods gone and endpoints settled."
+)
+
 
 def summary_table(s: RunSummary) -> str:
     rows: list[list[Any]] = [["requests", s.requests], ["ok", s.ok], ["failed", s.failed], ["failure %", f"{s.failure_pct:.3f}"]]
@@ -45,8 +39,8 @@ def summary_table(s: RunSummary) -> str:
     rows += [["  HTTP codes", ", ".join(f"{c}×{n}" for c, n in s.http_codes.items())]] if s.http_codes else []
     rows += [
         ["skipped (in-flight cap)", s.skipped],
-        ["longest outage ms", s.longest_outage_ms],
-        ["disruption-seconds", s.disruption_seconds],
+        ["longest failure streak ms", s.longest_outage_ms],
+        ["seconds with a failure", s.disruption_seconds],
         ["latency p50 / p99 / max ms", f"{s.latency_p50_ms} / {s.latency_p99_ms} / {s.latency_max_ms}"],
         ["start lateness p50 / p99 ms", f"{s.lateness_p50_ms} / {s.lateness_p99_ms}"],
         ["achieved rate req/s", s.achieved_rate],
@@ -59,84 +53,44 @@ def timeline_table(s: RunSummary) -> str:
     rows = [[row["t"], row.get("ok", 0), *[row.get(k, 0) for k in kinds]] for row in s.timeline if any(row.get(k, 0) for k in kinds)]
     if not rows:
         return "(no failures in any second)"
-    return tabulate(rows, headers=["second", "ok", *[_SHORT[k] for k in kinds]], tablefmt="github")
+    return tabulate(rows, headers=["second", "ok", *[SHORT[k] for k in kinds]], tablefmt="github")
 
 
-def run_json(summary: RunSummary, **meta: Any) -> dict[str, Any]:
-    return {"schema": SCHEMA, **meta, "summary": asdict(summary)}
+def _num(x: float) -> str:
+    return f"{x:.0f}" if x == int(x) else f"{x:.1f}"
 
 
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+def _loss(c: CellVerdict) -> str:
+    if c.verdict is Verdict.LOSSLESS and c.upper_bound_pct is not None:
+        return f"0 (≤ {c.upper_bound_pct:.2g} %)"
+    if c.verdict is Verdict.LOSSY:
+        ci = f" [{c.fail_pct_ci[0]:.2f}, {c.fail_pct_ci[1]:.2f}]" if c.fail_pct_ci else ""
+        return f"{c.fail_pct_mean:.2f} %{ci}"
+    return "-"
 
 
-def load_runs(directory: Path) -> list[dict[str, Any]]:
-    if not directory.is_dir():
-        raise UsageError(f"no such results directory: {directory}")
-    runs = []
-    for p in sorted(directory.rglob("*.json"), key=lambda q: (q.stat().st_mtime, q.name)):  # run order
-        try:
-            doc = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
-        if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
-            runs.append(doc)
-    if not runs:
-        raise UsageError(f"no {SCHEMA} results in {directory}")
-    return runs
+def _notes(c: CellVerdict) -> str:
+    out = []
+    if c.excluded_real:
+        out.append("excluded trials saw " + ", ".join(f"{SHORT.get(k, k)} {n}" for k, n in sorted(c.excluded_real.items())))
+    out += [n[:90] for n in c.notes]
+    return "; ".join(out)
 
 
-def _spread(values: Sequence[float], digits: int = 0) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}" if digits else f"{values[0]:g}"
-    if digits:
-        return f"{statistics.mean(values):.{digits}f} ±{statistics.stdev(values):.{digits}f}"
-    return f"{statistics.mean(values):.4g} ±{statistics.stdev(values):.2g}"
-
-
-def compare_table(runs: list[dict[str, Any]]) -> str:
-    """One row per variant × trigger × mode; trials are folded into mean ± stdev."""
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in runs:
-        cells.setdefault((r.get("variant", "-"), r.get("trigger", "-"), r.get("mode", "-")), []).append(r)
-    kinds = [k.value for k in FAILURE_KINDS if any(r["summary"]["by_kind"].get(k.value) for r in runs)]
+def compare_table(runs: list[RunResult]) -> str:
+    """One row per variant × trigger × mode (× options, never folded across different ones)."""
+    cells = fold_cells(runs)
+    keys = {c.key for c in cells}
+    kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
     rows = []
-    for (variant, trigger, mode), rs in cells.items():
-        sums = [r["summary"] for r in rs]
-        errors = [r for r in rs if r.get("error")]
-        bad = [r for r in rs if r.get("unreliable") or r.get("error")]
-        row: list[Any] = [variant, trigger, mode, len(rs), _spread([s["requests"] for s in sums])]
-        if len(bad) == len(rs):
-            row += ["rollout failed" if errors else "unreliable"] * (len(kinds) + 4)
-        else:
-            good = [r["summary"] for r in rs if not r.get("unreliable")]
-            row += [_spread([s["failed"] for s in good])]
-            row += [_spread([s["by_kind"].get(k, 0) for s in good]) for k in kinds]
-            row += [
-                _spread([s["failure_pct"] for s in good], 2),
-                _spread([s["longest_outage_ms"] for s in good]),
-                _spread([s["disruption_seconds"] for s in good]),
-            ]
-        row += [_spread([r.get("rollout", {}).get("duration_s", 0.0) for r in rs])]
-        row += [_spread([round(r["summary"]["lateness_p99_ms"]) for r in rs])]
-        notes = [f"{len(bad) - len(errors)} unreliable"] if len(bad) > len(errors) else []
-        notes += [f"rollout failed: {errors[0]['error'][:70]}"] if errors else []
-        row += ["; ".join(notes)]
+    for c in cells:
+        lost = "-" if not c.used else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
+        row: list[Any] = [c.verdict.value, c.variant, c.trigger, c.mode]
+        row += [f"opts {c.key}"] if len(keys) > 1 else []
+        row += [f"{c.used}/{c.trials}", lost, _loss(c)]
+        row += [_num(c.by_kind.get(k, 0.0)) if c.used else "-" for k in kinds]
+        row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
         rows.append(row)
-    headers = [
-        "variant",
-        "trigger",
-        "mode",
-        "trials",
-        "requests",
-        "failed",
-        *[_SHORT[k] for k in kinds],
-        "fail %",
-        "longest outage ms",
-        "disrupt s",
-        "rollout s",
-        "gen late p99 ms",
-        "note",
-    ]
-    return tabulate(rows, headers=headers, tablefmt="github")
+    headers = ["verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
+    headers += ["used", "lost", "loss", *[SHORT[k] for k in kinds], "baseline fail", "max gap ms", "settle s", "notes"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

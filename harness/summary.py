@@ -7,10 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from harness.classify import FAILURE_KINDS, FailureKind
-from harness.records import SKIPPED, RequestRecord
+from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
 _RES = math.log(1.01)  # 1 % resolution histogram of seconds, from 1 microsecond up
-_PENDING, _OK, _FAIL, _SKIP = 0, 1, 2, 3
+_PENDING, _OK, _FAIL, _SKIP, _NEITHER = 0, 1, 2, 3, 4  # NEITHER: client_error or unfinished
+_FAILED = frozenset(k.value for k in FAILURE_KINDS)
 
 
 class Histogram:
@@ -52,9 +53,12 @@ class Outage:
 @dataclass(frozen=True)
 class RunSummary:
     requests: int
+    """Scheduled requests (ok + failed + skipped + client errors + unfinished)."""
     ok: int
     failed: int
+    """Lost requests: service failure kinds only."""
     skipped: int
+    """Not sent: the in-flight cap was reached."""
     by_kind: dict[str, int]
     http_codes: dict[str, int]
     failure_pct: float
@@ -68,6 +72,10 @@ class RunSummary:
     lateness_p99_ms: float
     achieved_rate: float
     timeline: list[dict[str, int]] = field(default_factory=list)
+    client_errors: int = 0
+    """The generator itself failed (EMFILE, EADDRNOTAVAIL, ...): not the service's fault, not counted as lost."""
+    unfinished: int = 0
+    """Still in flight when the load stopped; cancelled after the tail."""
 
 
 class Accumulator:
@@ -95,6 +103,10 @@ class Accumulator:
         self.lateness.add(max(rec.lateness, 0.0))
         self._first_start = rec.start if self._first_start is None else min(self._first_start, rec.start)
         self._last_end = max(self._last_end, rec.end)
+        if rec.kind != FailureKind.OK and not rec.failed:
+            self._outcome[rec.seq] = _NEITHER
+            self.kinds[rec.kind] += 1
+            return
         if rec.failed:
             self._outcome[rec.seq] = _FAIL
             self._sched[rec.seq] = rec.sched
@@ -106,6 +118,10 @@ class Accumulator:
             self._outcome[rec.seq] = _OK
             self.latency.add(rec.latency)
             sec["ok"] += 1
+
+    @property
+    def failed(self) -> int:
+        return sum(n for k, n in self.kinds.items() if k in _FAILED)
 
     def _longest_outage(self) -> Outage | None:
         best: Outage | None = None
@@ -131,6 +147,7 @@ class Accumulator:
         ok = self._outcome.count(_OK)
         failed = self._outcome.count(_FAIL)
         skipped = self._outcome.count(_SKIP)
+        neither = self._outcome.count(_NEITHER)
         sent = ok + failed
         outage = self._longest_outage()
         timeline = []
@@ -139,7 +156,7 @@ class Accumulator:
             timeline.append({"t": s, **{k: v for k, v in sorted(c.items())}})
         span = self._last_end - (self._first_start or 0.0)
         return RunSummary(
-            requests=sent + skipped,
+            requests=sent + skipped + neither,
             ok=ok,
             failed=failed,
             skipped=skipped,
@@ -148,7 +165,7 @@ class Accumulator:
             failure_pct=round(100.0 * failed / sent, 4) if sent else 0.0,
             longest_outage_ms=round(outage.ms, 1) if outage else 0.0,
             outage_start_s=round(outage.start_s, 3) if outage else None,
-            disruption_seconds=sum(1 for c in self._seconds.values() if any(k not in ("ok", SKIPPED) for k in c)),
+            disruption_seconds=sum(1 for c in self._seconds.values() if any(k in _FAILED for k in c)),
             latency_p50_ms=round(self.latency.percentile(50) * 1000, 3),
             latency_p99_ms=round(self.latency.percentile(99) * 1000, 3),
             latency_max_ms=round(self.latency.max * 1000, 3),
@@ -156,6 +173,8 @@ class Accumulator:
             lateness_p99_ms=round(self.lateness.percentile(99) * 1000, 3),
             achieved_rate=round(sent / span, 1) if span > 0 else 0.0,
             timeline=timeline,
+            client_errors=self.kinds.get(FailureKind.CLIENT_ERROR.value, 0),
+            unfinished=self.kinds.get(UNFINISHED, 0),
         )
 
 
@@ -164,7 +183,3 @@ def summarize(records: list[RequestRecord]) -> RunSummary:
     for r in records:
         acc.add(r)
     return acc.summary()
-
-
-def is_failure_kind(kind: str) -> bool:
-    return kind in {k.value for k in FAILURE_KINDS} and kind != FailureKind.OK.value

@@ -3,6 +3,9 @@
 PORT (8080), STARTUP_DELAY (s before listening), READY_DELAY (s listening but /readyz fails),
 SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving, not ready),
 VERSION, POD_NAME (default: hostname), HANG=1 (accept TCP, never answer HTTP).
+
+The image copies only this file and runs it with Debian's aiohttp 3.8: it stays self-contained (no imports
+from the harness or from probe_app.local) and uses only what aiohttp 3.8 offers.
 """
 
 from __future__ import annotations
@@ -14,41 +17,68 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
 
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+@dataclass(frozen=True)
+class Config:
+    """Everything the app reads from its environment, read once when it starts (Config.from_env)."""
 
+    port: int = 8080
+    """TCP port, on every interface."""
+    startup_delay: float = 0.0
+    """Seconds to sleep before listening (a slow start)."""
+    ready_delay: float = 0.0
+    """Seconds of listening while /readyz still answers 503."""
+    shutdown: str = "immediate"
+    """On SIGTERM: `immediate` exits at once, `ignore` keeps serving, `graceful` drains then exits."""
+    drain_seconds: float = 5.0
+    """graceful: seconds to keep serving (with /readyz 503) before closing the listener."""
+    version: str = "v1"
+    """Sent in X-Version and in the JSON body."""
+    pod_name: str = ""
+    """Sent in X-Pod; empty means the hostname."""
+    hang: bool = False
+    """Accept TCP connections and never answer HTTP."""
 
-POD = os.environ.get("POD_NAME") or socket.gethostname()
-VERSION = os.environ.get("VERSION", "v1")
-PORT = int(os.environ.get("PORT", "8080"))
-SHUTDOWN = os.environ.get("SHUTDOWN", "immediate")
-DRAIN = _env_float("DRAIN_SECONDS", 5.0)
-_ids = itertools.count(1)
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
+        return cls(
+            port=int(env.get("PORT", cls.port)),
+            startup_delay=float(env.get("STARTUP_DELAY", cls.startup_delay)),
+            ready_delay=float(env.get("READY_DELAY", cls.ready_delay)),
+            shutdown=env.get("SHUTDOWN", cls.shutdown),
+            drain_seconds=float(env.get("DRAIN_SECONDS", cls.drain_seconds)),
+            version=env.get("VERSION", cls.version),
+            pod_name=env.get("POD_NAME") or socket.gethostname(),
+            hang=env.get("HANG", "") not in ("", "0"),
+        )
 
 
 class State:
-    def __init__(self) -> None:
-        self.ready_at = time.monotonic() + _env_float("READY_DELAY", 0.0)
+    def __init__(self, ready_delay: float) -> None:
+        self.ready_at = time.monotonic() + ready_delay
         self.draining = False
 
     def ready(self) -> bool:
         return not self.draining and time.monotonic() >= self.ready_at
 
 
-def log(msg: str) -> None:
-    print(f"probe_app {POD} {VERSION}: {msg}", file=sys.stderr, flush=True)
+def log(cfg: Config, msg: str) -> None:
+    print(f"probe_app {cfg.pod_name} {cfg.version}: {msg}", file=sys.stderr, flush=True)
 
 
-def make_app(state: State) -> web.Application:
-    headers = {"X-Pod": POD, "X-Version": VERSION}
+def make_app(cfg: Config, state: State) -> web.Application:
+    headers = {"X-Pod": cfg.pod_name, "X-Version": cfg.version}
+    ids = itertools.count(1)
 
     async def root(_: web.Request) -> web.Response:
-        rid = next(_ids)
-        return web.json_response({"pod": POD, "version": VERSION, "id": rid}, headers={**headers, "X-Request-Id": str(rid)})
+        rid = next(ids)
+        body = {"pod": cfg.pod_name, "version": cfg.version, "id": rid}
+        return web.json_response(body, headers={**headers, "X-Request-Id": str(rid)})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", headers=headers)
@@ -65,57 +95,56 @@ def make_app(state: State) -> web.Application:
     return app
 
 
-async def hang_forever(port: int) -> None:
+async def hang_forever(cfg: Config) -> None:
     """Accept TCP connections and never answer: TCP probes pass, HTTP requests time out."""
     conns: list[asyncio.StreamWriter] = []
 
     async def on_conn(_: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         conns.append(w)
 
-    server = await asyncio.start_server(on_conn, "0.0.0.0", port, reuse_address=True)
-    log(f"HANG: accepting on :{port}, never answering")
+    server = await asyncio.start_server(on_conn, "0.0.0.0", cfg.port, reuse_address=True)
+    log(cfg, f"HANG: accepting on :{cfg.port}, never answering")
     async with server:
         await server.serve_forever()
 
 
-async def serve() -> None:
+async def serve(cfg: Config) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    if SHUTDOWN == "ignore":
+    if cfg.shutdown == "ignore":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGINT, done.set)
-    delay = _env_float("STARTUP_DELAY", 0.0)
-    if delay:
-        log(f"starting in {delay}s")
-        await asyncio.sleep(delay)
-    if os.environ.get("HANG", "") not in ("", "0"):
-        await hang_forever(PORT)
+    if cfg.startup_delay:
+        log(cfg, f"starting in {cfg.startup_delay}s")
+        await asyncio.sleep(cfg.startup_delay)
+    if cfg.hang:
+        await hang_forever(cfg)
         return
-    state = State()
+    state = State(cfg.ready_delay)
     # no shutdown_timeout here: aiohttp 3.8 (Debian bookworm, the offline image) passes it to every
     # request handler, which then resets each connection; the default (60 s) bounds the drain anyway
-    runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(cfg, state), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", PORT, reuse_address=True, backlog=1024)
+    site = web.TCPSite(runner, "0.0.0.0", cfg.port, reuse_address=True, backlog=1024)
     await site.start()
-    log(f"listening on :{PORT}, shutdown={SHUTDOWN}")
+    log(cfg, f"listening on :{cfg.port}, shutdown={cfg.shutdown}")
     await done.wait()
-    if SHUTDOWN == "graceful":
-        log(f"SIGTERM: draining for {DRAIN}s")
+    if cfg.shutdown == "graceful":
+        log(cfg, f"SIGTERM: draining for {cfg.drain_seconds}s")
         state.draining = True
-        await asyncio.sleep(DRAIN)
+        await asyncio.sleep(cfg.drain_seconds)
         await site.stop()
         await runner.cleanup()
-        log("drained, exiting")
+        log(cfg, "drained, exiting")
         return
-    log("SIGTERM: exiting at once")
+    log(cfg, "SIGTERM: exiting at once")
     os._exit(0)
 
 
 def main() -> None:
-    asyncio.run(serve())
+    asyncio.run(serve(Config.from_env()))
 
 
 if __name__ == "__main__":

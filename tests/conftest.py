@@ -1,4 +1,8 @@
-"""Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown; logging restored."""
+"""Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown; logging restored.
+
+Tiers (kopf's convention): a bare `pytest` runs unit + integration tests and never touches Docker; `--with-e2e`
+adds the tests on the real kind cluster (`ci/rh test` and `.ci/run` pass it, and CI fails on any skip).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,20 @@ from pathlib import Path
 
 import pytest
 from support import Handler, ProbeApps, RawServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--with-e2e", action="store_true", help="also run the e2e tests on the real kind cluster (brings it up)")
+    parser.addoption("--keep-cluster", action="store_true", help="e2e: leave the kind cluster running after the session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--with-e2e"):
+        return
+    skip = pytest.mark.skip(reason="e2e tests are not enabled; use --with-e2e (brings up the kind cluster)")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

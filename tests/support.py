@@ -6,31 +6,20 @@ Everything here talks only to 127.0.0.1. Fixtures wrapping these live in conftes
 from __future__ import annotations
 
 import contextlib
-import http.client
-import os
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from harness.load import LoadResult, LoadSpec, run_load
 from harness.records import RequestRecord
+from probe_app.local import LocalApp, running
+from probe_app.local import free_port as free_port  # re-exported for the tests
+from probe_app.local import http_get as http_get
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, read, closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def collect(spec: LoadSpec) -> tuple[list[RequestRecord], LoadResult]:
@@ -38,18 +27,6 @@ async def collect(spec: LoadSpec) -> tuple[list[RequestRecord], LoadResult]:
     records: list[RequestRecord] = []
     result = await run_load(spec, records.append)
     return sorted(records, key=lambda r: r.seq), result
-
-
-def http_get(port: int, path: str, timeout: float = 1.0) -> tuple[int, dict[str, str]]:
-    """One blocking GET on 127.0.0.1 (for readiness polling outside the load generator)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status, dict(resp.getheaders())
-    finally:
-        conn.close()
 
 
 # --- a raw TCP server on 127.0.0.1, one handler call per accepted connection -------------------------
@@ -141,55 +118,19 @@ class RawServer:
 # --- the probe app as a real process --------------------------------------------------------------
 
 
-@dataclass
-class ProbeApp:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 class ProbeApps:
-    """Start probe_app processes; every one still running at teardown is SIGKILLed and reaped."""
+    """Start probe_app processes (probe_app.local.running); each one is killed and reaped at teardown."""
 
     def __init__(self, tmp: Path) -> None:
         self._tmp = tmp
-        self.apps: list[ProbeApp] = []
+        self._stack = contextlib.ExitStack()
+        self.started = 0
 
-    def start(self, port: int | None = None, ready: bool = True, **env: str) -> ProbeApp:
-        port = port or free_port()
-        log = self._tmp / f"probe-{port}-{len(self.apps)}.log"
-        full = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", "POD_NAME": "probe-0", **env}
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "probe_app.app"], cwd=REPO, env=full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fh
-            )
-        app = ProbeApp(proc, port, log, env)
-        self.apps.append(app)
-        if ready:
-            self.wait_ready(app)
-        return app
-
-    def wait_ready(self, app: ProbeApp, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if app.proc.poll() is not None:
-                pytest.fail(f"probe_app exited with {app.proc.returncode}:\n{app.output()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if http_get(app.port, "/readyz", timeout=0.5)[0] == 200:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"probe_app on :{app.port} not ready within {timeout}s:\n{app.output()}")
+    def start(self, port: int | None = None, ready: bool = True, **env: str) -> LocalApp:
+        """`ready=False`: return at once, without waiting for /readyz (a HANG app never answers it)."""
+        self.started += 1
+        log = self._tmp / f"probe-{self.started}.log"
+        return self._stack.enter_context(running(port, ready=ready, log=log, **{"POD_NAME": "probe-0", **env}))
 
     def close(self) -> None:
-        for app in self.apps:
-            if app.proc.poll() is None:
-                app.proc.kill()
-            app.proc.wait(timeout=10)
+        self._stack.close()

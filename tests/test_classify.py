@@ -19,18 +19,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from support import REPO, RawServer, collect, free_port, hold, reset, respond
+from support import RawServer, collect, free_port, hold, reset, respond
 
 from harness.classify import FailureKind, classify_exception, classify_status
-from harness.load import ConnMode, LoadSpec
-from harness.records import RequestRecord
+from harness.load import ConnMode, LoadResult, LoadSpec
+from harness.records import RequestRecord, read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -216,23 +217,6 @@ def netns() -> Iterator[Netns]:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
 
 
-_CLIENT = """
-import asyncio, json, sys
-from dataclasses import asdict
-from harness.load import LoadSpec, run_load
-
-async def one(name, kw):
-    records = []
-    await run_load(LoadSpec(**kw), records.append)
-    return name, [asdict(r) for r in records]
-
-async def main():
-    targets = json.loads(sys.argv[1])
-    print(json.dumps(dict(await asyncio.gather(*(one(n, kw) for n, kw in targets.items())))))
-
-asyncio.run(main())
-"""
-
 _PEER_HTTP = """
 import http.server, sys
 srv = http.server.HTTPServer((sys.argv[1], 8080), http.server.SimpleHTTPRequestHandler)
@@ -241,9 +225,18 @@ srv.serve_forever()
 """
 
 
+def _start_worker(ns: str, spec: LoadSpec, records: Path) -> subprocess.Popen[str]:
+    """harness.loadworker's child (the production one), inside namespace `ns`; its stdin is held open, since
+    closing it would ask the child to stop before spec.duration."""
+    cmd = [sys.executable, "-m", "harness.loadworker", json.dumps(asdict(spec) | {"mode": spec.mode.value}), str(records)]
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 @pytest.fixture(scope="module")
 def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[RequestRecord]]]:
-    """One client process in the client namespace drives every target at once (5 requests each)."""
+    """One load-worker child per target in the client namespace, all at once (5 requests each)."""
     n, peer = netns.net, netns.peer_ip
     targets = {
         "ok-control": f"http://{peer}:8080/",
@@ -257,11 +250,10 @@ def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "blackhole-route": f"http://10.215.{n}.5/",
         "prohibit-route": f"http://10.216.{n}.5/",
     }
-    specs = {
-        name: {"url": url, "rate": 20.0, "duration": 0.25, "connect_timeout": 0.3, "read_timeout": 0.5} for name, url in targets.items()
-    }
+    specs = {name: LoadSpec(url=url, rate=20.0, duration=0.25, connect_timeout=0.3, read_timeout=0.5) for name, url in targets.items()}
     cwd = tmp_path_factory.mktemp("peer-www")
     (cwd / "index.html").write_text("hello\n")
+    out = tmp_path_factory.mktemp("records")
     server = subprocess.Popen(
         ["ip", "netns", "exec", netns.peer, sys.executable, "-c", _PEER_HTTP, peer],
         cwd=cwd,
@@ -269,22 +261,29 @@ def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Ite
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+    workers: dict[str, subprocess.Popen[str]] = {}
     try:
         assert server.stdout is not None
         ready, _, _ = select.select([server.stdout], [], [], 10)
         assert ready and server.stdout.readline() == b"ready\n", "peer HTTP server did not start"
-        proc = subprocess.run(
-            ["ip", "netns", "exec", netns.client, sys.executable, "-c", _CLIENT, json.dumps(specs)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        yield {name: sorted((RequestRecord(**r) for r in recs), key=lambda r: r.seq) for name, recs in out.items()}
+        workers = {name: _start_worker(netns.client, s, out / f"{name}.jsonl") for name, s in specs.items()}
+        deadline = time.monotonic() + 15
+        results: dict[str, list[RequestRecord]] = {}
+        for name, proc in workers.items():
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))  # ends on its own after spec.duration
+            stdout, stderr = proc.communicate(timeout=10)
+            assert proc.returncode == 0, stderr
+            assert LoadResult(**json.loads(stdout.splitlines()[-1])).sent == 5, stdout
+            results[name] = sorted(read_records(out / f"{name}.jsonl"), key=lambda r: r.seq)
+        yield results
     finally:
+        for proc in workers.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         server.kill()
         server.wait(timeout=10)
         if server.stdout is not None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from support import free_port
+from test_analysis import records, run
 
 from harness.cli import main
 from harness.durations import ACCEPTED
-from harness.report import SCHEMA, run_json, write_json
-from harness.summary import summarize
+from harness.results import SCHEMA
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -43,6 +43,14 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["load", "http://127.0.0.1:9/", "--mode", "udp"], "invalid choice: 'udp'"),
         (["load", "http://127.0.0.1:9/", "--duration", "0"], "duration must be positive"),
         (["load", "http://127.0.0.1:9/", "--bogus"], "unrecognized arguments: --bogus"),
+        (["load", "http://[::1"], "bad URL"),
+        (["load", "http:///nohost"], "bad URL"),
+        (["run", "--rollout-timeout", "0", "--no-up"], "--rollout-timeout 0s is too short"),
+        (["run", "--variant", "nope", "--no-up"], "unknown variant 'nope'"),
+        (["run", "--trigger", "explode", "--no-up"], "unknown trigger"),
+        (["compare", "--modes", "udp", "--no-up"], "unknown mode"),
+        (["run", "--no-up", "--out", "/proc/rh-cannot-write"], "--out /proc/rh-cannot-write: cannot write there"),
+        (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "cannot write there"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
@@ -57,9 +65,9 @@ def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 
 def test_report_on_malformed_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    write_json(tmp_path / "a.json", run_json(summarize([]), variant="naive", trigger="set-image", mode="new"))
+    run(records()).write(tmp_path / "a.json")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "broken.json").write_text('{"schema": "rollout-harness/run@1", "summary": {')
+    (tmp_path / "sub" / "broken.json").write_text('{"schema": "rollout-harness/run@2", "summary": {')
     assert main(["report", str(tmp_path)]) == 2
     line = one_error_line(capsys)
     assert "broken.json: not valid JSON" in line and "line 1" in line
@@ -72,11 +80,17 @@ def test_report_on_dir_without_results(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_report_renders_saved_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    write_json(tmp_path / "x" / "naive.json", run_json(summarize([]), variant="naive", trigger="drain", mode="new"))
+    run(records({400: "refused"})).write(tmp_path / "x" / "naive.json")
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split("|")[1].strip() == "variant"
-    assert "naive" in out and "drain" in out
+    assert out.splitlines()[0].split("|")[1].strip() == "verdict"
+    assert "naive" in out and "set-image" in out and "lossy" in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("rollout-harness ")
 
 
 @pytest.mark.integration

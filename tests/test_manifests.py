@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.manifests import BUNDLED, available, load_variant, merge
+from harness.manifests import available, load_variant, merge
+from harness.resources import manifests_dir
 
 REQUIRED = {
     "naive",
@@ -63,7 +64,7 @@ def test_unknown_variant_lists_available() -> None:
 
 def _tree(tmp_path: Path, variant_text: str) -> Path:
     (tmp_path / "variants").mkdir(parents=True)
-    (tmp_path / "base.yaml").write_text((BUNDLED / "base.yaml").read_text())
+    (tmp_path / "base.yaml").write_text((manifests_dir() / "base.yaml").read_text())
     (tmp_path / "variants" / "naive.yaml").write_text("name: naive\ndescription: x\nbase: null\n")
     (tmp_path / "variants" / "bad.yaml").write_text(variant_text)
     return tmp_path

@@ -1,6 +1,6 @@
 """Known answers from the real probe app: a real process on a real port, real signals, the real load generator.
 
-Times are compared on the wall clock: a record was scheduled at result.t0_wall + record.sched.
+Times are compared on CLOCK_MONOTONIC (shared with the generator): a record started at result.t0_mono + record.start.
 """
 
 from __future__ import annotations
@@ -9,51 +9,70 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from support import ProbeApp, ProbeApps, collect, http_get
+from support import ProbeApps, collect, http_get
 
 from harness.cli import main
 from harness.load import ConnMode, LoadResult, LoadSpec, run_load
 from harness.records import RequestRecord
+from harness.waiting import wait_for
+from probe_app.app import Config
+from probe_app.local import APP_VARS, LocalApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
 async def load_with_signal(
-    app: ProbeApp, spec: LoadSpec, after: float, sig: signal.Signals = signal.SIGTERM
+    app: LocalApp, spec: LoadSpec, after: float, sig: signal.Signals = signal.SIGTERM
 ) -> tuple[list[RequestRecord], LoadResult, float]:
-    """Run load; `after` seconds in, send `sig` to the app. Returns records, result and the signal's wall time."""
+    """Run load; `after` seconds in, send `sig` to the app. Returns records, result and the signal's monotonic time."""
     records: list[RequestRecord] = []
     load = asyncio.create_task(run_load(spec, records.append))
     await asyncio.sleep(after)
-    sent_at = time.time()
+    sent_at = time.monotonic()
     app.proc.send_signal(sig)
     result = await load
     return sorted(records, key=lambda r: r.seq), result, sent_at
 
 
 def started(result: LoadResult, r: RequestRecord) -> float:
-    return result.t0_wall + r.start
+    return result.t0_mono + r.start
 
 
-async def readyz_status_soon(app: ProbeApp, want: int, within: float) -> int:
-    """Poll /readyz until it answers `want` (bounded); return the last status seen, or 0 if none answered."""
-    deadline = time.monotonic() + within
-    last = 0
-    while time.monotonic() < deadline:
+async def readyz_status_soon(app: LocalApp, want: int, within: float) -> int:
+    """Poll /readyz until it answers `want`; raise after `within` seconds with the last status seen."""
+
+    async def probe() -> tuple[int | None, str]:
         try:
-            last = (await asyncio.to_thread(http_get, app.port, "/readyz", 0.5))[0]
-        except OSError:
-            last = 0
-        if last == want:
-            break
-        await asyncio.sleep(0.02)
-    return last
+            status = (await asyncio.to_thread(http_get, app.port, "/readyz", 0.5))[0]
+        except OSError as e:
+            return None, f"GET /readyz: {type(e).__name__}"
+        return (status if status == want else None), f"GET /readyz: {status}"
+
+    return await wait_for(probe, timeout=within, every=0.02, what=f"/readyz to answer {want}")
+
+
+def test_config_from_env_reads_every_variable() -> None:
+    env = {
+        "PORT": "9090",
+        "STARTUP_DELAY": "1.5",
+        "READY_DELAY": "2",
+        "SHUTDOWN": "graceful",
+        "DRAIN_SECONDS": "0.5",
+        "VERSION": "v9",
+        "POD_NAME": "web-1",
+        "HANG": "1",
+    }
+    assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, "v9", "web-1", True)
+    assert set(env) == APP_VARS  # probe_app.local strips exactly these from the inherited environment
+    default = Config.from_env({})
+    assert (default.port, default.shutdown, default.drain_seconds, default.hang) == (8080, "immediate", 5.0, False)
+    assert default.pod_name  # the hostname
+    assert not Config.from_env({"HANG": "0"}).hang
 
 
 async def test_graceful_drain_loses_nothing_until_the_listener_closes(probe_apps: ProbeApps) -> None:
@@ -63,10 +82,10 @@ async def test_graceful_drain_loses_nothing_until_the_listener_closes(probe_apps
     records: list[RequestRecord] = []
     load = asyncio.create_task(run_load(spec, records.append))
     await asyncio.sleep(0.8)
-    term_at = time.time()
+    term_at = time.monotonic()
     app.proc.send_signal(signal.SIGTERM)
     readyz = await readyz_status_soon(app, 503, within=0.5)
-    readyz_at = time.time()
+    readyz_at = time.monotonic()
     result = await load
     assert await asyncio.to_thread(app.proc.wait, 10) == 0
     records.sort(key=lambda r: r.seq)
@@ -110,15 +129,7 @@ async def test_ignored_sigterm_keeps_serving(probe_apps: ProbeApps) -> None:
 
 async def test_hang_accepts_tcp_but_never_answers(probe_apps: ProbeApps) -> None:
     app = probe_apps.start(ready=False, HANG="1")
-    deadline = time.monotonic() + 10
-    while True:  # TCP connect succeeding is the only readiness signal a hung app gives
-        assert app.proc.poll() is None, app.output()
-        try:
-            socket.create_connection(("127.0.0.1", app.port), timeout=0.5).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, f"HANG app never listened:\n{app.output()}"
-            time.sleep(0.05)
+    app.wait_listening()  # TCP connect succeeding is the only readiness signal a hung app gives
     records, _ = await collect(LoadSpec(url=app.url, rate=20.0, duration=0.5, connect_timeout=1.0, read_timeout=0.3))
     assert len(records) == 10
     assert {r.kind for r in records} == {"read_timeout"}
@@ -173,10 +184,10 @@ def test_cli_load_measures_a_kill_and_restart(probe_apps: ProbeApps, tmp_path: P
     assert not errors, errors
     assert rc == 0
     stdout = capsys.readouterr().out
-    assert "longest outage ms" in stdout and re.search(r"\|\s+second\s+\|\s+ok\s+\|\s+refused", stdout), stdout
+    assert "longest failure streak ms" in stdout and re.search(r"\|\s+second\s+\|\s+ok\s+\|\s+refused", stdout), stdout
 
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "rollout-harness/run@1"
+    assert doc["schema"] == "rollout-harness/load@1"
     s = doc["summary"]
     assert s["requests"] == 500
     assert s["by_kind"].get("refused", 0) >= 20, s["by_kind"]

@@ -1,18 +1,18 @@
-"""E2E fixtures: one session-scoped real kind cluster, a fresh namespace per test via harness.experiment.
+"""E2E fixtures: one session-scoped real kind cluster and a Target (API client, NodePort pool) per test.
 
-The cluster is brought up (or reused) by harness.cluster.up() and deleted at the end of the session unless
-RH_KEEP_CLUSTER=1 (or --keep-cluster). If it cannot come up the tests fail; they are never skipped.
+Runs only with --with-e2e. The cluster is brought up (or reused) by harness.cluster.up() and deleted at the end
+of the session unless --keep-cluster (or RH_KEEP_CLUSTER=1). If it cannot come up the tests fail.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from harness import cluster
-from harness.kube import Kube
+from harness.experiment import Target, connect
 
 
 @pytest.fixture(scope="session")
@@ -21,15 +21,14 @@ def kind_cluster(request: pytest.FixtureRequest) -> Iterator[cluster.ClusterInfo
     try:
         yield info
     finally:
-        keep = os.environ.get("RH_KEEP_CLUSTER") == "1" or request.config.getoption("--keep-cluster", default=False)
-        if not keep:
+        if not (os.environ.get("RH_KEEP_CLUSTER") == "1" or request.config.getoption("--keep-cluster")):
             cluster.down()
 
 
 @pytest.fixture
-def kube(kind_cluster: cluster.ClusterInfo) -> Iterator[Kube]:
-    k = Kube(kind_cluster.kubeconfig)
+async def target(kind_cluster: cluster.ClusterInfo) -> AsyncIterator[Target]:
+    t = await connect(no_up=True)
     try:
-        yield k
+        yield t
     finally:
-        k.close()
+        t.kube.close()

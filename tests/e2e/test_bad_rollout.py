@@ -8,44 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from harness import cluster
 from harness.cli import main
-from harness.kube import Kube
-from harness.manifests import BUNDLED
+from harness.experiment import Target
+from harness.resources import manifests_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-async def test_never_ready_rollout_fails_fast_and_cleans_up(
-    tmp_path: Path, kube: Kube, kind_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_never_ready_rollout_fails_fast_and_cleans_up(tmp_path: Path, target: Target, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "manifests"
-    shutil.copytree(BUNDLED, root)
+    shutil.copytree(manifests_dir(), root)
     (root / "variants" / "never-ready.yaml").write_text(
         "name: never-ready\ndescription: the new release hangs, so the HTTP readiness probe never passes\n"
         'base: readiness\nupdate_env: {HANG: "1"}\n'
     )
-    args = [
-        "run",
-        "--variant",
-        "never-ready",
-        "--trigger",
-        "set-image",
-        "--rollout-timeout",
-        "15s",
-        "--no-up",
-        "--baseline",
-        "1s",
-        "--manifests",
-        str(root),
-        "--out",
-        str(tmp_path / "out"),
-    ]
-    code = await asyncio.to_thread(main, args)
+    args = ["run", "--variant", "never-ready", "--rollout-timeout", "15s", "--no-up", "--baseline", "1s"]
+    code = await asyncio.to_thread(main, [*args, "--manifests", str(root), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     errors = [ln for ln in err if ln.startswith("rollout-harness: error:")]
-    assert len(errors) == 1 and "did not complete within 15s" in errors[0], err
+    assert len(errors) == 1 and "not done within 15s" in errors[0], err
+    assert "updated" in errors[0], "the error must say how far the rollout got"
     assert not any("Traceback" in ln for ln in err)
-    leftovers = await asyncio.to_thread(kube.core.list_namespace, label_selector="rollout-harness.io/variant=never-ready")
-    assert all(ns.status.phase == "Terminating" for ns in leftovers.items), "the run's namespace must be deleted"
+    leftovers = await asyncio.to_thread(target.kube.managed_namespaces, "rollout-harness.io/variant=never-ready")
+    assert all(ns.terminating for ns in leftovers), "the run's namespace must be deleted"

@@ -1,0 +1,1 @@
+"""Package data: the cluster build scripts and versions.env (installed as harness.scripts; see harness/resources.py)."""

@@ -1,0 +1,142 @@
+"""From one run's request records, window times and watch events to a RunResult: phases, blindness, status.
+
+Pure: no cluster, no clock, so the accounting is tested with synthetic records (tests/test_analysis.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from harness.attribution import attribute
+from harness.classify import FailureKind
+from harness.records import SKIPPED, UNFINISHED, RequestRecord
+from harness.results import Blindness, GeneratorStats, PhaseStats, RunResult, Status, Window
+from harness.summary import Accumulator, Histogram
+from harness.watch import Event
+
+MAX_FAILURE_SAMPLES = 200
+PHASES = ("baseline", "disruption", "tail")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_lateness: float = 0.5
+    """Seconds. A run whose start-lateness p99 inside the window exceeds this is unreliable: well under the 3 s
+    connect timeout, so a stalled generator cannot fake connect timeouts."""
+    max_gap: float = 0.2
+    """Seconds. A run with zero loss but a longer gap with no request start inside the window is unreliable
+    (a blind zero): an outage shorter than the gap could have been missed. A zero therefore means "no outage
+    of max_gap or longer was missed"; outages here last 0.3 s and more (kube-proxy's programming lag, pods
+    exiting or starting), so 200 ms keeps them visible."""
+
+
+class _Phase:
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.kinds: Counter[str] = Counter()
+
+    def add(self, rec: RequestRecord) -> None:
+        self.kinds[rec.kind] += 1
+
+    def stats(self) -> PhaseStats:
+        k = self.kinds
+        failed = {kind: n for kind, n in sorted(k.items()) if kind not in (FailureKind.OK, FailureKind.CLIENT_ERROR, SKIPPED, UNFINISHED)}
+        client = k[FailureKind.CLIENT_ERROR.value]
+        return PhaseStats(
+            start_s=round(self.start, 3),
+            end_s=round(self.end, 3),
+            sent=k[FailureKind.OK.value] + sum(failed.values()) + client,
+            ok=k[FailureKind.OK.value],
+            failed=sum(failed.values()),
+            by_kind=failed,
+            skipped=k[SKIPPED],
+            client_errors=client,
+        )
+
+
+def _blindness(starts: list[float], lateness: Histogram, window: Window, interval: float) -> Blindness:
+    points = [window.trigger_s, *sorted(starts), window.end_s]
+    gaps = [b - a for a, b in itertools.pairwise(points)]
+    return Blindness(
+        max_gap_ms=round(1000 * max(gaps, default=0.0), 1),
+        blind_ms=round(1000 * sum(g - interval for g in gaps if g > 2 * interval), 1),
+        lateness_p99_ms=round(1000 * lateness.percentile(99), 1),
+    )
+
+
+def analyse(
+    base: RunResult,
+    records: Iterable[RequestRecord],
+    window: Window,
+    events: list[Event],
+    rate: float,
+    thresholds: Thresholds,
+    generator: GeneratorStats,
+) -> RunResult:
+    """Fill `base` (name, cell, provenance, setup time) with everything measured. Event times must already be
+    relative to the load's t0, like the records'."""
+    bounds = [window.trigger_s, window.settled_s]
+    phases = [_Phase(0.0, window.trigger_s), _Phase(window.trigger_s, window.settled_s), _Phase(window.settled_s, window.end_s)]
+    whole = Accumulator()
+    starts: list[float] = []
+    lateness = Histogram()
+    failures: list[RequestRecord] = []
+    last_served: dict[str, float] = {}
+    n = 0
+    for rec in records:
+        n += 1
+        whole.add(rec)
+        phases[bisect.bisect_right(bounds, rec.start)].add(rec)
+        if window.trigger_s <= rec.start < window.end_s and rec.kind != SKIPPED:
+            starts.append(rec.start)
+            lateness.add(max(rec.lateness, 0.0))
+        if rec.failed:
+            failures.append(rec)
+        elif rec.pod:
+            last_served[rec.pod] = max(last_served.get(rec.pod, 0.0), rec.end)
+    stats = dict(zip(PHASES, (p.stats() for p in phases), strict=True))
+    blind = _blindness(starts, lateness, window, 1.0 / rate)
+    failures.sort(key=lambda r: r.start)
+    result = replace(
+        base,
+        window=window,
+        phases=stats,
+        blindness=blind,
+        summary=whole.summary(),
+        generator=replace(generator, records=n),
+        attribution=attribute(events, [(r.start, r.pod) for r in failures], last_served),
+        events=tuple(events),
+        failure_samples=tuple(failures[:MAX_FAILURE_SAMPLES]),
+    )
+    reasons = _unreliable(result, blind, thresholds, n)
+    if reasons:
+        return replace(result, status=Status.UNRELIABLE, reasons=reasons + _noisy(stats))
+    if _noisy(stats):
+        return replace(result, status=Status.NOISY, reasons=_noisy(stats))
+    return replace(result, status=Status.USED, reasons=())
+
+
+def _noisy(stats: dict[str, PhaseStats]) -> tuple[str, ...]:
+    b = stats["baseline"]
+    return (f"{b.failed} failed in the baseline ({', '.join(f'{k} {v}' for k, v in b.by_kind.items())})",) if b.failed else ()
+
+
+def _unreliable(r: RunResult, blind: Blindness, th: Thresholds, records: int) -> tuple[str, ...]:
+    out = []
+    if blind.lateness_p99_ms > th.max_lateness * 1000:
+        out.append(f"start lateness p99 {blind.lateness_p99_ms:.0f} ms in the window > {th.max_lateness * 1000:.0f} ms")
+    if r.lost == 0 and blind.max_gap_ms > th.max_gap * 1000:
+        out.append(f"blind zero: a {blind.max_gap_ms:.0f} ms gap with no request in the window > {th.max_gap * 1000:.0f} ms")
+    skipped = sum(p.skipped for p in r.phases.values())
+    if skipped:
+        out.append(f"{skipped} requests skipped (in-flight cap)")
+    client = sum(p.client_errors for p in r.phases.values())
+    if client:
+        out.append(f"{client} client errors (the generator ran out of descriptors, ports or memory)")
+    if r.generator is not None and records != r.generator.sent:
+        out.append(f"{r.generator.sent - records} of {r.generator.sent} request records missing")
+    return tuple(out)

@@ -1,0 +1,130 @@
+"""Put one variant on the cluster: a fresh labelled namespace, its objects, a NodePort, and wait until it serves.
+
+Namespaces carry the managed label and an owner annotation ("host pid"), so a run only ever deletes its own
+namespaces, or leftovers of harness processes on this host that are demonstrably dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from harness.errors import ClusterError
+from harness.kube import LABEL, Kube
+from harness.manifests import Variant
+from harness.waiting import wait_for
+from harness.workload import Workload
+
+log = logging.getLogger("harness.deploy")
+SERVING_STREAK = 20  # answers in a row, each on a new connection, before the measured window may start
+OWNER = f"{socket.gethostname()} {os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    namespace: str
+    url: str
+    node_port: int
+    workload: Workload
+
+
+class PortPool:
+    """The NodePorts mapped to 127.0.0.1, handed out least recently used first. Release times persist in
+    `state` (when given) so that consecutive harness processes rotate too: a port's iptables rules and
+    conntrack entries may still point at the previous run's dying pods."""
+
+    def __init__(self, ports: range, state: Path | None = None) -> None:
+        self.ports = ports
+        self.state = state
+
+    def _last_used(self) -> dict[str, float]:
+        try:
+            return {str(k): float(v) for k, v in json.loads(self.state.read_text()).items()} if self.state else {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def take(self, in_use: set[int]) -> int:
+        last = self._last_used()
+        free = [p for p in self.ports if p not in in_use]
+        if not free:
+            raise ClusterError(f"all mapped NodePorts {self.ports.start}-{self.ports.stop - 1} are in use")
+        port = min(free, key=lambda p: (last.get(str(p), 0.0), p))
+        if self.state is not None:
+            last[str(port)] = time.time()
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            self.state.write_text(json.dumps(last))
+        return port
+
+
+def render(variant: Variant, node_port: int, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Fresh copies of the variant's objects with the NodePort and the harness labels set (the variant is untouched)."""
+    dep = copy.deepcopy(variant.deployment) | {"kind": "Deployment", "apiVersion": "apps/v1"}
+    svc = copy.deepcopy(variant.service)
+    svc["spec"]["ports"][0]["nodePort"] = node_port
+    objs = [dep, svc, *copy.deepcopy(list(variant.objects))]
+    for obj in objs:
+        obj.setdefault("metadata", {}).setdefault("labels", {}).update({LABEL: "true", **labels})
+    return objs
+
+
+def namespace_name(variant: str, trigger: str) -> str:
+    return f"rh-{variant[:28]}-{trigger[:9]}-{uuid.uuid4().hex[:6]}".lower()
+
+
+async def deploy(kube: Kube, variant: Variant, ns: str, port: int, labels: dict[str, str]) -> Deployed:
+    await asyncio.to_thread(kube.create_namespace, ns, labels, OWNER)
+    for obj in render(variant, port, labels):
+        await asyncio.to_thread(kube.create, ns, obj)
+    return Deployed(ns, f"http://127.0.0.1:{port}/", port, Workload.from_objects(variant.deployment, variant.service))
+
+
+async def wait_serving(url: str, timeout: float) -> None:
+    """The Service must answer SERVING_STREAK times in a row, each on a new connection (so kube-proxy spreads
+    them over the pods), before the measured window starts."""
+    streak = 0
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=1)) as s:
+
+        async def probe() -> tuple[bool | None, str]:
+            nonlocal streak
+            try:
+                async with s.get(url) as r:
+                    streak = streak + 1 if r.status == 200 else 0
+                    state = f"HTTP {r.status}"
+            except (aiohttp.ClientError, TimeoutError) as e:
+                streak, state = 0, type(e).__name__
+            return (True if streak >= SERVING_STREAK else None), f"{streak} in a row, last {state}"
+
+        await wait_for(probe, timeout=timeout, every=0.05, what=f"the Service at {url} answering steadily", error=ClusterError)
+
+
+def _dead(owner: str) -> bool:
+    host, _, pid = owner.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run, or unknown: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def remove_leftovers(kube: Kube) -> None:
+    """Delete namespaces left by harness processes on this host that are no longer running (interrupted runs)."""
+    for ns in await asyncio.to_thread(kube.managed_namespaces):
+        if not ns.terminating and _dead(ns.owner):
+            log.info("[run] deleting %s, left by a harness process that is gone (%s)", ns.name, ns.owner)
+            await asyncio.to_thread(kube.delete_namespace, ns.name)

@@ -1,0 +1,100 @@
+"""Keep the cluster's traffic on this machine, and make dead pod IPs behave like a chosen kind of real CNI.
+
+With the static ptp CNI a node has a /32 route per live local pod and a /24 per other node; a SYN that kube-proxy
+DNATs to a pod that no longer exists would otherwise follow the node's default route to the host and out of its
+uplink. So every node gets a catch-all route for the whole pod CIDR and the Service CIDR that never leads
+off-node:
+  reject  `unreachable` route: the node answers ICMP host-unreachable, the client sees EHOSTUNREACH (`no_route`),
+          as with CNIs that install unreachable routes for their blocks;
+  drop    `blackhole` route: silence, the client sees `connect_timeout`, as on a flat network that drops.
+The kernel rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1 s with a burst of 6); all our
+load comes from one host address, while a real Service's clients come from many. `icmp_ratelimit=0` on the
+nodes lifts that per-destination limit (the global icmp_msgs_per_sec limit stays), so rejects reach the client
+as they would reach many clients. Both are cluster settings, read back from the nodes into every result.
+
+On the host, `guard()` adds DOCKER-USER rules (commented `rollout-harness`) that drop anything forwarded from the
+kind network toward the pod or Service CIDR or a private range through any other interface: a second seat belt,
+whose packet counters the containment test reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from enum import StrEnum
+
+from harness.errors import ClusterError
+
+log = logging.getLogger("harness.netguard")
+
+POD_CIDR = "10.244.0.0/16"  # kind's default podSubnet, set explicitly in the kind config
+SERVICE_CIDR = "10.96.0.0/16"  # kind's default serviceSubnet
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+COMMENT = "rollout-harness"
+KIND_NETWORK = "kind"
+
+
+class DeadPodIP(StrEnum):
+    REJECT = "reject"
+    DROP = "drop"
+
+
+def _sh(cmd: list[str], what: str) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise ClusterError(f"{what}: {(r.stderr or r.stdout).strip().splitlines()[-1] if (r.stderr or r.stdout).strip() else r.returncode}")
+    return r.stdout
+
+
+def node_script(dead_pod_ip: DeadPodIP, icmp_ratelimit_off: bool) -> str:
+    """Shell run inside every node container (idempotent)."""
+    route = "unreachable" if dead_pod_ip is DeadPodIP.REJECT else "blackhole"
+    lines = [f"ip route replace {route} {cidr}" for cidr in (POD_CIDR, SERVICE_CIDR)]
+    lines.append(f"sysctl -qw net.ipv4.icmp_ratelimit={0 if icmp_ratelimit_off else 1000}")
+    return " && ".join(lines)
+
+
+def read_node_settings(node: str) -> dict[str, str]:
+    """What a node actually does with dead pod IPs, read back from its routing table and sysctls."""
+    routes = _sh(["docker", "exec", node, "ip", "route", "show", POD_CIDR], f"read routes on {node}")
+    kind = routes.split()[0] if routes.strip() else "none"
+    limit = _sh(["docker", "exec", node, "sysctl", "-n", "net.ipv4.icmp_ratelimit"], f"read sysctls on {node}").strip()
+    mode = {"unreachable": DeadPodIP.REJECT.value, "blackhole": DeadPodIP.DROP.value}.get(kind, f"unguarded ({kind})")
+    return {"dead_pod_ip": mode, "icmp_ratelimit": "off" if limit == "0" else f"{limit}ms"}
+
+
+def _bridge() -> str:
+    net_id = _sh(["docker", "network", "inspect", KIND_NETWORK, "-f", "{{.Id}}"], "find the kind network").strip()
+    return f"br-{net_id[:12]}"
+
+
+def _rules(bridge: str) -> list[list[str]]:
+    targets = (POD_CIDR, SERVICE_CIDR, *PRIVATE)
+    return [["-i", bridge, "!", "-o", bridge, "-d", d, "-m", "comment", "--comment", COMMENT, "-j", "DROP"] for d in targets]
+
+
+def guard() -> None:
+    """Install the host-side rules (idempotent). Needs root and iptables; says so once when it cannot."""
+    if shutil.which("iptables") is None:
+        raise ClusterError("iptables is not installed; the host-side guard for the kind network needs it")
+    bridge = _bridge()
+    subprocess.run(["iptables", "-N", "DOCKER-USER"], capture_output=True)
+    if subprocess.run(["iptables", "-C", "FORWARD", "-j", "DOCKER-USER"], capture_output=True).returncode != 0:
+        _sh(["iptables", "-I", "FORWARD", "-j", "DOCKER-USER"], "hook DOCKER-USER into FORWARD")
+    for rule in _rules(bridge):
+        if subprocess.run(["iptables", "-C", "DOCKER-USER", *rule], capture_output=True).returncode != 0:
+            _sh(["iptables", "-I", "DOCKER-USER", *rule], "install the host-side guard")
+    log.info("[up] host guard: forwarded traffic from %s toward pod, Service and private addresses is dropped", bridge)
+
+
+def guard_drops() -> int:
+    """Packets the host-side guard has dropped so far (0 when it is not installed)."""
+    out = subprocess.run(["iptables", "-L", "DOCKER-USER", "-v", "-n", "-x"], capture_output=True, text=True).stdout
+    return sum(int(ln.split()[0]) for ln in out.splitlines() if COMMENT in ln and ln.split() and ln.split()[0].isdigit())
+
+
+def flush_conntrack(nodes: list[str], port: int) -> None:
+    """Forget every conntrack entry for a NodePort on the nodes (kube-proxy keeps TCP entries toward dead pods)."""
+    for node in nodes:
+        subprocess.run(["docker", "exec", node, "conntrack", "-D", "-p", "tcp", "--orig-port-dst", str(port)], capture_output=True)

@@ -1,0 +1,219 @@
+"""The run result: one frozen dataclass tree that *is* the JSON schema `rollout-harness/run@2`.
+
+JSON is written and read only through RunResult.to_json / RunResult.from_json. Every time inside a result is in
+seconds after the load generator's t0 (CLOCK_MONOTONIC); every count is of scheduled requests.
+
+Phases, by each request's *actual* start:
+  baseline    [0, trigger)        steady load before the trigger; a failure here marks the run `noisy`
+  disruption  [trigger, settled)  from the trigger until every old pod is deleted (not just marked) and the
+                                  Service's EndpointSlices list exactly the new, ready pods
+  tail        [settled, end)      steady load after the disruption (kube-proxy may lag the EndpointSlices)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.attribution import Attribution
+from harness.errors import UsageError
+from harness.records import RequestRecord
+from harness.summary import RunSummary
+from harness.watch import Event
+
+SCHEMA = "rollout-harness/run@2"
+
+
+class Status(StrEnum):
+    USED = "used"
+    """Counts toward the cell's verdict."""
+    NOISY = "noisy"
+    """A request failed in the baseline, before the trigger: the environment dropped it, not the rollout."""
+    UNRELIABLE = "unreliable"
+    """The generator could not see the disruption (stalled, blind, skipped requests, client errors, missing records)."""
+    FAILED = "failed"
+    """The rollout itself failed (never completed or stopped progressing); nothing was measured."""
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    start_s: float
+    end_s: float
+    sent: int
+    """Requests that started in [start_s, end_s) and went out (ok + failed + client errors)."""
+    ok: int
+    failed: int
+    """Lost requests: every failure kind except client_error."""
+    by_kind: dict[str, int]
+    skipped: int
+    """Scheduled in this phase but not sent: the in-flight cap was reached."""
+    client_errors: int
+
+    @property
+    def fail_pct(self) -> float:
+        return 100.0 * self.failed / self.sent if self.sent else 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    trigger_s: float
+    """The harness sent the trigger's first API call."""
+    complete_s: float
+    """The Deployment controller called the rollout complete (as `kubectl rollout status`)."""
+    old_pods_gone_s: float
+    """No pod of the workload was terminating any more: every old pod deleted."""
+    settled_s: float
+    """Old pods gone and the EndpointSlices list exactly the ready pods: the end of the disruption phase."""
+    end_s: float
+    """settled_s + tail: the harness asked the generator to stop."""
+
+
+@dataclass(frozen=True)
+class Blindness:
+    max_gap_ms: float
+    """Longest time inside [trigger, end) with no request starting (a stalled generator sees nothing)."""
+    blind_ms: float
+    """Sum, over gaps longer than 2 request intervals inside [trigger, end), of gap minus one interval."""
+    lateness_p99_ms: float
+    """p99 of start lateness (actual - scheduled start) of requests inside [trigger, end)."""
+
+
+@dataclass(frozen=True)
+class GeneratorStats:
+    sent: int
+    records: int
+    cpu_seconds: float
+    cpu_ms_per_1k: float
+    """Generator CPU per 1,000 scheduled requests, in ms."""
+    wall_seconds: float
+    scheduling: str
+    """rr (real-time round robin), nice (-10) or default."""
+    max_in_flight: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    options: dict[str, Any]
+    """Every option that changes a number: rate, mode, baseline, tail, timeouts, thresholds, trials."""
+    versions: dict[str, str]
+    """harness, python, aiohttp, kubernetes (the API server's git version)."""
+    cluster: dict[str, str]
+    """Cluster settings that change a number (name, kube-proxy mode, dead-pod-IP behaviour, ...)."""
+
+    def key(self) -> str:
+        """Runs with different keys are never folded into one row: options, cluster settings, harness version."""
+        options = {k: v for k, v in self.options.items() if k != "trials"}  # trials do not change a run's numbers
+        doc = {"options": options, "cluster": self.cluster, "harness": self.versions.get("harness", "")}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    variant: str
+    trigger: str
+    mode: str
+    trial: int
+    status: Status
+    reasons: tuple[str, ...]
+    """Why the run is not `used` (empty when it is)."""
+    provenance: Provenance
+    error: str = ""
+    window: Window | None = None
+    phases: dict[str, PhaseStats] = field(default_factory=dict)
+    """baseline, disruption, tail."""
+    blindness: Blindness | None = None
+    summary: RunSummary | None = None
+    """The whole run (all phases): latency, lateness, per-second timeline."""
+    generator: GeneratorStats | None = None
+    attribution: Attribution | None = None
+    events: tuple[Event, ...] = ()
+    failure_samples: tuple[RequestRecord, ...] = ()
+    """Up to 200 failed requests, earliest first."""
+    setup_s: float = 0.0
+    """Deploy, wait ready and serving, before the load started (outside the measured window)."""
+
+    @property
+    def lost(self) -> int:
+        """Requests lost to the disruption: failures in the disruption and tail phases."""
+        return sum(self.phases[p].failed for p in ("disruption", "tail") if p in self.phases)
+
+    @property
+    def lost_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in ("disruption", "tail"):
+            for k, n in self.phases[p].by_kind.items() if p in self.phases else ():
+                out[k] = out.get(k, 0) + n
+        return out
+
+    @property
+    def window_sent(self) -> int:
+        return sum(self.phases[p].sent for p in ("disruption", "tail") if p in self.phases)
+
+    @property
+    def fail_pct(self) -> float:
+        """Failures in the disruption and tail phases over requests sent in them, in %."""
+        return 100.0 * self.lost / self.window_sent if self.window_sent else 0.0
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> RunResult:
+        if doc.get("schema") != SCHEMA:
+            raise UsageError(f"not a {SCHEMA} result (schema {doc.get('schema')!r})")
+        return typing.cast(RunResult, _build(cls, {k: v for k, v in doc.items() if k != "schema"}))
+
+
+def load_results(directory: Path) -> list[RunResult]:
+    """Every run@2 result under `directory` (recursively), in run order. Other JSON files are ignored."""
+    if not directory.is_dir():
+        raise UsageError(f"no such results directory: {directory}")
+    out = []
+    for p in sorted(directory.rglob("*.json"), key=lambda q: (q.stat().st_mtime, q.name)):
+        try:
+            doc = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
+        if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
+            try:
+                out.append(RunResult.from_json(doc))
+            except (TypeError, ValueError, KeyError, AttributeError) as e:
+                raise UsageError(f"{p}: not a valid {SCHEMA} result ({e})") from e
+    if not out:
+        raise UsageError(f"no {SCHEMA} results in {directory}")
+    return out
+
+
+def _build(tp: Any, value: Any) -> Any:
+    """Rebuild a value of type `tp` from its JSON form (dataclasses, enums, dict/tuple/list, Optional)."""
+    origin = typing.get_origin(tp)
+    if tp is Any or value is None:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(inner[0], value)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return typing.cast(Any, tp)(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        return {k: _build(vt, v) for k, v in value.items()}
+    if origin in (tuple, list):
+        (et, *_) = typing.get_args(tp)
+        return origin(_build(et, v) for v in value)
+    return value

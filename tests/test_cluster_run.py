@@ -1,0 +1,55 @@
+"""provision.run, the runner behind every docker/kind/script call: its timeout holds even when the child is silent,
+a timed-out child takes what it started with it, and failures come back as one HarnessError naming the action."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ClusterError, EnvironmentProblem
+from harness.provision import run
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+def test_silent_child_is_stopped_at_the_timeout() -> None:
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=r"^sleeping: timed out after 1s$"):
+        run(["sleep", "5"], "sleeping", timeout=1)
+    assert time.monotonic() - t0 < 3
+
+
+def test_timeout_stops_what_the_child_started(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match="timed out"):
+        run(["bash", "-c", f"sleep 30 & echo $! > {pids}; sleep 30"], "a script with a background job", timeout=1)
+    assert time.monotonic() - t0 < 3  # the grandchild held the pipes: returning at all means it is gone
+    assert _gone(int(pids.read_text()))
+
+
+def _gone(pid: int) -> bool:
+    """Dead, or a zombie left for whatever reaps orphans here."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_stdout_is_returned_and_stderr_does_not_block() -> None:
+    script = "head -c 200000 /dev/zero | tr '\\0' e >&2; head -c 200000 /dev/zero | tr '\\0' o"  # > a pipe buffer each
+    assert run(["bash", "-c", script], "printing") == "o" * 200_000
+
+
+def test_failure_names_the_action_and_the_error_line() -> None:
+    with pytest.raises(ClusterError, match=r"^building failed \(exit 1\): error: no disk$"):
+        run(["bash", "-c", "echo '[step] one' >&2; echo 'error: no disk' >&2; echo trailing >&2; exit 1"], "building")
+
+
+def test_exit_3_and_a_missing_command_are_environment_problems() -> None:
+    with pytest.raises(EnvironmentProblem, match=r"^jq is needed$"):
+        run(["bash", "-c", "echo 'error: jq is needed' >&2; exit 3"], "checking")
+    with pytest.raises(EnvironmentProblem, match=r"^checking: no-such-command-rh not found$"):
+        run(["no-such-command-rh"], "checking")
