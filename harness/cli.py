@@ -68,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="build the node image locally (yes), pull kindest/node (no), or decide (auto) (default: auto)",
     )
+    up.add_argument(
+        "--dead-pod-ip",
+        choices=["reject", "drop"],
+        default=None,
+        help="what a SYN to a deleted pod's IP meets: reject = ICMP host unreachable (no_route), drop = silence (connect_timeout) "
+        "(default: keep the running cluster's setting; reject for a new one)",
+    )
+    up.add_argument(
+        "--icmp-ratelimit",
+        choices=["off", "kernel"],
+        default=None,
+        help="per-destination ICMP error rate limit on the nodes: off = as many clients would see it, kernel = 1/s (default: keep; off)",
+    )
     sub.add_parser("down", help="delete the harness's kind cluster (idempotent)")
 
     ld = sub.add_parser("load", help="open-loop HTTP load against a URL, like `fortio load`")
@@ -164,7 +177,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
 
 async def _matrix(args: argparse.Namespace) -> int:
     from harness.experiment import connect, run_matrix
-    from harness.report import LEGEND, compare_table
+    from harness.report import LEGEND, compare_table, settings_line
 
     if args.verb == "run":
         cells = _cells([args.variant], [args.trigger], [args.mode], args.trials, args.manifests)
@@ -189,6 +202,8 @@ async def _matrix(args: argparse.Namespace) -> int:
         target.kube.close()
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
+    print(settings_line(results))
+    print()
     print(compare_table(results))
     print()
     print(LEGEND)
@@ -265,10 +280,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "load":
         return await _load(args)
     if args.verb == "report":
-        from harness.report import LEGEND, compare_table
+        from harness.report import LEGEND, compare_table, settings_line
         from harness.results import load_results
 
-        print(compare_table(load_results(args.dir)))
+        results = load_results(args.dir)
+        print(settings_line(results))
+        print()
+        print(compare_table(results))
         print()
         print(LEGEND)
         return 0
@@ -278,7 +296,16 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if args.verb == "down":
             await asyncio.to_thread(cluster.down)
             return 0
-        info = await asyncio.to_thread(cluster.up, args.offline)
+        from harness.netguard import DeadPodIP
+
+        net = None
+        if args.dead_pod_ip or args.icmp_ratelimit:
+            cur = await asyncio.to_thread(cluster.current_settings)
+            net = cluster.NetSettings(
+                DeadPodIP(args.dead_pod_ip) if args.dead_pod_ip else cur.dead_pod_ip,
+                args.icmp_ratelimit == "off" if args.icmp_ratelimit else cur.icmp_ratelimit_off,
+            )
+        info = await asyncio.to_thread(cluster.up, args.offline, cluster.CLUSTER, 300, net)
         print(f"cluster {info.name} ready; kubeconfig {info.kubeconfig}")
         return 0
     return await _matrix(args)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import provision
+from harness import netguard, provision
 from harness.errors import ClusterError
 from harness.resources import cache_dir
 from harness.waiting import wait_for_sync
@@ -45,6 +45,8 @@ apiVersion: kind.x-k8s.io/v1alpha4
 networking:
   kubeProxyMode: iptables
   disableDefaultCNI: true
+  podSubnet: {netguard.POD_CIDR}
+  serviceSubnet: {netguard.SERVICE_CIDR}
 nodes:
 - role: control-plane
   labels: {{rollout-harness/role: ingress}}
@@ -112,9 +114,10 @@ _NODES_JSONPATH = (
 )
 
 
-def setup_cni(name: str, kubeconfig: Path, timeout: float = 120) -> None:
+def setup_cni(name: str, kubeconfig: Path, settings: NetSettings, timeout: float = 120) -> None:
     """Static pod networking instead of kindnetd (not buildable offline): a ptp conflist per node from its
-    podCIDR, plus a route on every node to every other node's podCIDR via that node's IP. Idempotent."""
+    podCIDR, a route on every node to every other node's podCIDR via that node's IP, and the catch-all routes of
+    harness.netguard so that no packet for a pod or Service address leaves the node. Idempotent."""
 
     def addressed() -> tuple[list[list[str]] | None, str]:
         out = _kubectl(kubeconfig, "get", "nodes", "-o", _NODES_JSONPATH)
@@ -125,13 +128,19 @@ def setup_cni(name: str, kubeconfig: Path, timeout: float = 120) -> None:
     nodes = wait_for_sync(addressed, timeout=timeout, every=1, what=f"{NODES} nodes with a podCIDR and an InternalIP", error=ClusterError)
     for node, cidr, _ip in nodes:
         script = f"mkdir -p /etc/cni/net.d && printf '%s' '{_cni_conflist(cidr)}' > /etc/cni/net.d/10-rollout-harness.conflist"
+        script += " && " + netguard.node_script(settings.dead_pod_ip, settings.icmp_ratelimit_off)
         for other, ocidr, oip in nodes:
             if other != node:
                 script += f" && ip route replace {ocidr} via {oip}"
         r = subprocess.run(["docker", "exec", node, "sh", "-c", script], capture_output=True, text=True)
         if r.returncode != 0:
             raise ClusterError(f"could not configure pod networking on {node}: {r.stderr.strip()}")
-    log.info("[up] pod networking: static ptp CNI on %d nodes", len(nodes))
+    log.info(
+        "[up] pod networking: static ptp CNI on %d nodes; dead pod IPs: %s; ICMP rate limit per destination: %s",
+        len(nodes),
+        settings.dead_pod_ip.value,
+        "off" if settings.icmp_ratelimit_off else "kernel default",
+    )
 
 
 def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
@@ -157,8 +166,35 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
         ) from None
 
 
-def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> ClusterInfo:
-    """Idempotent: reuse a running cluster, else create it; always (re)load the probe images."""
+@dataclass(frozen=True)
+class NetSettings:
+    """How the cluster treats packets for dead pod IPs (see harness.netguard). Defaults, and why: `reject` makes a
+    SYN sent to a pod that no longer exists visible as what it is (`no_route`, at once) instead of a timeout that
+    a stalled client could also produce; ICMP limit `off` because a real Service's clients come from many
+    addresses, each with its own per-destination ICMP budget, while all our load comes from one."""
+
+    dead_pod_ip: netguard.DeadPodIP = netguard.DeadPodIP.REJECT
+    icmp_ratelimit_off: bool = True
+
+
+def node_names(name: str = CLUSTER) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"], capture_output=True, text=True
+    )
+    return sorted(out.stdout.split())
+
+
+def settings(name: str = CLUSTER) -> dict[str, str]:
+    """The network settings the running cluster actually has, read from its nodes (they must agree)."""
+    seen = {tuple(sorted(netguard.read_node_settings(n).items())) for n in node_names(name)}
+    if len(seen) != 1:
+        return {"dead_pod_ip": "mixed", "icmp_ratelimit": "mixed"}
+    return dict(seen.pop())
+
+
+def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSettings | None = None) -> ClusterInfo:
+    """Idempotent: reuse a running cluster, else create it; always (re)load the probe images. net=None keeps the
+    running cluster's network settings (the defaults for a new cluster)."""
     t0 = time.monotonic()
     provision.ensure_docker()
     kubeconfig = kubeconfig_path(name)
@@ -183,13 +219,25 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300) -> Cluster
     else:
         log.info("[up] reusing running cluster %s", name)
         provision.run([kind, "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)], "exporting kubeconfig")
-    setup_cni(name, kubeconfig)
+    setup_cni(name, kubeconfig, net or current_settings(name))
+    netguard.guard()
     _wait_ready(name, kubeconfig, wait)
     # CoreDNS is not in the offline node image and nothing here needs DNS: keep it from crash-looping
     _kubectl(kubeconfig, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
     load_images(PROBE_IMAGES, name)
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
     return ClusterInfo(name, kubeconfig, node_image)
+
+
+def current_settings(name: str = CLUSTER) -> NetSettings:
+    """The running cluster's network settings as NetSettings (the defaults when there is none)."""
+    try:
+        now = settings(name)
+    except ClusterError:
+        return NetSettings()
+    if now["dead_pod_ip"] not in (m.value for m in netguard.DeadPodIP):
+        return NetSettings()
+    return NetSettings(netguard.DeadPodIP(now["dead_pod_ip"]), now["icmp_ratelimit"] == "off")
 
 
 def down(name: str = CLUSTER) -> None:

@@ -115,7 +115,7 @@ async def connect(no_up: bool) -> Target:
         kube,
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
         versions | {"kubernetes": server},
-        {"cluster": cluster.CLUSTER, "proxy_mode": "iptables", "client": "host"},
+        {"cluster": cluster.CLUSTER, "proxy_mode": "iptables", "client": "host"} | await asyncio.to_thread(cluster.settings),
     )
 
 

@@ -77,6 +77,13 @@ def _notes(c: CellVerdict) -> str:
     return "; ".join(out)
 
 
+def settings_line(runs: list[RunResult]) -> str:
+    """The cluster and client settings behind the table, one line (they are part of every result)."""
+    seen = sorted({tuple(sorted(r.provenance.cluster.items())) for r in runs})
+    parts = ["; ".join(f"{k} {v}" for k, v in s) for s in seen]
+    return ("cluster: " + parts[0]) if len(parts) == 1 else "clusters (see the options column): " + " | ".join(parts)
+
+
 def compare_table(runs: list[RunResult]) -> str:
     """One row per variant × trigger × mode (× options, never folded across different ones)."""
     cells = fold_cells(runs)

@@ -83,7 +83,9 @@ def test_report_renders_saved_runs(capsys: pytest.CaptureFixture[str], tmp_path:
     run(records({400: "refused"})).write(tmp_path / "x" / "naive.json")
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split("|")[1].strip() == "verdict"
+    lines = out.splitlines()
+    assert lines[0].startswith("cluster: ")
+    assert lines[2].split("|")[1].strip() == "verdict"
     assert "naive" in out and "set-image" in out and "lossy" in out
 
 
