@@ -62,15 +62,23 @@ class RunSummary:
     by_kind: dict[str, int]
     http_codes: dict[str, int]
     failure_pct: float
+    """failed / (ok + failed), in %, over the whole run (all phases; RunResult.fail_pct is the rollout figure)."""
     longest_outage_ms: float
+    """Longest failure streak: scheduled time from the first to the last request of the longest run of
+    consecutive failed requests (by sequence; skipped ones do not split it). Not an outage duration: with 4
+    backends and one dead, streaks are short by chance."""
     outage_start_s: float | None
     disruption_seconds: int
+    """Seconds (1-s bins of scheduled time) holding at least one failed request."""
     latency_p50_ms: float
+    """Latency of successful requests, from actual start to end."""
     latency_p99_ms: float
     latency_max_ms: float
     lateness_p50_ms: float
+    """Start lateness: actual start minus scheduled start (how far behind the open-loop schedule the generator ran)."""
     lateness_p99_ms: float
     achieved_rate: float
+    """Requests sent per second of the span from the first start to the last end."""
     timeline: list[dict[str, int]] = field(default_factory=list)
     client_errors: int = 0
     """The generator itself failed (EMFILE, EADDRNOTAVAIL, ...): not the service's fault, not counted as lost."""
