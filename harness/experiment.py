@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__, actions, cluster
+from harness import __version__, actions, cluster, netguard
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
 from harness.deploy import PortPool, deploy, namespace_name, remove_leftovers, wait_serving
@@ -89,6 +89,8 @@ class Target:
     ports: PortPool
     versions: dict[str, str]
     settings: dict[str, str]
+    nodes: tuple[str, ...] = ()
+    """Node containers whose conntrack tables are flushed for a cell's NodePort before it (kind only)."""
 
 
 def _version(dist: str) -> str:
@@ -116,6 +118,7 @@ async def connect(no_up: bool) -> Target:
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
         versions | {"kubernetes": server},
         {"cluster": cluster.CLUSTER, "proxy_mode": "iptables", "client": "host"} | await asyncio.to_thread(cluster.settings),
+        tuple(await asyncio.to_thread(cluster.node_names)),
     )
 
 
@@ -148,7 +151,10 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
         await wait_serving(dep.url, SERVING_TIMEOUT)
-        base = _base(cell, opts, target)
+        flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
+        if flushed:
+            log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
+        base = replace(_base(cell, opts, target), conntrack_flushed=flushed)
         return await _measure(cell, opts, ctx, watcher, dep.url, base, time.monotonic() - t_setup)
     finally:
         watcher.stop()

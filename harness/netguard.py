@@ -20,6 +20,7 @@ whose packet counters the containment test reads.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 from enum import StrEnum
@@ -94,7 +95,22 @@ def guard_drops() -> int:
     return sum(int(ln.split()[0]) for ln in out.splitlines() if COMMENT in ln and ln.split() and ln.split()[0].isdigit())
 
 
-def flush_conntrack(nodes: list[str], port: int) -> None:
-    """Forget every conntrack entry for a NodePort on the nodes (kube-proxy keeps TCP entries toward dead pods)."""
+def flush_conntrack(nodes: list[str], port: int) -> int:
+    """Delete every conntrack entry toward a NodePort on the nodes; return how many there were.
+
+    Why: kube-proxy leaves TCP entries alone when an endpoint goes away. A SYN it sent to a pod that had just died
+    leaves a `SYN_SENT [UNREPLIED]` entry (120 s) keyed by the client's address and source port; a later
+    connection that reuses that source port matches it and is sent to the dead pod IP (timeout, or no_route
+    with reject). Our one client address reuses source ports within seconds, so a cell would inherit the
+    previous cell's dead pods. Flushing the port before each cell keeps cells independent."""
+    deleted = 0
     for node in nodes:
-        subprocess.run(["docker", "exec", node, "conntrack", "-D", "-p", "tcp", "--orig-port-dst", str(port)], capture_output=True)
+        r = subprocess.run(
+            ["docker", "exec", node, "conntrack", "-D", "-p", "tcp", "--orig-port-dst", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        m = re.search(r"(\d+) flow entries have been deleted", r.stderr)
+        deleted += int(m.group(1)) if m else 0
+    return deleted

@@ -139,6 +139,9 @@ class RunResult:
     """Up to 200 failed requests, earliest first."""
     setup_s: float = 0.0
     """Deploy, wait ready and serving, before the load started (outside the measured window)."""
+    conntrack_flushed: int = 0
+    """Conntrack entries toward this cell's NodePort deleted on the nodes just before the load started: leftovers
+    of earlier cells (e.g. SYN_SENT entries toward their dead pods) that would capture reused source ports."""
 
     @property
     def lost(self) -> int:
