@@ -219,7 +219,9 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     else:
         log.info("[up] reusing running cluster %s", name)
         provision.run([kind, "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)], "exporting kubeconfig")
-    setup_cni(name, kubeconfig, net or current_settings(name))
+    net = net or current_settings(name)
+    setup_cni(name, kubeconfig, net)
+    netguard.set_route_error_cost(net.icmp_ratelimit_off, cache_dir() / "route-error-cost.orig")
     netguard.guard()
     _wait_ready(name, kubeconfig, wait)
     # CoreDNS is not in the offline node image and nothing here needs DNS: keep it from crash-looping
@@ -237,7 +239,8 @@ def current_settings(name: str = CLUSTER) -> NetSettings:
         return NetSettings()
     if now["dead_pod_ip"] not in (m.value for m in netguard.DeadPodIP):
         return NetSettings()
-    return NetSettings(netguard.DeadPodIP(now["dead_pod_ip"]), now["icmp_ratelimit"] == "off")
+    off = now["icmp_ratelimit"] == "off" or now["icmp_ratelimit"].startswith("node 0ms")  # the host part may have been reset
+    return NetSettings(netguard.DeadPodIP(now["dead_pod_ip"]), off)
 
 
 def down(name: str = CLUSTER) -> None:
@@ -248,5 +251,6 @@ def down(name: str = CLUSTER) -> None:
         log.info("[down] no cluster %s", name)
         return
     log.info("[down] deleting cluster %s", name)
+    netguard.set_route_error_cost(False, cache_dir() / "route-error-cost.orig")
     cmd = [provision.tool("kind"), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
     provision.run(cmd, "deleting the cluster", timeout=300)
