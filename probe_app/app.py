@@ -1,7 +1,8 @@
 """probe_app: a tiny HTTP server whose startup, readiness and SIGTERM behaviour are switchable by env vars.
 
 PORT (8080), STARTUP_DELAY (s before listening), READY_DELAY (s listening but /readyz fails),
-SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving, not ready),
+SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving, not ready), DRAIN_CLOSE (graceful:
+answer with Connection: close while draining; default 1),
 VERSION, POD_NAME (default: hostname), HANG=1 (accept TCP, never answer HTTP).
 
 The image copies only this file and runs it with Debian's aiohttp 3.8: it stays self-contained (no imports
@@ -37,6 +38,9 @@ class Config:
     """On SIGTERM: `immediate` exits at once, `ignore` keeps serving, `graceful` drains then exits."""
     drain_seconds: float = 5.0
     """graceful: seconds to keep serving (with /readyz 503) before closing the listener."""
+    drain_close: bool = True
+    """graceful: while draining, answer with `Connection: close` so keep-alive clients leave before the listener
+    closes (DRAIN_CLOSE=0 keeps their connections open: the exit then resets them)."""
     version: str = "v1"
     """Sent in X-Version and in the JSON body."""
     pod_name: str = ""
@@ -52,6 +56,7 @@ class Config:
             ready_delay=float(env.get("READY_DELAY", cls.ready_delay)),
             shutdown=env.get("SHUTDOWN", cls.shutdown),
             drain_seconds=float(env.get("DRAIN_SECONDS", cls.drain_seconds)),
+            drain_close=env.get("DRAIN_CLOSE", "1") not in ("", "0"),
             version=env.get("VERSION", cls.version),
             pod_name=env.get("POD_NAME") or socket.gethostname(),
             hang=env.get("HANG", "") not in ("", "0"),
@@ -78,7 +83,10 @@ def make_app(cfg: Config, state: State) -> web.Application:
     async def root(_: web.Request) -> web.Response:
         rid = next(ids)
         body = {"pod": cfg.pod_name, "version": cfg.version, "id": rid}
-        return web.json_response(body, headers={**headers, "X-Request-Id": str(rid)})
+        resp = web.json_response(body, headers={**headers, "X-Request-Id": str(rid)})
+        if state.draining and cfg.drain_close:
+            resp.force_close()  # Connection: close, so the client's pool drops this connection now, not at our exit
+        return resp
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", headers=headers)

@@ -63,11 +63,12 @@ def test_config_from_env_reads_every_variable() -> None:
         "READY_DELAY": "2",
         "SHUTDOWN": "graceful",
         "DRAIN_SECONDS": "0.5",
+        "DRAIN_CLOSE": "0",
         "VERSION": "v9",
         "POD_NAME": "web-1",
         "HANG": "1",
     }
-    assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, "v9", "web-1", True)
+    assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, False, "v9", "web-1", True)
     assert set(env) == APP_VARS  # probe_app.local strips exactly these from the inherited environment
     default = Config.from_env({})
     assert (default.port, default.shutdown, default.drain_seconds, default.hang) == (8080, "immediate", 5.0, False)
@@ -100,6 +101,19 @@ async def test_graceful_drain_loses_nothing_until_the_listener_closes(probe_apps
     # known answer the other way: once the process is gone, traffic is lost, and it is counted
     after_exit = [r for r in records if started(result, r) > closed_at + 0.5]
     assert after_exit and {r.kind for r in after_exit} == {"refused"}
+
+
+@pytest.mark.parametrize("drain_close", ["1", "0"])
+async def test_graceful_drain_tells_keepalive_clients_to_leave(probe_apps: ProbeApps, drain_close: str) -> None:
+    """While draining, responses carry `Connection: close` (so pooled connections leave before the exit resets
+    them); DRAIN_CLOSE=0 keeps them open."""
+    app = probe_apps.start(SHUTDOWN="graceful", DRAIN_SECONDS="2", DRAIN_CLOSE=drain_close)
+    before = (await asyncio.to_thread(http_get, app.port, "/"))[1]
+    app.proc.send_signal(signal.SIGTERM)
+    await readyz_status_soon(app, 503, within=1.0)
+    during = (await asyncio.to_thread(http_get, app.port, "/"))[1]
+    assert before.get("Connection", "").lower() != "close"
+    assert (during.get("Connection", "").lower() == "close") == (drain_close == "1"), during
 
 
 async def test_immediate_shutdown_refuses_after_sigterm(probe_apps: ProbeApps) -> None:
