@@ -154,8 +154,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
         flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
         if flushed:
             log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
-        base = replace(_base(cell, opts, target), conntrack_flushed=flushed)
-        return await _measure(cell, opts, ctx, watcher, dep.url, base, time.monotonic() - t_setup)
+        base = replace(_base(cell, opts, target), conntrack_flushed=flushed, setup_s=round(time.monotonic() - t_setup, 2))
+        return await _measure(cell, opts, ctx, watcher, dep.url, base)
     finally:
         watcher.stop()
         try:
@@ -164,9 +164,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             log.warning("cleanup: %s", e)
 
 
-async def _measure(
-    cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, url: str, base: RunResult, setup_s: float
-) -> RunResult:
+async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, url: str, base: RunResult) -> RunResult:
     # the schedule only bounds the load: the run stops it at the end of the tail. Worst case of a trigger: three
     # waits (scale: down, settle, up; drain: evictions, pods gone, rollout), then the settle.
     spec = LoadSpec(
@@ -230,7 +228,6 @@ async def _measure(
         if opts.keep_records and opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")
-    result = replace(result, setup_s=round(setup_s, 2))
     log.info(
         "[run] %s × %s: %s; lost %d %s, settled %.1fs after the trigger, max gap %.0f ms%s",
         cell.variant,
