@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from harness.attribution import attribute
-from harness.classify import FailureKind
-from harness.records import SKIPPED, UNFINISHED, RequestRecord
+from harness.classify import LOST, FailureKind
+from harness.records import SKIPPED, RequestRecord
 from harness.results import Blindness, GeneratorStats, PhaseStats, RunResult, Status, Window
 from harness.summary import Accumulator, Histogram
 from harness.watch import Event
@@ -44,7 +44,7 @@ class _Phase:
 
     def stats(self) -> PhaseStats:
         k = self.kinds
-        failed = {kind: n for kind, n in sorted(k.items()) if kind not in (FailureKind.OK, FailureKind.CLIENT_ERROR, SKIPPED, UNFINISHED)}
+        failed = {kind: n for kind, n in sorted(k.items()) if kind in LOST}
         client = k[FailureKind.CLIENT_ERROR.value]
         return PhaseStats(
             start_s=round(self.start, 3),

@@ -28,6 +28,7 @@ class FailureKind(StrEnum):
 # What counts as a lost request. CLIENT_ERROR is left out: it says the client was broken, not the service, and
 # makes the run unreliable instead.
 FAILURE_KINDS: tuple[FailureKind, ...] = tuple(k for k in FailureKind if k not in (FailureKind.OK, FailureKind.CLIENT_ERROR))
+LOST = frozenset(k.value for k in FAILURE_KINDS)  # the same as values, for membership tests on record kinds
 # Failures a stalled generator can fake (its timer fires late); refused, reset, no_route and HTTP codes it cannot.
 TIMER_KINDS = frozenset({FailureKind.CONNECT_TIMEOUT, FailureKind.READ_TIMEOUT})
 

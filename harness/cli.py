@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
 
 from harness import __version__
 from harness.actions import Trigger
@@ -48,10 +47,6 @@ def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
         return value
 
     return conv
-
-
-def _default(cls: Any, name: str) -> Any:
-    return next(f.default for f in fields(cls) if f.name == name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,19 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
     ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
 
+    opt = {f.name: f.default for f in fields(RunOptions)}
     for verb in ("run", "compare"):
         r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
         if verb == "run":
             r.add_argument("--variant", default="naive", help="(default %(default)s)")
             r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
             r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=_default(RunOptions, "trials"), help="(default %(default)d)")
+            r.add_argument("--trials", type=_positive(int), default=opt["trials"], help="(default %(default)d)")
         else:
             r.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated (default %(default)s)")
             r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
             r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
             r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
-        opt = {f.name: f.default for f in fields(RunOptions)}
         r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
         r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
         r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")

@@ -17,7 +17,7 @@ import os
 import resource
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -139,7 +139,7 @@ def main() -> None:
     scheduling = _prioritise()
     raw = json.loads(sys.argv[1])
     spec = LoadSpec(**(raw | {"mode": ConnMode(raw["mode"])}))
-    spec = LoadSpec(**(asdict(spec) | {"max_in_flight": _raise_fd_limit(spec.max_in_flight)}))
+    spec = replace(spec, max_in_flight=_raise_fd_limit(spec.max_in_flight))
     try:
         result = asyncio.run(_child(spec, Path(sys.argv[2]), scheduling))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it

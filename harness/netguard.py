@@ -48,7 +48,8 @@ class DeadPodIP(StrEnum):
 def _sh(cmd: list[str], what: str) -> str:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        raise ClusterError(f"{what}: {(r.stderr or r.stdout).strip().splitlines()[-1] if (r.stderr or r.stdout).strip() else r.returncode}")
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        raise ClusterError(f"{what}: {lines[-1] if lines else f'exit {r.returncode}'}")
     return r.stdout
 
 

@@ -8,11 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.classify import FAILURE_KINDS
+from harness.classify import LOST
 
 SKIPPED = "skipped"  # outcome when the in-flight cap stopped a request from being sent
 UNFINISHED = "unfinished"  # sent, but still in flight when the generator stopped (after the tail), then cancelled
-_FAILED = frozenset(k.value for k in FAILURE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,7 @@ class RequestRecord:
     @property
     def failed(self) -> bool:
         """A lost request: a service failure kind (not ok, skipped, unfinished or client_error)."""
-        return self.kind in _FAILED
+        return self.kind in LOST
 
     @property
     def lateness(self) -> float:

@@ -6,12 +6,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harness.classify import FAILURE_KINDS, FailureKind
+from harness.classify import FAILURE_KINDS, LOST, FailureKind
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
 _RES = math.log(1.01)  # 1 % resolution histogram of seconds, from 1 microsecond up
 _PENDING, _OK, _FAIL, _SKIP, _NEITHER = 0, 1, 2, 3, 4  # NEITHER: client_error or unfinished
-_FAILED = frozenset(k.value for k in FAILURE_KINDS)
 
 
 class Histogram:
@@ -129,7 +128,7 @@ class Accumulator:
 
     @property
     def failed(self) -> int:
-        return sum(n for k, n in self.kinds.items() if k in _FAILED)
+        return sum(n for k, n in self.kinds.items() if k in LOST)
 
     def _longest_outage(self) -> Outage | None:
         best: Outage | None = None
@@ -173,7 +172,7 @@ class Accumulator:
             failure_pct=round(100.0 * failed / sent, 4) if sent else 0.0,
             longest_outage_ms=round(outage.ms, 1) if outage else 0.0,
             outage_start_s=round(outage.start_s, 3) if outage else None,
-            disruption_seconds=sum(1 for c in self._seconds.values() if any(k in _FAILED for k in c)),
+            disruption_seconds=sum(1 for c in self._seconds.values() if any(k in LOST for k in c)),
             latency_p50_ms=round(self.latency.percentile(50) * 1000, 3),
             latency_p99_ms=round(self.latency.percentile(99) * 1000, 3),
             latency_max_ms=round(self.latency.max * 1000, 3),
