@@ -8,6 +8,7 @@ Deployment, selector, container, Service) come from the deployed Workload, never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from harness import hostlock
 from harness.errors import RolloutError
 from harness.kube import Kube, now_rfc3339
 from harness.waiting import wait_for
@@ -179,6 +181,14 @@ async def drain(ctx: TriggerContext) -> None:
     finally:
         await asyncio.to_thread(ctx.kube.set_unschedulable, node, False)
         ctx.mark("trigger", f"uncordon {node}")
+
+
+def exclusive(trigger: Trigger, ctx: TriggerContext) -> contextlib.AbstractAsyncContextManager[None]:
+    """Enter before the trigger's window starts. A drain cordons a node, which changes where every run's new pods
+    can go, and two drains at once could cordon both workers: drains of concurrent runs on this host take turns."""
+    if trigger is not Trigger.DRAIN:
+        return contextlib.nullcontext()
+    return hostlock.held_async("drain", lambda: ctx.mark("waiting", "another harness run is draining a node; waiting"))
 
 
 async def fire(trigger: Trigger, ctx: TriggerContext) -> None:

@@ -28,6 +28,7 @@ from harness.load import ConnMode, LoadSpec
 log = logging.getLogger("harness")
 DEFAULT_VARIANTS = ("naive", "readiness", "readiness-prestop", "graceful-app", "best-practice")
 DEFAULT_TRIGGERS = ("set-image", "drain")
+CONNECTIONS_HELP = "keep-alive mode: connections the requests are spread over (default %(default)d)"
 COMPARE_TRIALS = 3  # a verdict needs more than one run: 3 gives a t-interval and a 2-of-3 lossless claim
 
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
     ld.add_argument("--connect-timeout", type=parse_duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
     ld.add_argument("--read-timeout", type=parse_duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
+    ld.add_argument("--connections", type=_positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
     ld.add_argument("--max-in-flight", type=_positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
     ld.add_argument("-n", "--requests", type=_positive(int), default=None, help="stop after this many requests")
     ld.add_argument("--out", type=Path, help="write the JSON result here")
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--rollout-timeout", type=parse_duration, default=opt["rollout_timeout"], help="(default %(default)gs)")
         r.add_argument("--connect-timeout", type=parse_duration, default=opt["connect_timeout"], help="(default %(default)gs)")
         r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
+        r.add_argument("--connections", type=_positive(int), default=opt["connections"], help=CONNECTIONS_HELP)
         r.add_argument(
             "--max-lateness",
             type=parse_duration,
@@ -222,6 +225,7 @@ async def _load(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
+        connections=args.connections,
     )
     spec.validate()
     if args.out:

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from harness import hostlock
 from harness.errors import ClusterError
 from harness.kube import LABEL, Kube
 from harness.manifests import Variant
@@ -55,16 +56,19 @@ class PortPool:
             return {}
 
     def take(self, in_use: set[int]) -> int:
-        last = self._last_used()
-        free = [p for p in self.ports if p not in in_use]
-        if not free:
-            raise ClusterError(f"all mapped NodePorts {self.ports.start}-{self.ports.stop - 1} are in use")
-        port = min(free, key=lambda p: (last.get(str(p), 0.0), p))
-        if self.state is not None:
-            last[str(port)] = time.time()
-            self.state.parent.mkdir(parents=True, exist_ok=True)
-            self.state.write_text(json.dumps(last))
-        return port
+        """The least recently used port not in in_use. Concurrent harness processes on this host never get the
+        same port: the read-pick-write runs under a host lock (a port is marked used before the lock is released)."""
+        with hostlock.held("nodeports"):
+            last = self._last_used()
+            free = [p for p in self.ports if p not in in_use]
+            if not free:
+                raise ClusterError(f"all mapped NodePorts {self.ports.start}-{self.ports.stop - 1} are in use")
+            port = min(free, key=lambda p: (last.get(str(p), 0.0), p))
+            if self.state is not None:
+                last[str(port)] = time.time()
+                self.state.parent.mkdir(parents=True, exist_ok=True)
+                self.state.write_text(json.dumps(last))
+            return port
 
 
 def render(variant: Variant, node_port: int, labels: dict[str, str]) -> list[dict[str, Any]]:

@@ -62,6 +62,7 @@ class RunOptions:
     """A rollout (or a settle, or an eviction round) that takes longer fails the run."""
     connect_timeout: float = LoadSpec.connect_timeout
     read_timeout: float = LoadSpec.read_timeout
+    connections: int = LoadSpec.connections
     max_lateness: float = Thresholds.max_lateness
     max_gap: float = Thresholds.max_gap
     trials: int = 1
@@ -174,14 +175,16 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         mode=cell.mode,
         connect_timeout=opts.connect_timeout,
         read_timeout=opts.read_timeout,
+        connections=opts.connections,
     )
     marks: dict[str, float] = {}
 
     async def control() -> None:
         await asyncio.sleep(opts.baseline)
-        marks["trigger"] = time.monotonic()
-        await actions.fire(cell.trigger, ctx)
-        marks["complete"] = time.monotonic()
+        async with actions.exclusive(cell.trigger, ctx):  # a wait here lengthens the baseline, not the window
+            marks["trigger"] = time.monotonic()
+            await actions.fire(cell.trigger, ctx)
+            marks["complete"] = time.monotonic()
         ctx.mark("complete", f"{cell.trigger.value}: rollout complete")
         marks["gone"] = await actions.wait_settled(ctx, cell.trigger.value)
         marks["settled"] = time.monotonic()

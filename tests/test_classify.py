@@ -316,3 +316,33 @@ def test_local_reject_routes_fail_with_their_errno(netns_records: dict[str, list
     assert len(records) == 5
     assert all(r.failed for r in records)
     assert {r.detail for r in records} == {f"ClientConnectorError:{errno_name}"}
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+async def test_keepalive_mode_spreads_requests_over_its_connections(connections: int) -> None:
+    """Keep-alive mode holds `connections` connections and sends the requests over them in turn, so through a
+    Service each pod is likely to hold one (one pool alone reuses a single connection at a low rate)."""
+    from aiohttp import web
+
+    peers: list[tuple[str, int]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else ("", 0))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        records, _ = await collect(
+            LoadSpec(url=f"http://127.0.0.1:{port}/", rate=40.0, duration=1.0, mode=ConnMode.KEEPALIVE, connections=connections)
+        )
+    finally:
+        await runner.cleanup()
+    assert kinds(records) == {"ok"} and len(records) == 40
+    assert len(set(peers)) == connections
+    assert [peers.count(p) for p in dict.fromkeys(peers)] == [40 // connections] * connections

@@ -1,0 +1,64 @@
+"""Host locks between harness processes: a second holder waits (and says so), a dead holder frees the lock."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import hostlock
+from harness.deploy import PortPool
+
+pytestmark = pytest.mark.timeout(30)
+HOLD = """import sys, time
+from harness import hostlock
+with hostlock.held(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))"""
+
+
+def _holder(name: str, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, name, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RH_CACHE", str(tmp_path))
+
+
+async def test_second_holder_waits_for_the_first_and_says_so() -> None:
+    proc = _holder("drain", 1.0)
+    waits: list[float] = []
+    t = time.monotonic()
+    async with hostlock.held_async("drain", lambda: waits.append(time.monotonic())):
+        took = time.monotonic() - t
+    proc.communicate(timeout=5)
+    assert len(waits) == 1 and 0.5 < took < 5
+
+
+async def test_a_killed_holder_leaves_no_lock_behind() -> None:
+    proc = _holder("drain", 60)
+    proc.kill()
+    proc.communicate(timeout=5)
+    waits: list[float] = []
+    async with asyncio.timeout(2):
+        async with hostlock.held_async("drain", lambda: waits.append(0)):
+            pass
+    assert waits == []
+
+
+def test_port_pool_hands_concurrent_processes_different_ports(tmp_path: Path) -> None:
+    state = tmp_path / "nodeports.json"
+    code = (
+        f"from harness.deploy import PortPool; print(PortPool(range(30080, 30084), __import__('pathlib').Path({str(state)!r})).take(set()))"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    ports = sorted(int(p.communicate(timeout=20)[0]) for p in procs)
+    assert ports == [30080, 30081, 30082, 30083]
+    assert PortPool(range(30080, 30084), state).take(set()) == 30080  # the least recently used comes round again
