@@ -23,7 +23,9 @@ from harness.actions import Trigger
 from harness.durations import ACCEPTED, parse_duration
 from harness.errors import HarnessError, UsageError
 from harness.experiment import CellSpec, RunOptions
+from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import ConnMode, LoadSpec
+from harness.results import RunResult
 
 log = logging.getLogger("harness")
 DEFAULT_VARIANTS = ("naive", "readiness", "readiness-prestop", "graceful-app", "best-practice")
@@ -72,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: keep the running cluster's setting; reject for a new one)",
     )
     up.add_argument(
+        "--proxy-mode",
+        choices=["iptables", "nftables", "ipvs"],
+        default=None,
+        help="kube-proxy mode, fixed at creation (default: the running cluster's; iptables for a new one; ipvs needs kernel IPVS)",
+    )
+    up.add_argument(
         "--icmp-ratelimit",
         choices=["off", "kernel"],
         default=None,
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--connections", type=_positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
     ld.add_argument("--max-in-flight", type=_positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
     ld.add_argument("-n", "--requests", type=_positive(int), default=None, help="stop after this many requests")
+    _budget_args(ld)
     ld.add_argument("--out", type=Path, help="write the JSON result here")
     ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
     ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
@@ -125,14 +134,65 @@ def build_parser() -> argparse.ArgumentParser:
             default=opt["max_gap"],
             help="a zero with a longer blind gap is unreliable (default %(default)gs)",
         )
+        _output_args(r)
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
 
-    rep = sub.add_parser("report", help="re-render the comparison table from saved JSON")
+    rep = sub.add_parser("report", help="re-render the comparison table (and the gate) from saved JSON")
     rep.add_argument("dir", type=Path)
+    _output_args(rep)
     return p
+
+
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-failures", type=int, default=None, metavar="N", help="CI gate: exit 1 if a trial loses more than N requests")
+    p.add_argument(
+        "--max-fail-pct", type=float, default=None, metavar="P", help="CI gate: exit 1 if a trial loses more than P %% of its requests"
+    )
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    _budget_args(p)
+    p.add_argument(
+        "--format", choices=["md", "json", "csv"], default="md", help="stdout: markdown table, cells as JSON, or CSV (default md)"
+    )
+    p.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write a JUnit XML report, one testcase per cell")
+
+
+def _budget(args: argparse.Namespace) -> Budget:
+    budget = Budget(args.max_failures, args.max_fail_pct)
+    if getattr(args, "junit", None):
+        _writable_dir(args.junit.absolute().parent)
+    return budget
+
+
+def _emit(results: list[RunResult], args: argparse.Namespace, budget: Budget, footer: str = "") -> int:
+    """Print the cells in --format, write --junit, and return the gate's exit status."""
+    from harness.report import LEGEND, cells_csv, cells_json, compare_table, junit_xml, settings_line
+    from harness.verdict import fold_cells
+
+    over = [(c, why) for c in fold_cells(results) if (why := budget.breach(c))]
+    if args.format == "json":
+        print(cells_json(results, budget))
+    elif args.format == "csv":
+        print(cells_csv(results, budget), end="")
+    else:
+        print(settings_line(results), compare_table(results, budget), LEGEND, sep="\n\n")
+        if footer:
+            print(f"\n{footer}")
+    if args.junit:
+        args.junit.write_text(junit_xml(results, budget))
+    if not budget.active:
+        return 0
+    for c, why in over:
+        log.warning("over budget: %s × %s (%s): %s", c.variant, c.trigger, c.mode, why)
+    n = len(fold_cells(results))
+    log.warning("budget (%s): %d of %d cells over", budget.describe(), len(over), n) if over else log.info(
+        "budget (%s): all %d cells within", budget.describe(), n
+    )
+    return EXIT_OVER_BUDGET if over else 0
 
 
 def _split(text: str) -> list[str]:
@@ -175,7 +235,6 @@ def _options(args: argparse.Namespace) -> RunOptions:
 
 async def _matrix(args: argparse.Namespace) -> int:
     from harness.experiment import connect, run_matrix
-    from harness.report import LEGEND, compare_table, settings_line
 
     if args.verb == "run":
         cells = _cells([args.variant], [args.trigger], [args.mode], args.trials, args.manifests)
@@ -193,6 +252,7 @@ async def _matrix(args: argparse.Namespace) -> int:
         eta = f", about {done / (i - 1) * (n - i + 1) / 60:.0f} min left" if i > 1 else ""
         log.info("[compare] cell %d/%d: %s × %s (%s, trial %d)%s", i, n, cell.variant, cell.trigger.value, cell.mode.value, cell.trial, eta)
 
+    budget = _budget(args)
     target = await connect(args.no_up)
     try:
         results = await run_matrix(target, cells, opts, progress)
@@ -200,14 +260,8 @@ async def _matrix(args: argparse.Namespace) -> int:
         target.kube.close()
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
-    print(settings_line(results))
-    print()
-    print(compare_table(results))
-    print()
-    print(LEGEND)
-    print()
-    print(f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows")
-    return 0
+    footer = f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows"
+    return _emit(results, args, budget, footer)
 
 
 async def _load(args: argparse.Namespace) -> int:
@@ -228,6 +282,7 @@ async def _load(args: argparse.Namespace) -> int:
         connections=args.connections,
     )
     spec.validate()
+    budget = Budget(args.max_failures, args.max_fail_pct)
     if args.out:
         _writable_dir(args.out.parent)
     acc = Accumulator()
@@ -264,6 +319,9 @@ async def _load(args: argparse.Namespace) -> int:
             "summary": asdict(summary),
         }
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if why := budget.exceeded(summary.failed, summary.failure_pct):
+        log.warning("over budget (%s): %s", budget.describe(), why)
+        return EXIT_OVER_BUDGET
     return 0
 
 
@@ -279,16 +337,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "load":
         return await _load(args)
     if args.verb == "report":
-        from harness.report import LEGEND, compare_table, settings_line
         from harness.results import load_results
 
-        results = load_results(args.dir)
-        print(settings_line(results))
-        print()
-        print(compare_table(results))
-        print()
-        print(LEGEND)
-        return 0
+        budget = _budget(args)
+        return _emit(load_results(args.dir), args, budget)
     if args.verb in ("up", "down"):
         from harness import cluster
 
@@ -298,11 +350,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from harness.netguard import DeadPodIP
 
         net = None
-        if args.dead_pod_ip or args.icmp_ratelimit:
+        if args.dead_pod_ip or args.icmp_ratelimit or args.proxy_mode:
             cur = await asyncio.to_thread(cluster.current_settings)
             net = cluster.NetSettings(
                 DeadPodIP(args.dead_pod_ip) if args.dead_pod_ip else cur.dead_pod_ip,
                 args.icmp_ratelimit == "off" if args.icmp_ratelimit else cur.icmp_ratelimit_off,
+                cluster.ProxyMode(args.proxy_mode) if args.proxy_mode else cur.proxy_mode,
             )
         info = await asyncio.to_thread(cluster.up, args.offline, cluster.CLUSTER, 300, net)
         print(f"cluster {info.name} ready; kubeconfig {info.kubeconfig}")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
+import re
 import subprocess
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from harness import netguard, provision
@@ -38,12 +41,29 @@ def kubeconfig_path(name: str = CLUSTER) -> Path:
     return cache_dir() / f"kubeconfig-{name}"
 
 
-def kind_config() -> str:
+class ProxyMode(StrEnum):
+    """kube-proxy's mode, fixed when the cluster is created."""
+
+    IPTABLES = "iptables"
+    NFTABLES = "nftables"
+    IPVS = "ipvs"
+
+
+def check_proxy_mode(mode: ProxyMode) -> None:
+    """Refuse a mode this host cannot run before anything is created."""
+    if mode is ProxyMode.IPVS and not Path("/proc/net/ip_vs").exists():
+        raise ClusterError(
+            f"kube-proxy ipvs mode needs IPVS in the host kernel; this one ({platform.release()}) has none (no /proc/net/ip_vs). "
+            "Use iptables or nftables"
+        )
+
+
+def kind_config(proxy_mode: ProxyMode = ProxyMode.IPTABLES) -> str:
     ports = "\n".join(f"  - {{containerPort: {p}, hostPort: {p}, listenAddress: 127.0.0.1, protocol: TCP}}" for p in NODEPORTS)
     return f"""kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
-  kubeProxyMode: iptables
+  kubeProxyMode: {proxy_mode.value}
   disableDefaultCNI: true
   podSubnet: {netguard.POD_CIDR}
   serviceSubnet: {netguard.SERVICE_CIDR}
@@ -175,6 +195,8 @@ class NetSettings:
 
     dead_pod_ip: netguard.DeadPodIP = netguard.DeadPodIP.REJECT
     icmp_ratelimit_off: bool = True
+    proxy_mode: ProxyMode = ProxyMode.IPTABLES
+    """iptables: the default of kube-proxy and kind. Changing it means recreating the cluster (`down`, then `up`)."""
 
 
 def node_names(name: str = CLUSTER) -> list[str]:
@@ -184,18 +206,27 @@ def node_names(name: str = CLUSTER) -> list[str]:
     return sorted(out.stdout.split())
 
 
+def proxy_mode(kubeconfig: Path) -> str:
+    """kube-proxy's configured mode, from its ConfigMap (kubeadm and kind write one; empty mode means iptables)."""
+    conf = _kubectl(kubeconfig, "-n", "kube-system", "get", "configmap", "kube-proxy", "-o", r"jsonpath={.data.config\.conf}")
+    m = re.search(r"^mode:\s*\"?([a-z]*)", conf, re.MULTILINE)
+    return (m.group(1) if m else "") or ProxyMode.IPTABLES.value
+
+
 def settings(name: str = CLUSTER) -> dict[str, str]:
-    """The network settings the running cluster actually has, read from its nodes (they must agree)."""
+    """The network settings the running cluster actually has, read from its nodes (they must agree) and from
+    kube-proxy's configuration."""
     seen = {tuple(sorted(netguard.read_node_settings(n).items())) for n in node_names(name)}
-    if len(seen) != 1:
-        return {"dead_pod_ip": "mixed", "icmp_ratelimit": "mixed"}
-    return dict(seen.pop())
+    nodes = dict(seen.pop()) if len(seen) == 1 else {"dead_pod_ip": "mixed", "icmp_ratelimit": "mixed"}
+    return {"proxy_mode": proxy_mode(kubeconfig_path(name))} | nodes
 
 
 def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSettings | None = None) -> ClusterInfo:
     """Idempotent: reuse a running cluster, else create it; always (re)load the probe images. net=None keeps the
     running cluster's network settings (the defaults for a new cluster)."""
     t0 = time.monotonic()
+    if net is not None:
+        check_proxy_mode(net.proxy_mode)
     provision.ensure_docker()
     kubeconfig = kubeconfig_path(name)
     node_image = provision.ensure_node_image(offline)
@@ -205,9 +236,10 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
         down(name)
     kind = provision.tool("kind")
     if not cluster_exists(name):
+        mode = net.proxy_mode if net is not None else ProxyMode.IPTABLES
         cfg = cache_dir() / f"kind-{name}.yaml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(kind_config())
+        cfg.write_text(kind_config(mode))
         log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node_image)
         create = [kind, "create", "cluster", "--name", name, "--image", node_image, "--config", str(cfg)]
         try:
@@ -219,6 +251,12 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     else:
         log.info("[up] reusing running cluster %s", name)
         provision.run([kind, "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)], "exporting kubeconfig")
+        running = proxy_mode(kubeconfig)
+        if net is not None and net.proxy_mode.value != running:
+            raise ClusterError(
+                f"cluster {name} runs kube-proxy in {running} mode; the mode is fixed at creation: "
+                f"`rollout-harness down`, then `rollout-harness up --proxy-mode {net.proxy_mode.value}`"
+            )
     net = net or current_settings(name)
     setup_cni(name, kubeconfig, net)
     netguard.set_route_error_cost(net.icmp_ratelimit_off, cache_dir() / "route-error-cost.orig")
@@ -237,10 +275,11 @@ def current_settings(name: str = CLUSTER) -> NetSettings:
         now = settings(name)
     except ClusterError:
         return NetSettings()
+    mode = ProxyMode(now["proxy_mode"]) if now["proxy_mode"] in {m.value for m in ProxyMode} else ProxyMode.IPTABLES
     if now["dead_pod_ip"] not in (m.value for m in netguard.DeadPodIP):
-        return NetSettings()
+        return NetSettings(proxy_mode=mode)
     off = now["icmp_ratelimit"] == "off" or now["icmp_ratelimit"].startswith("node 0ms")  # the host part may have been reset
-    return NetSettings(netguard.DeadPodIP(now["dead_pod_ip"]), off)
+    return NetSettings(netguard.DeadPodIP(now["dead_pod_ip"]), off, mode)
 
 
 def down(name: str = CLUSTER) -> None:

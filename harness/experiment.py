@@ -118,7 +118,7 @@ async def connect(no_up: bool) -> Target:
         kube,
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
         versions | {"kubernetes": server},
-        {"cluster": cluster.CLUSTER, "proxy_mode": "iptables", "client": "host"} | await asyncio.to_thread(cluster.settings),
+        {"cluster": cluster.CLUSTER, "client": "host"} | await asyncio.to_thread(cluster.settings),
         tuple(await asyncio.to_thread(cluster.node_names)),
     )
 

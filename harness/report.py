@@ -3,11 +3,17 @@ summary/timeline tables of a plain `load`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from dataclasses import asdict
 from typing import Any
+from xml.etree import ElementTree as ET
 
 from tabulate import tabulate
 
 from harness.classify import FAILURE_KINDS
+from harness.gate import Budget
 from harness.results import RunResult
 from harness.summary import RunSummary
 from harness.verdict import CellVerdict, Verdict, fold_cells
@@ -84,20 +90,78 @@ def settings_line(runs: list[RunResult]) -> str:
     return ("cluster: " + parts[0]) if len(parts) == 1 else "clusters (see the options column): " + " | ".join(parts)
 
 
-def compare_table(runs: list[RunResult]) -> str:
-    """One row per variant × trigger × mode (× options, never folded across different ones)."""
+NO_BUDGET = Budget()
+
+
+def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
+    """One row per variant × trigger × mode (× options, never folded across different ones); with a budget, a
+    first column says which cells break it."""
     cells = fold_cells(runs)
     keys = {c.key for c in cells}
     kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
     rows = []
     for c in cells:
         lost = "-" if not c.used else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
-        row: list[Any] = [c.verdict.value, c.variant, c.trigger, c.mode]
+        row: list[Any] = [f"OVER: {budget.breach(c)}" if budget.breach(c) else "ok"] if budget.active else []
+        row += [c.verdict.value, c.variant, c.trigger, c.mode]
         row += [f"opts {c.key}"] if len(keys) > 1 else []
         row += [f"{c.used}/{c.trials}", lost, _loss(c)]
         row += [_num(c.by_kind.get(k, 0.0)) if c.used else "-" for k in kinds]
         row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
         rows.append(row)
-    headers = ["verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
+    headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
     headers += ["used", "lost", "loss", *[SHORT[k] for k in kinds], "baseline fail", "max gap ms", "settle s", "notes"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+CSV_FIELDS = (
+    *("verdict", "variant", "trigger", "mode", "key", "trials", "used", "lost_min", "lost_max", "lost_mean"),
+    *("fail_pct_mean", "fail_pct_max", "ci_low", "ci_high", "upper_bound_pct", "baseline_failed", "max_gap_ms", "rollout_s"),
+    *("over_budget", "why"),
+)
+
+
+def cells_json(runs: list[RunResult], budget: Budget) -> str:
+    """Every cell's verdict with all its fields (the CellVerdict docstrings are the definitions), the budget and
+    which cells break it, and the cluster settings."""
+    cells = [asdict(c) | {"over_budget": budget.breach(c)} for c in fold_cells(runs)]
+    doc = {"schema": "rollout-harness/cells@1", "settings": settings_line(runs), "budget": asdict(budget), "cells": cells}
+    return json.dumps(doc, indent=1)
+
+
+def cells_csv(runs: list[RunResult], budget: Budget) -> str:
+    """One row per cell; lost counts per kind follow the fixed columns as `lost_<kind>` (mean per used trial)."""
+    cells = fold_cells(runs)
+    kinds = [k.value for k in FAILURE_KINDS if any(k.value in c.by_kind for c in cells)]
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([*CSV_FIELDS, *(f"lost_{k}" for k in kinds)])
+    for c in cells:
+        ci = [round(x, 4) for x in c.fail_pct_ci] if c.fail_pct_ci else ["", ""]
+        ub = "" if c.upper_bound_pct is None else round(c.upper_bound_pct, 4)
+        row = [c.verdict.value, c.variant, c.trigger, c.mode, c.key, c.trials, c.used, c.lost_min, c.lost_max, round(c.lost_mean, 2)]
+        row += [round(c.fail_pct_mean, 4), round(c.fail_pct_max, 4), *ci, ub, c.baseline_failed, c.max_gap_ms, round(c.rollout_s, 2)]
+        w.writerow([*row, budget.breach(c), c.why, *(round(c.by_kind.get(k, 0.0), 2) for k in kinds)])
+    return out.getvalue()
+
+
+def junit_xml(runs: list[RunResult], budget: Budget) -> str:
+    """One testcase per cell: a failure when it breaks the budget; without a budget, inconclusive cells are
+    skipped and the others pass (the verdict and loss are in system-out)."""
+    cells = fold_cells(runs)
+    suite = ET.Element("testsuite", name="rollout-harness", tests=str(len(cells)))
+    failures = skipped = 0
+    for c in cells:
+        case = ET.SubElement(suite, "testcase", classname=f"rollout-harness.{c.variant}", name=f"{c.trigger} ({c.mode})")
+        case.set("time", f"{c.rollout_s:.1f}")
+        if why := budget.breach(c):
+            failures += 1
+            ET.SubElement(case, "failure", message=why, type="over-budget").text = f"{budget.describe()}; {c.why}"
+        elif c.verdict is Verdict.INCONCLUSIVE:
+            skipped += 1
+            ET.SubElement(case, "skipped", message=c.why)
+        ET.SubElement(case, "system-out").text = f"{c.verdict.value}: {c.why}; loss {_loss(c)}; lost {c.lost_min}-{c.lost_max}"
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -48,6 +48,8 @@ class CellVerdict:
     lost_max: int
     lost_mean: float
     fail_pct_mean: float
+    fail_pct_max: float
+    """Worst used trial's lost requests in % of the requests sent in its window."""
     fail_pct_ci: tuple[float, float] | None
     """95 % interval of the mean fail % (None with fewer than 2 used trials)."""
     upper_bound_pct: float | None
@@ -112,6 +114,7 @@ def fold(runs: list[RunResult]) -> CellVerdict:
         lost_max=max(lost, default=0),
         lost_mean=statistics.mean(lost) if lost else 0.0,
         fail_pct_mean=statistics.mean(pct) if pct else 0.0,
+        fail_pct_max=max(pct, default=0.0),
         fail_pct_ci=mean_ci(pct),
         upper_bound_pct=100 * upper_bound_zero(window_sent) if verdict is Verdict.LOSSLESS else None,
         by_kind={k: statistics.mean(r.lost_by_kind.get(k, 0) for r in used) for k in kinds},

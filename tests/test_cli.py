@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,12 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["compare", "--modes", "udp", "--no-up"], "unknown mode"),
         (["run", "--no-up", "--out", "/proc/rh-cannot-write"], "--out /proc/rh-cannot-write: cannot write there"),
         (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "cannot write there"),
+        (["run", "--no-up", "--max-failures", "-1"], "--max-failures -1: must be 0 or more"),
+        (["run", "--no-up", "--max-fail-pct", "101"], "--max-fail-pct 101: must be in [0, 100]"),
+        (["compare", "--no-up", "--max-failures", "x"], "invalid int value: 'x'"),
+        (["compare", "--no-up", "--format", "xml"], "invalid choice: 'xml'"),
+        (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "cannot write there"),
+        (["up", "--proxy-mode", "userspace"], "invalid choice: 'userspace'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
@@ -89,6 +98,58 @@ def test_report_renders_saved_runs(capsys: pytest.CaptureFixture[str], tmp_path:
     assert "naive" in out and "set-image" in out and "lossy" in out
 
 
+def _saved(tmp_path: Path) -> Path:
+    """naive loses 1 of 601 in each of 2 trials (0.17 %); best-practice loses nothing in 2 trials."""
+    for t in (1, 2):
+        replace(run(records({400: "refused"})), trial=t).write(tmp_path / "r" / f"naive-{t}.json")
+        replace(run(records()), variant="best-practice", trial=t).write(tmp_path / "r" / f"bp-{t}.json")
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize(
+    ("budget", "code", "over"),
+    [
+        ([], 0, []),
+        (["--max-failures", "0"], 1, ["naive"]),
+        (["--max-failures", "1"], 0, []),
+        (["--max-fail-pct", "0.1"], 1, ["naive"]),
+        (["--max-fail-pct", "0.2"], 0, []),
+    ],
+)
+def test_the_gate_exits_1_when_a_cell_breaks_the_budget(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, budget: list[str], code: int, over: list[str]
+) -> None:
+    assert main(["report", str(_saved(tmp_path)), *budget]) == code
+    captured = capsys.readouterr()
+    rows = {ln.split("|")[3 if budget else 2].strip(): ln for ln in captured.out.splitlines() if ln.startswith("| ")}
+    if budget:
+        assert rows["variant"].split("|")[1].strip() == "budget"
+        assert sorted(v for v, ln in rows.items() if "OVER" in ln.split("|")[1]) == over
+        assert ("cells over" if over else "cells within") in captured.err
+    else:
+        assert "budget" not in rows["variant"]
+
+
+def test_formats_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    saved = _saved(tmp_path)
+    assert main(["report", str(saved), "--format", "json", "--max-failures", "0", "--junit", str(tmp_path / "j.xml")]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    cells = {c["variant"]: c for c in doc["cells"]}
+    assert doc["schema"] == "rollout-harness/cells@1" and doc["budget"] == {"max_failures": 0, "max_fail_pct": None}
+    assert cells["naive"]["verdict"] == "lossy" and cells["naive"]["lost_max"] == 1 and cells["naive"]["over_budget"] == "lost 1 > 0"
+    assert cells["best-practice"]["verdict"] == "lossless" and cells["best-practice"]["over_budget"] == ""
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "0")
+    failing = [c.get("classname") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failing == ["rollout-harness.naive"]
+    assert main(["report", str(saved), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [(r["variant"], r["verdict"], r["lost_max"], r["lost_refused"]) for r in rows] == [
+        ("naive", "lossy", "1", "1"),
+        ("best-practice", "lossless", "0", "0.0"),
+    ]
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["--version"])
@@ -114,6 +175,7 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
         str(records),
     ]
     assert main(argv) == 0
+    assert main([*argv, "--max-failures", "9"]) == 1, "10 refused break a budget of 9"
     s = json.loads(out.read_text())["summary"]
     assert (s["requests"], s["failed"], s["by_kind"]) == (10, 10, {"refused": 10})
     assert len(records.read_text().splitlines()) == 10

@@ -1,0 +1,54 @@
+"""The CI gate: a loss budget per cell, and which cells break it. Pure.
+
+A cell breaks the budget when its worst used trial lost more than `max_failures` requests, or lost more than
+`max_fail_pct` % of the requests sent in its window (trigger to end of tail), or when it is inconclusive (too few
+usable trials to show it stays within any budget). Exit status of run/compare/report: 1 if any cell breaks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import UsageError
+from harness.verdict import CellVerdict, Verdict
+
+EXIT_OVER_BUDGET = 1
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_failures: int | None = None
+    """Lost requests allowed in any used trial of a cell (0: a lossless claim)."""
+    max_fail_pct: float | None = None
+    """Lost requests allowed in any used trial, in % of the requests sent in its window."""
+
+    def __post_init__(self) -> None:
+        if self.max_failures is not None and self.max_failures < 0:
+            raise UsageError(f"--max-failures {self.max_failures}: must be 0 or more")
+        if self.max_fail_pct is not None and not 0 <= self.max_fail_pct <= 100:
+            raise UsageError(f"--max-fail-pct {self.max_fail_pct:g}: must be in [0, 100]")
+
+    @property
+    def active(self) -> bool:
+        return self.max_failures is not None or self.max_fail_pct is not None
+
+    def describe(self) -> str:
+        parts = [f"at most {self.max_failures} lost" if self.max_failures is not None else ""]
+        parts += [f"at most {self.max_fail_pct:g} % lost" if self.max_fail_pct is not None else ""]
+        return " and ".join(p for p in parts if p) + " per trial"
+
+    def breach(self, c: CellVerdict) -> str:
+        """Why the cell breaks the budget ("" if it does not, or if no budget is set)."""
+        if not self.active:
+            return ""
+        if c.verdict is Verdict.INCONCLUSIVE:
+            return f"inconclusive ({c.why}): cannot show it stays within budget"
+        return self.exceeded(c.lost_max, c.fail_pct_max)
+
+    def exceeded(self, lost: int, pct: float) -> str:
+        """Why `lost` requests (`pct` % of those sent) break the budget, or ""."""
+        if self.max_failures is not None and lost > self.max_failures:
+            return f"lost {lost} > {self.max_failures}"
+        if self.max_fail_pct is not None and pct > self.max_fail_pct:
+            return f"lost {pct:.2f} % > {self.max_fail_pct:g} %"
+        return ""
