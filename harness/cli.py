@@ -1,4 +1,4 @@
-"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`.
+"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `variants`.
 
 Flags parse into options objects (defaults declared once, in the dataclasses), then one library call.
 main(argv) is the single exit point: results on stdout (or --out), progress on stderr via logging, any
@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
+
+    var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
+    var.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
 
     rep = sub.add_parser("report", help="re-render the comparison table (and the gate) from saved JSON")
     rep.add_argument("dir", type=Path)
@@ -336,6 +339,14 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "load":
         return await _load(args)
+    if args.verb == "variants":
+        from tabulate import tabulate
+
+        from harness.manifests import available, load_variant
+
+        rows = [(v.name, v.description) for v in (load_variant(n, args.manifests) for n in available(args.manifests))]
+        print(tabulate(rows, headers=["variant", "description"], tablefmt="github"))
+        return 0
     if args.verb == "report":
         from harness.results import load_results
 

@@ -180,3 +180,9 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
     assert (s["requests"], s["failed"], s["by_kind"]) == (10, 10, {"refused": 10})
     assert len(records.read_text().splitlines()) == 10
     assert re.search(r"\|\s+refused\s+\|\s+10\s+\|", capsys.readouterr().out)
+
+
+def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["variants"]) == 0
+    rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
+    assert len(rows) == 17 and rows["naive"] and "PDB" in rows["best-practice"]

@@ -1,0 +1,73 @@
+"""pytest plugin (entry point `pytest11: rollout_harness`, active once the package is installed): assert in your own
+tests what a rollout loses.
+
+    from harness.results import Status
+
+    def test_best_practice_loses_nothing_on_set_image(rollout):
+        result = rollout("best-practice", "set-image")
+        assert result.status is Status.USED, result.reasons
+        assert result.lost == 0, result.lost_by_kind
+
+Fixtures:
+- `rollout_cluster` (session): the harness's kind cluster, brought up (idempotent; cold ~15 min, warm ~1 min) unless
+  `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`.
+- `rollout`: `rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult` runs one measured
+  cell (options: any `harness.experiment.RunOptions` field, e.g. rate=150, manifests=Path("my-variants")) and
+  returns the typed result. Synchronous: call it from plain or async test functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from harness import cluster
+from harness.actions import Trigger
+from harness.experiment import CellSpec, RunOptions, Target, connect, run_cell
+from harness.load import ConnMode
+from harness.results import RunResult
+
+T = TypeVar("T")
+Rollout = Callable[..., RunResult]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rollout-harness")
+    group.addoption("--rollout-no-up", action="store_true", help="rollout fixtures: use the running cluster, never create one")
+    group.addoption("--rollout-keep-cluster", action="store_true", help="rollout fixtures: never delete the cluster at the end")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, also when the caller is inside an event loop (async tests)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
+    no_up = bool(request.config.getoption("--rollout-no-up"))
+    created = not no_up and not cluster.cluster_exists()
+    target = _run(connect(no_up))
+    try:
+        yield target
+    finally:
+        target.kube.close()
+        if created and not request.config.getoption("--rollout-keep-cluster"):
+            cluster.down()
+
+
+@pytest.fixture
+def rollout(rollout_cluster: Target) -> Rollout:
+    def run(variant: str, trigger: str = "set-image", mode: str = "new", trial: int = 1, **options: Any) -> RunResult:
+        cell = CellSpec(variant, Trigger(trigger), ConnMode(mode), trial)
+        return _run(run_cell(rollout_cluster, cell, RunOptions(**options)))
+
+    return run

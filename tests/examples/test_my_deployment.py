@@ -1,0 +1,26 @@
+"""What a user would copy: assert with the `rollout` fixture (the rollout-harness pytest plugin, active once the
+package is installed) that a configuration loses nothing when it is rolled out and when its node is drained.
+
+Copy this file, point `manifests=` at your own variants directory (see manifests/variants/README.md), and run
+`pytest` (add `--rollout-keep-cluster` to keep the kind cluster between runs). In this repository it runs in the
+e2e tier (`--with-e2e`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.pytest_plugin import Rollout
+from harness.results import Status
+
+
+@pytest.mark.parametrize("trigger", ["set-image", "drain"])
+def test_best_practice_loses_nothing(rollout: Rollout, trigger: str) -> None:
+    result = rollout("best-practice", trigger, rate=150)
+    assert result.status is Status.USED, result.reasons
+    assert result.lost == 0, result.lost_by_kind
+
+
+def test_naive_loses_requests_on_set_image(rollout: Rollout) -> None:
+    result = rollout("naive", "set-image", rate=150)
+    assert result.status is Status.USED, result.reasons
+    assert result.lost > 0, "a Deployment without probes must lose requests when it is rolled out"
