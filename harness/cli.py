@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
         r.add_argument("--connections", type=_positive(int), default=opt["connections"], help=CONNECTIONS_HELP)
         r.add_argument(
+            "--client",
+            choices=["host", "pod"],
+            default=opt["client"],
+            help="load from the host through the NodePort, or from a pod through the ClusterIP (default %(default)s)",
+        )
+        r.add_argument(
             "--max-lateness",
             type=parse_duration,
             default=opt["max_lateness"],

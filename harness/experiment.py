@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__, actions, cluster, netguard
+from harness import __version__, actions, clientpod, cluster, netguard
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
-from harness.deploy import PortPool, deploy, namespace_name, remove_leftovers, wait_serving
+from harness.deploy import SERVING_STREAK, PortPool, deploy, namespace_name, remove_leftovers, wait_serving
 from harness.errors import HarnessError, RolloutError
 from harness.kube import Kube
 from harness.load import ConnMode, LoadSpec
@@ -72,6 +72,9 @@ class RunOptions:
     manifests: Path | None = None
     """Variants directory (default: the bundled one)."""
     keep_records: bool = False
+    client: str = "host"
+    """Where the load comes from: `host` (through the NodePort kind maps to 127.0.0.1) or `pod` (a client pod on
+    the control-plane node, through the Service's ClusterIP; see harness.clientpod)."""
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
         skip = {"out", "manifests", "keep_records"}
@@ -92,6 +95,7 @@ class Target:
     settings: dict[str, str]
     nodes: tuple[str, ...] = ()
     """Node containers whose conntrack tables are flushed for a cell's NodePort before it (kind only)."""
+    kubeconfig: Path | None = None
 
 
 def _version(dist: str) -> str:
@@ -118,8 +122,9 @@ async def connect(no_up: bool) -> Target:
         kube,
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
         versions | {"kubernetes": server},
-        {"cluster": cluster.CLUSTER, "client": "host"} | await asyncio.to_thread(cluster.settings),
+        {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings),
         tuple(await asyncio.to_thread(cluster.node_names)),
+        kubeconfig,
     )
 
 
@@ -132,7 +137,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     variant = load_variant(cell.variant, opts.manifests)
     kube = target.kube
     ns = namespace_name(cell.variant, cell.trigger.value)
-    watcher = Watcher(kube, ns)
+    watcher = Watcher(kube, ns, ignore=frozenset({clientpod.POD}))
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     try:
@@ -151,12 +156,17 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
         if cell.trigger is Trigger.ROLLBACK:
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
-        await wait_serving(dep.url, SERVING_TIMEOUT)
-        flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
-        if flushed:
-            log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
+        if opts.client == "pod":
+            launch = await _client_pod(target, ns, dep.workload.service, labels)
+            flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
+        else:
+            launch = Launch(dep.url)
+            await wait_serving(dep.url, SERVING_TIMEOUT)
+            flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
+            if flushed:
+                log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
         base = replace(_base(cell, opts, target), conntrack_flushed=flushed, setup_s=round(time.monotonic() - t_setup, 2))
-        return await _measure(cell, opts, ctx, watcher, dep.url, base)
+        return await _measure(cell, opts, ctx, watcher, launch, base)
     finally:
         watcher.stop()
         try:
@@ -165,11 +175,34 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             log.warning("cleanup: %s", e)
 
 
-async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, url: str, base: RunResult) -> RunResult:
+@dataclass(frozen=True)
+class Launch:
+    """Where the generator runs and what it targets."""
+
+    url: str
+    prefix: tuple[str, ...] = ()
+    """Empty: a local process; else the command prefix that runs it in the client pod."""
+    kubeconfig: Path | None = None
+    namespace: str = ""
+
+
+async def _client_pod(target: Target, ns: str, service: str, labels: dict[str, str]) -> Launch:
+    if target.kubeconfig is None:
+        raise HarnessError("--client pod needs the cluster's kubeconfig")
+    tag = await asyncio.to_thread(clientpod.ensure_loaded)
+    node = await clientpod.start(target.kube, ns, tag, labels)
+    ip, port = await asyncio.to_thread(target.kube.service_address, ns, service)
+    url = f"http://{ip}:{port}/"
+    log.info("[run] client pod on %s, load to %s", node, url)
+    await clientpod.wait_serving(target.kubeconfig, ns, url, SERVING_STREAK, SERVING_TIMEOUT)
+    return Launch(url, tuple(clientpod.exec_prefix(target.kubeconfig, ns)), target.kubeconfig, ns)
+
+
+async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, launch: Launch, base: RunResult) -> RunResult:
     # the schedule only bounds the load: the run stops it at the end of the tail. Worst case of a trigger: three
     # waits (scale: down, settle, up; drain: evictions, pods gone, rollout), then the settle.
     spec = LoadSpec(
-        url=url,
+        url=launch.url,
         rate=opts.rate,
         duration=opts.baseline + 4 * opts.rollout_timeout + opts.tail + 60,
         mode=cell.mode,
@@ -197,7 +230,7 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="rh-records-", dir=shm) as tmp:
         records_path = Path(tmp) / "records.jsonl"
-        proc = LoadProcess(spec, records_path)
+        proc = LoadProcess(spec, clientpod.RECORDS if launch.prefix else records_path, launch.prefix)
         started = await proc.start()
         measured = False
         try:
@@ -215,6 +248,8 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
             if not measured:
                 proc.kill()
         res = await proc.finish()
+        if launch.prefix and launch.kubeconfig is not None:
+            await clientpod.fetch(launch.kubeconfig, launch.namespace, clientpod.RECORDS, records_path)
         t0 = res.t0_mono
         window = Window(*(round(marks[k] - t0, 3) for k in ("trigger", "complete", "gone", "settled", "end")))
         events = [Event(round(e.t - t0, 3), e.source, e.name, e.state) for e in watcher.events]

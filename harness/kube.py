@@ -199,10 +199,16 @@ class Kube:
             "Service": lambda: self.core.create_namespaced_service(ns, obj),
             "PodDisruptionBudget": lambda: self.policy.create_namespaced_pod_disruption_budget(ns, obj),
             "ConfigMap": lambda: self.core.create_namespaced_config_map(ns, obj),
+            "Pod": lambda: self.core.create_namespaced_pod(ns, obj),
         }
         if kind not in creators:
-            raise RolloutError(f"cannot create {kind} {name!r}: kind not supported (Deployment, Service, PodDisruptionBudget, ConfigMap)")
+            raise RolloutError(f"cannot create {kind} {name!r}: kind not supported ({', '.join(creators)})")
         _call(f"create {kind.lower()} {name!r} in {ns}", creators[kind])
+
+    def service_address(self, ns: str, name: str) -> tuple[str, int]:
+        """The Service's ClusterIP and first port."""
+        svc = _call(f"read service {name!r}", lambda: self.core.read_namespaced_service(name, ns))
+        return str(svc.spec.cluster_ip), int(svc.spec.ports[0].port)
 
     def deployment_status(self, ns: str, name: str) -> DeploymentStatus:
         d = _call(f"read deployment {name!r}", lambda: self.apps.read_namespaced_deployment_status(name, ns))

@@ -17,6 +17,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from harness.errors import HarnessError
 from harness.load import ConnMode, LoadResult, LoadSpec, run_load
 from harness.records import RecordWriter
 
+CLOCK_TOLERANCE = 1.0  # s: the announcement's own delay; different kernels' monotonic clocks differ by far more
 FD_MARGIN = 64  # descriptors kept free for the event loop, the records file and stdio
 
 
@@ -35,20 +37,25 @@ class Started:
     """How the child is scheduled: `rr` (real-time round robin, preempts the cluster) or `nice` (niceness -10)."""
     max_in_flight: int
     """The in-flight cap after clamping it below the file-descriptor limit."""
+    now_mono: float = 0.0
+    """The child's CLOCK_MONOTONIC when it announced itself (checks that parent and child share the clock)."""
 
 
 class LoadProcess:
     """Parent side: `await start()` (returns once the schedule has started), then `await finish()`."""
 
-    def __init__(self, spec: LoadSpec, records: Path) -> None:
+    def __init__(self, spec: LoadSpec, records: Path | str, prefix: tuple[str, ...] = ()) -> None:
+        """prefix: run the child through it (e.g. `kubectl exec -i POD --`, where `python3` is the interpreter and
+        records is a path in the pod)."""
         self.spec = spec
         self.records = records
+        self.prefix = prefix
         self._proc: asyncio.subprocess.Process | None = None
 
     def command(self) -> list[str]:
         """The child's command line (e.g. to run it inside a network namespace with `ip netns exec NS ...`)."""
         doc = json.dumps(asdict(self.spec) | {"mode": self.spec.mode.value})
-        return [sys.executable, "-m", "harness.loadworker", doc, str(self.records)]
+        return [*self.prefix, "python3" if self.prefix else sys.executable, "-m", "harness.loadworker", doc, str(self.records)]
 
     async def start(self, timeout: float = 30.0) -> Started:
         self._proc = await asyncio.create_subprocess_exec(
@@ -66,7 +73,11 @@ class LoadProcess:
         if not line.strip():
             await self._proc.wait()
             raise HarnessError(f"the load process failed to start (exit {self._proc.returncode})")
-        return Started(**json.loads(line))
+        started = Started(**json.loads(line))
+        if abs(time.monotonic() - started.now_mono) > CLOCK_TOLERANCE:
+            self.kill()
+            raise HarnessError("the load process runs on another kernel (its monotonic clock differs): its times cannot be aligned")
+        return started
 
     async def finish(self, timeout: float = 30.0, stop: bool = True) -> LoadResult:
         """Wait for the child's result; with stop (the default) ask it to stop first by closing its stdin, else let
@@ -124,7 +135,7 @@ async def _child(spec: LoadSpec, records: Path, scheduling: str) -> LoadResult:
         loop.call_soon_threadsafe(stop.set)
 
     def announce(t0_mono: float) -> None:
-        sys.stdout.write(json.dumps(asdict(Started(t0_mono, scheduling, spec.max_in_flight))) + "\n")
+        sys.stdout.write(json.dumps(asdict(Started(t0_mono, scheduling, spec.max_in_flight, time.monotonic()))) + "\n")
         sys.stdout.flush()
 
     threading.Thread(target=wait_stdin, name="stdin-eof", daemon=True).start()

@@ -1,0 +1,187 @@
+"""`--client pod`: the same generator code, with the same aiohttp as the host's, in a pod inside the cluster,
+against the Service's ClusterIP. The records come back after the run.
+
+Image `rollout-harness/client:<hash>`: the offline python base, the host's aiohttp release and its dependencies
+as wheels (downloaded once from PyPI into the cache, unpacked into /usr/local, which precedes Debian's 3.8 on
+sys.path) and this harness package. Built here and loaded into kind; nothing is pulled.
+
+Placement: the control-plane node (tolerated, preferred through its `rollout-harness/role=ingress` label). The
+workload's pods never run there, so no trigger touches the client; its traffic crosses kube-proxy on that node
+before it reaches any pod, as a client pod's traffic does on any cluster.
+
+Clocks: a container shares the host kernel's CLOCK_MONOTONIC, so on kind the records' times compare with the
+watch events exactly. The child's announced clock is checked against the parent's; a client on another kernel
+(offset over 1 s) is refused rather than silently misaligned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from harness import provision
+from harness.errors import ClusterError, EnvironmentProblem
+from harness.kube import LABEL, Kube
+from harness.resources import cache_dir
+from harness.waiting import wait_for
+
+log = logging.getLogger("harness.clientpod")
+POD = "rh-client"
+BASE = "rollout-harness/python-base:bookworm"
+SITE = "/usr/local/lib/python3.11/dist-packages"
+RECORDS = "/tmp/records.jsonl"
+READY_TIMEOUT = 120.0
+CPU_REQUEST = "1"
+
+DOCKERFILE = f"""FROM {BASE}
+COPY wheels /tmp/wheels
+RUN python3 -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('{SITE}') for w in glob.glob('/tmp/wheels/*.whl')]" \\
+ && rm -rf /tmp/wheels && python3 -c "import aiohttp; print(aiohttp.__version__)"
+COPY harness {SITE}/harness
+ENTRYPOINT ["sleep", "infinity"]
+"""
+
+
+def _wheels() -> Path:
+    """The host's aiohttp release and its dependencies as CPython 3.11 manylinux wheels, downloaded once."""
+    aiohttp = version("aiohttp")
+    arch = platform.machine()
+    d = cache_dir() / "client-wheels" / f"aiohttp-{aiohttp}-{arch}"
+    if any(d.glob("aiohttp-*.whl")):
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    log.info("[client] downloading aiohttp %s wheels for the client image", aiohttp)
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:", "--dest", str(d)]
+    cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none"]
+    cmd += ["--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}", "--platform", "any", f"aiohttp=={aiohttp}"]
+    provision.run(cmd, "downloading aiohttp wheels for the client image", timeout=600)
+    return d
+
+
+def image() -> str:
+    """Build (once per harness source and aiohttp release) and return the client image's tag."""
+    src = Path(__file__).parent
+    wheels = _wheels()
+    h = hashlib.sha256(DOCKERFILE.encode())
+    for p in sorted(src.glob("*.py")) + sorted(wheels.glob("*.whl")):
+        h.update(p.name.encode() + p.read_bytes())
+    tag = f"rollout-harness/client:{h.hexdigest()[:12]}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+        return tag
+    if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode != 0:
+        raise EnvironmentProblem(f"the client image needs {BASE}; run `rollout-harness up` first (it builds it)")
+    log.info("[client] building %s", tag)
+    with tempfile.TemporaryDirectory(prefix="rh-client-") as tmp:
+        ctx = Path(tmp)
+        (ctx / "Dockerfile").write_text(DOCKERFILE)
+        shutil.copytree(wheels, ctx / "wheels")
+        shutil.copytree(src, ctx / "harness", ignore=shutil.ignore_patterns("__pycache__", "bundled", "scripts"))
+        provision.run(["docker", "build", "-q", "-t", tag, str(ctx)], "building the client image", timeout=600)
+    return tag
+
+
+_loaded: set[str] = set()
+
+
+def ensure_loaded(cluster_name: str = "rollout-harness") -> str:
+    """The client image, built if needed and loaded into the kind cluster once per process."""
+    from harness.cluster import load_images
+
+    tag = image()
+    if tag not in _loaded:
+        load_images((tag,), cluster_name)
+        _loaded.add(tag)
+    return tag
+
+
+def manifest(tag: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": POD, "labels": {LABEL: "true", "rollout-harness.io/role": "client", **labels}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "client",
+                    "image": tag,
+                    "imagePullPolicy": "Never",
+                    # SYS_NICE: the generator raises its own priority as it does on the host (real-time round robin
+                    # is refused in a container's cgroup, niceness -10 works); a CPU request gives its cgroup the
+                    # weight to keep its schedule next to the control plane
+                    "securityContext": {"capabilities": {"add": ["SYS_NICE"]}},
+                    "resources": {"requests": {"cpu": CPU_REQUEST}},
+                }
+            ],
+            "terminationGracePeriodSeconds": 0,
+            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 100, "preference": {"matchExpressions": [{"key": "rollout-harness/role", "operator": "In", "values": ["ingress"]}]}}
+                    ]
+                }
+            },
+        },
+    }
+
+
+async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str]) -> str:
+    """Create the client pod and wait until it runs; return its node."""
+    await asyncio.to_thread(kube.create, ns, manifest(tag, labels))
+
+    async def running() -> tuple[str | None, str]:
+        pods = [p for p in await asyncio.to_thread(kube.list_pods, ns, "rollout-harness.io/role=client") if p.name == POD]
+        if pods and pods[0].phase == "Running":
+            return pods[0].node, "running"
+        return None, (f"{pods[0].phase} {pods[0].reason}".strip() if pods else "not created")
+
+    return await wait_for(running, timeout=READY_TIMEOUT, every=0.5, what=f"client pod {ns}/{POD} running", error=ClusterError)
+
+
+def exec_prefix(kubeconfig: Path, ns: str) -> list[str]:
+    """Command prefix that runs the rest of a command line in the client pod with stdin attached."""
+    return [provision.tool("kubectl"), "--kubeconfig", str(kubeconfig), "exec", "-i", "-n", ns, POD, "--"]
+
+
+async def fetch(kubeconfig: Path, ns: str, remote: str, local: Path) -> None:
+    """Copy a file out of the client pod."""
+    with local.open("wb") as f:
+        proc = await asyncio.create_subprocess_exec(*exec_prefix(kubeconfig, ns), "cat", remote, stdout=f, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise ClusterError(f"could not copy {remote} out of the client pod: {err.decode().strip() or proc.returncode}")
+
+
+SERVING = """import sys, time, urllib.request
+url, need, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+streak, last = 0, "no answer yet"
+while streak < need and time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            streak, last = (streak + 1, "HTTP 200") if r.status == 200 else (0, f"HTTP {r.status}")
+    except Exception as e:
+        streak, last = 0, type(e).__name__
+        time.sleep(0.05)
+print(f"{streak} in a row, last {last}")
+sys.exit(0 if streak >= need else 1)
+"""
+
+
+async def wait_serving(kubeconfig: Path, ns: str, url: str, streak: int, timeout: float) -> None:
+    """From inside the client pod: `streak` answers in a row, each on a new connection."""
+    proc = await asyncio.create_subprocess_exec(
+        *exec_prefix(kubeconfig, ns), "python3", "-c", SERVING, url, str(streak), str(timeout),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise ClusterError(f"the Service at {url} did not answer steadily from the client pod within {timeout:.0f}s: {out.decode().strip()}")

@@ -1,0 +1,43 @@
+"""`--client pod`: the same generator in a pod on the control-plane node, through the Service's ClusterIP. The known
+answers hold from there too (naive loses, best-practice does not), the records come back, and the client pod is
+neither part of the watched workload nor touched by a drain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.actions import Trigger
+from harness.experiment import CellSpec, RunOptions, Target, run_cell
+from harness.load import ConnMode
+from harness.results import RunResult, Status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+OUT = Path("results/e2e")
+OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180, client="pod")
+
+
+def _why(r: RunResult) -> str:
+    return f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
+
+
+async def test_naive_set_image_loses_from_a_client_pod(target: Target) -> None:
+    r = await run_cell(target, CellSpec("naive", Trigger.SET_IMAGE, ConnMode.NEW), OPTS)
+    r = replace(r, name=f"{r.name}__pod")
+    r.write(OUT / f"{r.name}.json")
+    assert r.provenance.options["client"] == "pod"
+    assert r.window_sent > 500 and r.status is Status.USED, _why(r)
+    assert r.phases["disruption"].fail_pct >= 3.0, _why(r)
+    assert not any(e.name == "rh-client" for e in r.events), "the client pod is not part of the workload"
+
+
+@pytest.mark.parametrize("trigger", [Trigger.SET_IMAGE, Trigger.DRAIN])
+async def test_best_practice_loses_nothing_from_a_client_pod(target: Target, trigger: Trigger) -> None:
+    r = await run_cell(target, CellSpec("best-practice", trigger, ConnMode.NEW), OPTS)
+    r = replace(r, name=f"{r.name}__pod")
+    r.write(OUT / f"{r.name}.json")
+    assert r.window_sent > 500 and r.status is Status.USED, _why(r)
+    assert r.lost == 0, _why(r)
+    assert r.attribution is not None and r.attribution.endpoint_lag_ms, f"{r.name}: the load never reached a pod the trigger removed"
