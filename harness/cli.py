@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
+        r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
+        r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
 
     var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
@@ -262,7 +264,7 @@ async def _matrix(args: argparse.Namespace) -> int:
         log.info("[compare] cell %d/%d: %s × %s (%s, trial %d)%s", i, n, cell.variant, cell.trigger.value, cell.mode.value, cell.trial, eta)
 
     budget = _budget(args)
-    target = await connect(args.no_up)
+    target = await connect(args.no_up, args.kubeconfig, args.context)
     try:
         results = await run_matrix(target, cells, opts, progress)
     finally:

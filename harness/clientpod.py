@@ -5,9 +5,10 @@ Image `rollout-harness/client:<hash>`: the offline python base, the host's aioht
 as wheels (downloaded once from PyPI into the cache, unpacked into /usr/local, which precedes Debian's 3.8 on
 sys.path) and this harness package. Built here and loaded into kind; nothing is pulled.
 
-Placement: the control-plane node (tolerated, preferred through its `rollout-harness/role=ingress` label). The
-workload's pods never run there, so no trigger touches the client; its traffic crosses kube-proxy on that node
-before it reaches any pod, as a client pod's traffic does on any cluster.
+Placement: on the harness's cluster, required on the control-plane node (labelled `rollout-harness/role=ingress`,
+taint tolerated), where the workload's pods never run, so no trigger touches the client; elsewhere preferred on
+such a node and away from the workload's pods. Its traffic crosses kube-proxy on its own node before it reaches
+any pod, as a client pod's traffic does on any cluster.
 
 Clocks: a container shares the host kernel's CLOCK_MONOTONIC, so on kind the records' times compare with the
 watch events exactly. The child's announced clock is checked against the parent's; a client on another kernel
@@ -38,7 +39,7 @@ log = logging.getLogger("harness.clientpod")
 POD = "rh-client"
 BASE = "rollout-harness/python-base:bookworm"
 SITE = "/usr/local/lib/python3.11/dist-packages"
-RECORDS = "/tmp/records.jsonl"
+RECORDS = "/records/records.jsonl"  # on a memory-backed emptyDir: no write may wait behind etcd's fsyncs
 READY_TIMEOUT = 120.0
 CPU_REQUEST = "1"
 
@@ -92,7 +93,7 @@ def image() -> str:
 _loaded: set[str] = set()
 
 
-def ensure_loaded(cluster_name: str = "rollout-harness") -> str:
+def ensure_loaded(cluster_name: str) -> str:
     """The client image, built if needed and loaded into the kind cluster once per process."""
     from harness.cluster import load_images
 
@@ -103,7 +104,18 @@ def ensure_loaded(cluster_name: str = "rollout-harness") -> str:
     return tag
 
 
-def manifest(tag: str, labels: dict[str, str]) -> dict[str, Any]:
+def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool) -> dict[str, Any]:
+    """own (the harness's kind cluster): required on the control-plane node, which no workload pod can use. Elsewhere:
+    preferred there (any node labelled rollout-harness/role=ingress, or a control-plane that tolerates it), and
+    preferably away from the workload's pods."""
+    ingress = {"matchExpressions": [{"key": "rollout-harness/role", "operator": "In", "values": ["ingress"]}]}
+    node_affinity: dict[str, Any] = (
+        {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [ingress]}}
+        if own
+        else {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": ingress}]}
+    )
+    match = dict(kv.split("=", 1) for kv in workload_selector.split(","))
+    away = {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -119,24 +131,23 @@ def manifest(tag: str, labels: dict[str, str]) -> dict[str, Any]:
                     # weight to keep its schedule next to the control plane
                     "securityContext": {"capabilities": {"add": ["SYS_NICE"]}},
                     "resources": {"requests": {"cpu": CPU_REQUEST}},
+                    "volumeMounts": [{"name": "records", "mountPath": "/records"}],
                 }
             ],
+            "volumes": [{"name": "records", "emptyDir": {"medium": "Memory", "sizeLimit": "512Mi"}}],
             "terminationGracePeriodSeconds": 0,
             "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
             "affinity": {
-                "nodeAffinity": {
-                    "preferredDuringSchedulingIgnoredDuringExecution": [
-                        {"weight": 100, "preference": {"matchExpressions": [{"key": "rollout-harness/role", "operator": "In", "values": ["ingress"]}]}}
-                    ]
-                }
+                "nodeAffinity": node_affinity,
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": away}]},
             },
         },
     }
 
 
-async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str]) -> str:
+async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str], workload_selector: str, own: bool) -> str:
     """Create the client pod and wait until it runs; return its node."""
-    await asyncio.to_thread(kube.create, ns, manifest(tag, labels))
+    await asyncio.to_thread(kube.create, ns, manifest(tag, labels, workload_selector, own))
 
     async def running() -> tuple[str | None, str]:
         pods = [p for p in await asyncio.to_thread(kube.list_pods, ns, "rollout-harness.io/role=client") if p.name == POD]
@@ -147,15 +158,18 @@ async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str]) -> str:
     return await wait_for(running, timeout=READY_TIMEOUT, every=0.5, what=f"client pod {ns}/{POD} running", error=ClusterError)
 
 
-def exec_prefix(kubeconfig: Path, ns: str) -> list[str]:
+def exec_prefix(kubeconfig: Path | None, context: str | None, ns: str) -> list[str]:
     """Command prefix that runs the rest of a command line in the client pod with stdin attached."""
-    return [provision.tool("kubectl"), "--kubeconfig", str(kubeconfig), "exec", "-i", "-n", ns, POD, "--"]
+    cmd = [provision.tool("kubectl")]
+    cmd += ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+    cmd += ["--context", context] if context else []
+    return [*cmd, "exec", "-i", "-n", ns, POD, "--"]
 
 
-async def fetch(kubeconfig: Path, ns: str, remote: str, local: Path) -> None:
+async def fetch(prefix: tuple[str, ...], remote: str, local: Path) -> None:
     """Copy a file out of the client pod."""
     with local.open("wb") as f:
-        proc = await asyncio.create_subprocess_exec(*exec_prefix(kubeconfig, ns), "cat", remote, stdout=f, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(*prefix, "cat", remote, stdout=f, stderr=asyncio.subprocess.PIPE)
         _, err = await proc.communicate()
     if proc.returncode != 0:
         raise ClusterError(f"could not copy {remote} out of the client pod: {err.decode().strip() or proc.returncode}")
@@ -176,12 +190,14 @@ sys.exit(0 if streak >= need else 1)
 """
 
 
-async def wait_serving(kubeconfig: Path, ns: str, url: str, streak: int, timeout: float) -> None:
+async def wait_serving(prefix: tuple[str, ...], url: str, streak: int, timeout: float) -> None:
     """From inside the client pod: `streak` answers in a row, each on a new connection."""
     proc = await asyncio.create_subprocess_exec(
-        *exec_prefix(kubeconfig, ns), "python3", "-c", SERVING, url, str(streak), str(timeout),
+        *prefix, "python3", "-c", SERVING, url, str(streak), str(timeout),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await proc.communicate()
     if proc.returncode != 0:
-        raise ClusterError(f"the Service at {url} did not answer steadily from the client pod within {timeout:.0f}s: {out.decode().strip()}")
+        raise ClusterError(
+            f"the Service at {url} did not answer steadily from the client pod within {timeout:.0f}s: {out.decode().strip()}"
+        )

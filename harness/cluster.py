@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -208,9 +207,11 @@ def node_names(name: str = CLUSTER) -> list[str]:
 
 def proxy_mode(kubeconfig: Path) -> str:
     """kube-proxy's configured mode, from its ConfigMap (kubeadm and kind write one; empty mode means iptables)."""
-    conf = _kubectl(kubeconfig, "-n", "kube-system", "get", "configmap", "kube-proxy", "-o", r"jsonpath={.data.config\.conf}")
-    m = re.search(r"^mode:\s*\"?([a-z]*)", conf, re.MULTILINE)
-    return (m.group(1) if m else "") or ProxyMode.IPTABLES.value
+    from harness.kube import proxy_mode_of
+
+    return proxy_mode_of(
+        _kubectl(kubeconfig, "-n", "kube-system", "get", "configmap", "kube-proxy", "-o", r"jsonpath={.data.config\.conf}")
+    )
 
 
 def settings(name: str = CLUSTER) -> dict[str, str]:

@@ -36,7 +36,8 @@ OWNER = f"{socket.gethostname()} {os.getpid()}"
 class Deployed:
     namespace: str
     url: str
-    node_port: int
+    """The NodePort URL on 127.0.0.1 ("" without a NodePort)."""
+    node_port: int | None
     workload: Workload
 
 
@@ -71,11 +72,14 @@ class PortPool:
             return port
 
 
-def render(variant: Variant, node_port: int, labels: dict[str, str]) -> list[dict[str, Any]]:
+def render(variant: Variant, node_port: int | None, labels: dict[str, str]) -> list[dict[str, Any]]:
     """Fresh copies of the variant's objects with the NodePort and the harness labels set (the variant is untouched)."""
     dep = copy.deepcopy(variant.deployment) | {"kind": "Deployment", "apiVersion": "apps/v1"}
     svc = copy.deepcopy(variant.service)
-    svc["spec"]["ports"][0]["nodePort"] = node_port
+    if node_port is None:  # the cluster picks one (or none for a ClusterIP Service)
+        svc["spec"]["ports"][0].pop("nodePort", None)
+    else:
+        svc["spec"]["ports"][0]["nodePort"] = node_port
     objs = [dep, svc, *copy.deepcopy(list(variant.objects))]
     for obj in objs:
         obj.setdefault("metadata", {}).setdefault("labels", {}).update({LABEL: "true", **labels})
@@ -86,11 +90,11 @@ def namespace_name(variant: str, trigger: str) -> str:
     return f"rh-{variant[:28]}-{trigger[:9]}-{uuid.uuid4().hex[:6]}".lower()
 
 
-async def deploy(kube: Kube, variant: Variant, ns: str, port: int, labels: dict[str, str]) -> Deployed:
+async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels: dict[str, str]) -> Deployed:
     await asyncio.to_thread(kube.create_namespace, ns, labels, OWNER)
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
-    return Deployed(ns, f"http://127.0.0.1:{port}/", port, Workload.from_objects(variant.deployment, variant.service))
+    return Deployed(ns, f"http://127.0.0.1:{port}/" if port else "", port, Workload.from_objects(variant.deployment, variant.service))
 
 
 async def wait_serving(url: str, timeout: float) -> None:

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__, actions, clientpod, cluster, netguard
+from harness import __version__, actions, clientpod, cluster, netguard, provision
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
 from harness.deploy import SERVING_STREAK, PortPool, deploy, namespace_name, remove_leftovers, wait_serving
-from harness.errors import HarnessError, RolloutError
-from harness.kube import Kube
+from harness.errors import HarnessError, RolloutError, UsageError
+from harness.kube import Kube, context_name
 from harness.load import ConnMode, LoadSpec
 from harness.loadworker import LoadProcess
 from harness.manifests import load_variant
@@ -31,6 +31,7 @@ from harness.records import read_records
 from harness.resources import cache_dir
 from harness.results import GeneratorStats, Provenance, RunResult, Status, Window
 from harness.watch import Event, Watcher
+from harness.workload import Workload
 
 log = logging.getLogger("harness.experiment")
 SERVING_TIMEOUT = 60.0  # a deployed variant that is Ready must answer through the NodePort within this
@@ -96,6 +97,11 @@ class Target:
     nodes: tuple[str, ...] = ()
     """Node containers whose conntrack tables are flushed for a cell's NodePort before it (kind only)."""
     kubeconfig: Path | None = None
+    context: str | None = None
+    kind_name: str | None = None
+    """The kind cluster's name when the target is a kind cluster (images are loaded into it), else None."""
+    own: bool = True
+    """The harness's own kind cluster: the host client's NodePorts are mapped to 127.0.0.1, nodes are reachable."""
 
 
 def _version(dist: str) -> str:
@@ -105,8 +111,11 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-async def connect(no_up: bool) -> Target:
-    """Bring the harness's kind cluster up (unless no_up), reach its API, remove leftovers of dead runs."""
+async def connect(no_up: bool, kubeconfig: Path | None = None, context: str | None = None) -> Target:
+    """The harness's kind cluster, brought up unless no_up; or, given a kubeconfig and/or a context, that cluster,
+    never created or deleted. Removes leftovers of dead runs (only namespaces the harness created)."""
+    if kubeconfig is not None or context is not None:
+        return await _given(kubeconfig, context)
     kubeconfig = cluster.kubeconfig_path()
     if no_up:
         if not kubeconfig.exists():
@@ -114,18 +123,46 @@ async def connect(no_up: bool) -> Target:
     else:
         await asyncio.to_thread(cluster.up)
     kube = Kube(kubeconfig)
-    server = await asyncio.to_thread(kube.ping)
-    log.info("[run] cluster API %s", server)
-    await remove_leftovers(kube)
-    versions = {"harness": __version__, "python": platform.python_version(), "aiohttp": _version("aiohttp")}
+    server = await _reach(kube)
     return Target(
         kube,
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
-        versions | {"kubernetes": server},
+        _versions(server),
         {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings),
         tuple(await asyncio.to_thread(cluster.node_names)),
         kubeconfig,
+        kind_name=cluster.CLUSTER,
     )
+
+
+async def _given(kubeconfig: Path | None, context: str | None) -> Target:
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise HarnessError(f"--kubeconfig {kubeconfig}: no such file")
+    name = await asyncio.to_thread(context_name, kubeconfig, context)
+    kube = Kube(kubeconfig, context)
+    server = await _reach(kube)
+    kind = name.removeprefix("kind-") if name.startswith("kind-") else None
+    if kind == cluster.CLUSTER:  # the harness's own cluster, named by its kubeconfig: all of it works, nothing is created
+        nodes = tuple(await asyncio.to_thread(cluster.node_names))
+        own = {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings)
+        ports = PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json")
+        return Target(kube, ports, _versions(server), own, nodes, kubeconfig, context, kind)
+    if kind is not None:
+        await asyncio.to_thread(provision.build_probe_images)
+        await asyncio.to_thread(cluster.load_images, cluster.PROBE_IMAGES, kind)
+    settings = {"cluster": f"context {name}", "proxy_mode": await asyncio.to_thread(kube.proxy_mode)}
+    return Target(kube, PortPool(cluster.NODEPORTS), _versions(server), settings, (), kubeconfig, context, kind, own=False)
+
+
+async def _reach(kube: Kube) -> str:
+    server = await asyncio.to_thread(kube.ping)
+    log.info("[run] cluster API %s", server)
+    await remove_leftovers(kube)
+    return server
+
+
+def _versions(server: str) -> dict[str, str]:
+    return {"harness": __version__, "python": platform.python_version(), "aiohttp": _version("aiohttp"), "kubernetes": server}
 
 
 def _base(cell: CellSpec, opts: RunOptions, target: Target, status: Status = Status.USED, error: str = "") -> RunResult:
@@ -140,8 +177,10 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     watcher = Watcher(kube, ns, ignore=frozenset({clientpod.POD}))
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
+    if opts.client == "host" and not target.own:
+        raise UsageError("--client host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); use --client pod")
     try:
-        port = target.ports.take(await asyncio.to_thread(kube.used_nodeports))
+        port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
         labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
         dep = await deploy(kube, variant, ns, port, labels)
         ctx = TriggerContext(
@@ -157,9 +196,10 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
         if opts.client == "pod":
-            launch = await _client_pod(target, ns, dep.workload.service, labels)
+            launch = await _client_pod(target, ns, dep.workload, labels)
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
         else:
+            assert port is not None
             launch = Launch(dep.url)
             await wait_serving(dep.url, SERVING_TIMEOUT)
             flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
@@ -182,20 +222,18 @@ class Launch:
     url: str
     prefix: tuple[str, ...] = ()
     """Empty: a local process; else the command prefix that runs it in the client pod."""
-    kubeconfig: Path | None = None
-    namespace: str = ""
 
 
-async def _client_pod(target: Target, ns: str, service: str, labels: dict[str, str]) -> Launch:
-    if target.kubeconfig is None:
-        raise HarnessError("--client pod needs the cluster's kubeconfig")
-    tag = await asyncio.to_thread(clientpod.ensure_loaded)
-    node = await clientpod.start(target.kube, ns, tag, labels)
-    ip, port = await asyncio.to_thread(target.kube.service_address, ns, service)
+async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str]) -> Launch:
+    assert target.kind_name is not None  # run_cell checked
+    tag = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
+    node = await clientpod.start(target.kube, ns, tag, labels, workload.selector, target.own)
+    ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
     url = f"http://{ip}:{port}/"
     log.info("[run] client pod on %s, load to %s", node, url)
-    await clientpod.wait_serving(target.kubeconfig, ns, url, SERVING_STREAK, SERVING_TIMEOUT)
-    return Launch(url, tuple(clientpod.exec_prefix(target.kubeconfig, ns)), target.kubeconfig, ns)
+    prefix = tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns))
+    await clientpod.wait_serving(prefix, url, SERVING_STREAK, SERVING_TIMEOUT)
+    return Launch(url, prefix)
 
 
 async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, launch: Launch, base: RunResult) -> RunResult:
@@ -248,8 +286,8 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
             if not measured:
                 proc.kill()
         res = await proc.finish()
-        if launch.prefix and launch.kubeconfig is not None:
-            await clientpod.fetch(launch.kubeconfig, launch.namespace, clientpod.RECORDS, records_path)
+        if launch.prefix:
+            await clientpod.fetch(launch.prefix, clientpod.RECORDS, records_path)
         t0 = res.t0_mono
         window = Window(*(round(marks[k] - t0, 3) for k in ("trigger", "complete", "gone", "settled", "end")))
         events = [Event(round(e.t - t0, 3), e.source, e.name, e.state) for e in watcher.events]

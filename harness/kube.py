@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -147,12 +148,32 @@ def _slice_view(s: Any) -> SliceView:
     return SliceView(s.metadata.name, tuple(eps))
 
 
+def proxy_mode_of(conf: str) -> str:
+    """The mode in kube-proxy's config.conf (KubeProxyConfiguration YAML); empty or absent means iptables."""
+    m = re.search(r"^mode:\s*\"?([a-z]*)", conf, re.MULTILINE)
+    return (m.group(1) if m else "") or "iptables"
+
+
+def context_name(kubeconfig: Path | None, context: str | None) -> str:
+    """The context a client built from (kubeconfig, context) uses: `context`, else the file's current one
+    (kubeconfig None: $KUBECONFIG, else ~/.kube/config, as kubectl resolves it)."""
+    if context:
+        return context
+    try:
+        _, active = config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+    except Exception as e:  # config errors come in many types
+        raise ClusterError(f"cannot load kubeconfig {kubeconfig or '(default)'}: {e}") from None
+    return str(active["name"])
+
+
 class Kube:
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path | None, context: str | None = None) -> None:
+        """kubeconfig None: $KUBECONFIG, else ~/.kube/config; context None: the file's current context."""
         try:
-            self._api = config.new_client_from_config(config_file=str(kubeconfig))
+            self._api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
         except Exception as e:  # config errors come in many types
-            raise ClusterError(f"cannot load kubeconfig {kubeconfig}: {e}") from e
+            where = f"{kubeconfig or '(default)'}" + (f", context {context!r}" if context else "")
+            raise ClusterError(f"cannot load kubeconfig {where}: {e}") from None
         self.core = client.CoreV1Api(self._api)
         self.apps = client.AppsV1Api(self._api)
         self.policy = client.PolicyV1Api(self._api)
@@ -204,6 +225,14 @@ class Kube:
         if kind not in creators:
             raise RolloutError(f"cannot create {kind} {name!r}: kind not supported ({', '.join(creators)})")
         _call(f"create {kind.lower()} {name!r} in {ns}", creators[kind])
+
+    def proxy_mode(self) -> str:
+        """kube-proxy's mode from the kube-system/kube-proxy ConfigMap (kubeadm, kind), `unknown` if unreadable."""
+        try:
+            cm = self.core.read_namespaced_config_map("kube-proxy", "kube-system", _request_timeout=10)
+        except (ApiException, urllib3.exceptions.HTTPError):
+            return "unknown"
+        return proxy_mode_of((cm.data or {}).get("config.conf", ""))
 
     def service_address(self, ns: str, name: str) -> tuple[str, int]:
         """The Service's ClusterIP and first port."""

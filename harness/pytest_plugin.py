@@ -10,7 +10,8 @@ tests what a rollout loses.
 
 Fixtures:
 - `rollout_cluster` (session): the harness's kind cluster, brought up (idempotent; cold ~15 min, warm ~1 min) unless
-  `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`.
+  `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`. With
+  `--rollout-kubeconfig`/`--rollout-context`, that cluster instead (never created or deleted; pass client="pod").
 - `rollout`: `rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult` runs one measured
   cell (options: any `harness.experiment.RunOptions` field, e.g. rate=150, manifests=Path("my-variants")) and
   returns the typed result. Synchronous: call it from plain or async test functions.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -39,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rollout-harness")
     group.addoption("--rollout-no-up", action="store_true", help="rollout fixtures: use the running cluster, never create one")
     group.addoption("--rollout-keep-cluster", action="store_true", help="rollout fixtures: never delete the cluster at the end")
+    group.addoption("--rollout-kubeconfig", default=None, help="rollout fixtures: use this cluster (never created or deleted)")
+    group.addoption("--rollout-context", default=None, help="rollout fixtures: kubeconfig context of the cluster to use")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -53,9 +57,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture(scope="session")
 def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
-    no_up = bool(request.config.getoption("--rollout-no-up"))
+    kubeconfig, context = request.config.getoption("--rollout-kubeconfig"), request.config.getoption("--rollout-context")
+    given = kubeconfig is not None or context is not None
+    no_up = given or bool(request.config.getoption("--rollout-no-up"))
     created = not no_up and not cluster.cluster_exists()
-    target = _run(connect(no_up))
+    target = _run(connect(no_up, Path(kubeconfig) if kubeconfig else None, context))
     try:
         yield target
     finally:
