@@ -344,5 +344,11 @@ async def test_keepalive_mode_spreads_requests_over_its_connections(connections:
     finally:
         await runner.cleanup()
     assert kinds(records) == {"ok"} and len(records) == 40
-    assert len(set(peers)) == connections
-    assert [peers.count(p) for p in dict.fromkeys(peers)] == [40 // connections] * connections
+    by_seq = sorted(records, key=lambda r: r.seq)
+    # a pool opens another connection only when its previous request is still in flight (a stalled test machine)
+    overlapped = any(r.start < by_seq[r.seq - connections].end for r in by_seq[connections:])
+    if overlapped:
+        assert len(set(peers)) >= connections
+    else:
+        assert len(set(peers)) == connections
+        assert [peers.count(p) for p in dict.fromkeys(peers)] == [40 // connections] * connections
