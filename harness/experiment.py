@@ -179,6 +179,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     if opts.client == "host" and not target.own:
         raise UsageError("--client host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); use --client pod")
+    if opts.client == "pod" and target.kind_name is None:
+        raise UsageError("--client pod loads its image into a kind cluster (context kind-NAME); this context is not one")
     try:
         port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
         labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
