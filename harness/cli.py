@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
         r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
+        r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")
 
     var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
     var.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
@@ -272,6 +273,13 @@ async def _matrix(args: argparse.Namespace) -> int:
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
     footer = f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows"
+    if opts.out and opts.pictures and len(results) > 1:
+        from harness import plot
+
+        if plot.available():
+            plot.overview_png(results, opts.out / "overview.png")
+        else:
+            log.info("pictures: install rollout-harness[plot] (matplotlib) for a PNG per run and an overview")
     return _emit(results, args, budget, footer)
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__, actions, clientpod, cluster, netguard, provision
+from harness import __version__, actions, clientpod, cluster, netguard, plot, provision
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
 from harness.deploy import SERVING_STREAK, PortPool, deploy, namespace_name, remove_leftovers, wait_serving
@@ -73,12 +73,14 @@ class RunOptions:
     manifests: Path | None = None
     """Variants directory (default: the bundled one)."""
     keep_records: bool = False
+    pictures: bool = True
+    """With out: a PNG per run next to its JSON (needs the `plot` extra, matplotlib; skipped without it)."""
     client: str = "host"
     """Where the load comes from: `host` (through the NodePort kind maps to 127.0.0.1) or `pod` (a client pod on
     the control-plane node, through the Service's ClusterIP; see harness.clientpod)."""
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
-        skip = {"out", "manifests", "keep_records"}
+        skip = {"out", "manifests", "keep_records", "pictures"}
         return {k: v for k, v in asdict(self).items() if k not in skip} | {"mode": mode.value}
 
     @property
@@ -303,6 +305,8 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
             started.max_in_flight,
         )
         result = analyse(base, read_records(records_path), window, events, opts.rate, opts.thresholds, gen)
+        if opts.pictures and opts.out and plot.available():
+            plot.run_png(result, read_records(records_path), opts.out / f"{cell.name}.png")
         if opts.keep_records and opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")
