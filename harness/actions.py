@@ -48,6 +48,9 @@ class TriggerContext:
     update_env: dict[str, str]
     mark: Mark
     new_version: str = "v2"
+    new_image: str | None = None
+    """None: the bundled probe app (image tag v1 -> new_version, VERSION env). A workload: the image set-image moves
+    its container to, or "" for a pod-template change that forces a new ReplicaSet with the same image."""
 
 
 async def wait_rollout(ctx: TriggerContext, what: str) -> None:
@@ -94,10 +97,20 @@ async def wait_settled(ctx: TriggerContext, what: str) -> float:
     return gone_at[0]
 
 
-def _image_patch(w: Workload, version: str, extra_env: dict[str, str]) -> dict[str, Any]:
-    env = [{"name": "VERSION", "value": version}, *({"name": k, "value": v} for k, v in extra_env.items())]
-    image = f"{w.image_repo}:{version}"
-    return {"spec": {"template": {"spec": {"containers": [{"name": w.container, "image": image, "env": env}]}}}}
+def _update(ctx: TriggerContext) -> tuple[dict[str, Any], str]:
+    """The new release set-image (and the rollback's setup) rolls out, and how the timeline names it."""
+    w = ctx.workload
+    env = [{"name": k, "value": v} for k, v in ctx.update_env.items()]
+    if ctx.new_image is None:
+        image = f"{w.image_repo}:{ctx.new_version}"
+        container = {"name": w.container, "image": image, "env": [{"name": "VERSION", "value": ctx.new_version}, *env]}
+    elif ctx.new_image:
+        image = ctx.new_image
+        container = {"name": w.container, "image": image, **({"env": env} if env else {})}
+    else:
+        bump = {"annotations": {"rollout-harness.io/release": now_rfc3339()}}
+        return {"spec": {"template": {"metadata": bump}}}, "new pod template, same image (no --new-image)"
+    return {"spec": {"template": {"spec": {"containers": [container]}}}}, f"set image {image}"
 
 
 async def _patch(ctx: TriggerContext, patch: dict[str, Any] | list[dict[str, Any]], what: str) -> None:
@@ -105,9 +118,10 @@ async def _patch(ctx: TriggerContext, patch: dict[str, Any] | list[dict[str, Any
 
 
 async def set_image(ctx: TriggerContext) -> None:
-    ctx.mark("trigger", f"set image {ctx.workload.image_repo}:{ctx.new_version}")
-    await _patch(ctx, _image_patch(ctx.workload, ctx.new_version, ctx.update_env), f"set image to {ctx.new_version}")
-    await wait_rollout(ctx, f"set image {ctx.new_version}")
+    patch, what = _update(ctx)
+    ctx.mark("trigger", what)
+    await _patch(ctx, patch, what)
+    await wait_rollout(ctx, what)
 
 
 async def scale(ctx: TriggerContext) -> None:
@@ -129,8 +143,9 @@ async def restart(ctx: TriggerContext) -> None:
 async def prepare_rollback(ctx: TriggerContext) -> None:
     """Setup outside the measured window: roll out the new release (with the variant's update_env, i.e. the bad
     release where the variant has one), so that the measured rollback undoes it."""
-    await _patch(ctx, _image_patch(ctx.workload, ctx.new_version, ctx.update_env), f"set image to {ctx.new_version}")
-    await wait_rollout(ctx, f"set image {ctx.new_version} (before rollback)")
+    patch, what = _update(ctx)
+    await _patch(ctx, patch, what)
+    await wait_rollout(ctx, f"{what} (before rollback)")
     await wait_settled(ctx, "before rollback")
 
 

@@ -106,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("run", "compare"):
         r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
         if verb == "run":
-            r.add_argument("--variant", default="naive", help="(default %(default)s)")
+            r.add_argument("--variant", default=None, help="(default naive)")
             r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
             r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
             r.add_argument("--trials", type=_positive(int), default=opt["trials"], help="(default %(default)d)")
         else:
-            r.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated (default %(default)s)")
+            r.add_argument("--variants", default=None, help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)})")
             r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
             r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
             r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         _output_args(r)
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
+        r.add_argument("--workload", type=Path, default=None, help="your own Deployment + Service (+ objects) YAML instead of a variant")
+        r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
+        r.add_argument("--path", default=opt["path"], help="HTTP path of every request (default %(default)s)")
+        r.add_argument("--port", type=_positive(int), default=None, help="--workload: the Service port to load (default: its first)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
         r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
         r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
@@ -211,11 +215,13 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: int, root: Path | None) -> list[CellSpec]:
+def _cells(
+    variants: list[str], triggers: list[str], modes: list[str], trials: int, root: Path | None, check: bool = True
+) -> list[CellSpec]:
     from harness.manifests import available
 
     known = available(root) if root else available()
-    for v in variants:
+    for v in variants if check else []:
         if v not in known:
             raise UsageError(f"unknown variant {v!r}; available: {', '.join(known)}")
     try:
@@ -248,11 +254,21 @@ def _options(args: argparse.Namespace) -> RunOptions:
 async def _matrix(args: argparse.Namespace) -> int:
     from harness.experiment import connect, run_matrix
 
-    if args.verb == "run":
-        cells = _cells([args.variant], [args.trigger], [args.mode], args.trials, args.manifests)
-    else:
-        cells = _cells(_split(args.variants), _split(args.triggers), _split(args.modes), args.trials, args.manifests)
     opts = _options(args)
+    chosen = args.variant if args.verb == "run" else args.variants
+    if opts.workload is not None:
+        if chosen is not None:
+            raise UsageError("--workload replaces the variants; drop --variant/--variants")
+        variants = [opts.variant("").name]  # reads and checks the file now, before any cluster work
+    else:
+        if opts.new_image is not None or opts.port is not None:
+            raise UsageError("--new-image and --port go with --workload")
+        variants = [chosen or "naive"] if args.verb == "run" else _split(chosen or ",".join(DEFAULT_VARIANTS))
+    if not opts.path.startswith("/"):
+        raise UsageError(f"--path {opts.path!r}: must start with /")
+    modes = [args.mode] if args.verb == "run" else _split(args.modes)
+    triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
+    cells = _cells(variants, triggers, modes, args.trials, args.manifests, check=opts.workload is None)
     if opts.rollout_timeout < 1:
         raise UsageError(f"--rollout-timeout {opts.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
     if opts.out:

@@ -78,7 +78,8 @@ def render(variant: Variant, node_port: int | None, labels: dict[str, str]) -> l
     svc = copy.deepcopy(variant.service)
     if node_port is None:  # the cluster picks one (or none for a ClusterIP Service)
         svc["spec"]["ports"][0].pop("nodePort", None)
-    else:
+    else:  # the host client enters through this NodePort (kind maps it to 127.0.0.1)
+        svc["spec"]["type"] = "NodePort"
         svc["spec"]["ports"][0]["nodePort"] = node_port
     objs = [dep, svc, *copy.deepcopy(list(variant.objects))]
     for obj in objs:
@@ -90,11 +91,11 @@ def namespace_name(variant: str, trigger: str) -> str:
     return f"rh-{variant[:28]}-{trigger[:9]}-{uuid.uuid4().hex[:6]}".lower()
 
 
-async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels: dict[str, str]) -> Deployed:
+async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels: dict[str, str], path: str = "/") -> Deployed:
     await asyncio.to_thread(kube.create_namespace, ns, labels, OWNER)
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
-    return Deployed(ns, f"http://127.0.0.1:{port}/" if port else "", port, Workload.from_objects(variant.deployment, variant.service))
+    return Deployed(ns, f"http://127.0.0.1:{port}{path}" if port else "", port, Workload.from_objects(variant.deployment, variant.service))
 
 
 async def wait_serving(url: str, timeout: float) -> None:

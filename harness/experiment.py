@@ -26,7 +26,7 @@ from harness.errors import HarnessError, RolloutError, UsageError
 from harness.kube import Kube, context_name
 from harness.load import ConnMode, LoadSpec
 from harness.loadworker import LoadProcess
-from harness.manifests import load_variant
+from harness.manifests import Variant, load_variant, load_workload
 from harness.records import read_records
 from harness.resources import cache_dir
 from harness.results import GeneratorStats, Provenance, RunResult, Status, Window
@@ -75,13 +75,27 @@ class RunOptions:
     keep_records: bool = False
     pictures: bool = True
     """With out: a PNG per run next to its JSON (needs the `plot` extra, matplotlib; skipped without it)."""
+    workload: Path | None = None
+    """Your own workload (YAML: one Deployment, its Service, extra objects) instead of a bundled variant; the cells'
+    variant is then its name (the file's stem)."""
+    new_image: str | None = None
+    """With workload: the image set-image moves to; None: a pod-template change with the same image."""
+    path: str = "/"
+    """The HTTP path every request asks for."""
+    port: int | None = None
+    """With workload: the Service port the load goes to (default: its first)."""
     client: str = "host"
     """Where the load comes from: `host` (through the NodePort kind maps to 127.0.0.1) or `pod` (a client pod on
     the control-plane node, through the Service's ClusterIP; see harness.clientpod)."""
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
         skip = {"out", "manifests", "keep_records", "pictures"}
-        return {k: v for k, v in asdict(self).items() if k not in skip} | {"mode": mode.value}
+        unset = {"workload", "new_image", "port"}  # recorded only when used, so older results still fold with new ones
+        opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
+
+    def variant(self, name: str) -> Variant:
+        return load_workload(self.workload, self.port) if self.workload else load_variant(name, self.manifests)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -173,7 +187,7 @@ def _base(cell: CellSpec, opts: RunOptions, target: Target, status: Status = Sta
 
 
 async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResult:
-    variant = load_variant(cell.variant, opts.manifests)
+    variant = opts.variant(cell.variant)
     kube = target.kube
     ns = namespace_name(cell.variant, cell.trigger.value)
     watcher = Watcher(kube, ns, ignore=frozenset({clientpod.POD}))
@@ -186,7 +200,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     try:
         port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
         labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
-        dep = await deploy(kube, variant, ns, port, labels)
+        dep = await deploy(kube, variant, ns, port, labels, opts.path)
         ctx = TriggerContext(
             kube,
             ns,
@@ -194,13 +208,14 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             dep.workload,
             variant.update_env,
             lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
+            new_image=(opts.new_image or "") if opts.workload else None,
         )
         await actions.wait_rollout(ctx, f"deploy {cell.variant}")
         if cell.trigger is Trigger.ROLLBACK:
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
         if opts.client == "pod":
-            launch = await _client_pod(target, ns, dep.workload, labels)
+            launch = await _client_pod(target, ns, dep.workload, labels, opts.path)
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
         else:
             assert port is not None
@@ -228,12 +243,12 @@ class Launch:
     """Empty: a local process; else the command prefix that runs it in the client pod."""
 
 
-async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str]) -> Launch:
+async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], path: str) -> Launch:
     assert target.kind_name is not None  # run_cell checked
     tag = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
     node = await clientpod.start(target.kube, ns, tag, labels, workload.selector, target.own)
     ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
-    url = f"http://{ip}:{port}/"
+    url = f"http://{ip}:{port}{path}"
     log.info("[run] client pod on %s, load to %s", node, url)
     prefix = tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns))
     await clientpod.wait_serving(prefix, url, SERVING_STREAK, SERVING_TIMEOUT)

@@ -117,3 +117,52 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
         update_env=update_env,
         chain=tuple(d["name"] for d in chain),
     )
+
+
+WORKLOAD_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "ConfigMap")
+
+
+def load_workload(path: Path, port: int | None = None) -> Variant:
+    """Your own workload as a variant: one Deployment, the Service whose selector matches its pods (any names,
+    labels, container and ports), and extra objects of the kinds the harness can create. Namespaces in the file
+    are dropped (every cell gets a fresh one). port: the Service port the load goes to (default: its first)."""
+    docs = [d for d in _read_yaml(path) if isinstance(d, dict)]
+    deployments = [d for d in docs if d.get("kind") == "Deployment"]
+    if len(deployments) != 1:
+        raise UsageError(f"{path}: needs exactly one Deployment (found {len(deployments)})")
+    dep = copy.deepcopy(deployments[0])
+    try:
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"] or {}
+        dep["spec"]["template"]["spec"]["containers"][0]["image"]
+    except (KeyError, IndexError, TypeError):
+        raise UsageError(f"{path}: the Deployment needs spec.template.metadata.labels and a container with an image") from None
+
+    def selects(svc: Obj) -> bool:
+        sel = (svc.get("spec") or {}).get("selector") or {}
+        return bool(sel) and all(pod_labels.get(k) == v for k, v in sel.items())
+
+    services = [d for d in docs if d.get("kind") == "Service" and selects(d)]
+    if not services:
+        raise UsageError(f"{path}: needs a Service whose selector matches the Deployment's pod labels {pod_labels}")
+    svc = copy.deepcopy(services[0])
+    ports = (svc.get("spec") or {}).get("ports") or []
+    if not ports:
+        raise UsageError(f"{path}: Service {svc.get('metadata', {}).get('name')!r} has no ports")
+    if port is not None:
+        chosen = [p for p in ports if p.get("port") == port]
+        if not chosen:
+            raise UsageError(f"--port {port}: Service {svc['metadata'].get('name')!r} has ports {[p.get('port') for p in ports]}")
+        svc["spec"]["ports"] = chosen + [p for p in ports if p is not chosen[0]]
+    others = [copy.deepcopy(d) for d in docs if d is not deployments[0] and d is not services[0]]
+    for o in others:
+        if o.get("kind") not in WORKLOAD_KINDS:
+            raise UsageError(f"{path}: cannot create {o.get('kind')!r} objects; supported: {', '.join(WORKLOAD_KINDS)}")
+    for o in (dep, svc, *others):
+        o.setdefault("metadata", {}).pop("namespace", None)
+    return Variant(
+        name=path.stem.lower().replace("_", "-"),
+        description=f"your workload {path.name}: deployment {dep['metadata'].get('name')!r}",
+        deployment=dep,
+        service=svc,
+        objects=tuple(others),
+    )

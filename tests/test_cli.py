@@ -60,6 +60,11 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["compare", "--no-up", "--format", "xml"], "invalid choice: 'xml'"),
         (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "cannot write there"),
         (["up", "--proxy-mode", "userspace"], "invalid choice: 'userspace'"),
+        (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variant", "naive"], "--workload replaces the variants"),
+        (["run", "--no-up", "--new-image", "x:2"], "--new-image and --port go with --workload"),
+        (["run", "--no-up", "--path", "healthz"], "--path 'healthz': must start with /"),
+        (["run", "--no-up", "--workload", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
+        (["run", "--no-up", "--client", "tcp"], "invalid choice: 'tcp'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from harness.deploy import render
 from harness.errors import UsageError
-from harness.manifests import available, load_variant, merge
+from harness.manifests import available, load_variant, load_workload, merge
 from harness.resources import manifests_dir
+from harness.workload import Workload
 
 REQUIRED = {
     "naive",
@@ -81,3 +84,51 @@ def test_unknown_key_and_loop(tmp_path: Path) -> None:
         load_variant("bad", _tree(tmp_path / "a", "name: bad\nbase: naive\nreplicas: 3\n"))
     with pytest.raises(UsageError, match="loops"):
         load_variant("bad", _tree(tmp_path / "b", "name: bad\nbase: bad\n"))
+
+
+SHOP = Path(__file__).parent / "examples" / "shop-api.yaml"
+DEP = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {x: y}}\n  template:\n    metadata: {labels: {x: y}}\n    spec: {containers: [{name: c, image: i}]}\n"
+SVC = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {x: y}, ports: [{port: 80}]}\n"
+
+
+def test_own_workload_keeps_its_names_and_is_rendered_for_either_client() -> None:
+    v = load_workload(SHOP, port=8000)
+    w = Workload.from_objects(v.deployment, v.service)
+    assert (v.name, w.deployment, w.selector, w.container, w.service) == (
+        "shop-api",
+        "shop-api",
+        "app.kubernetes.io/name=shop",
+        "server",
+        "shop",
+    )
+    assert "namespace" not in v.deployment["metadata"], "every cell gets a fresh namespace"
+    host = render(v, 30081, {"rollout-harness.io/variant": v.name})
+    svc = next(o for o in host if o["kind"] == "Service")
+    assert svc["spec"]["type"] == "NodePort" and svc["spec"]["ports"][0] == {
+        "name": "api",
+        "port": 8000,
+        "targetPort": "web",
+        "nodePort": 30081,
+    }
+    pod = next(o for o in render(v, None, {}) if o["kind"] == "Service")
+    assert "type" not in pod["spec"] and all("nodePort" not in p for p in pod["spec"]["ports"])
+    assert [o["kind"] for o in host] == ["Deployment", "Service", "PodDisruptionBudget"]
+
+
+@pytest.mark.parametrize(
+    ("text", "port", "expect"),
+    [
+        (SVC, None, "needs exactly one Deployment (found 0)"),
+        (DEP + "---\n" + DEP, None, "needs exactly one Deployment (found 2)"),
+        (DEP, None, "needs a Service whose selector matches"),
+        (DEP + "---\n" + SVC.replace("{x: y}", "{x: z}"), None, "needs a Service whose selector matches"),
+        (DEP + "---\n" + SVC, 81, "--port 81: Service 's' has ports [80]"),
+        (DEP + "---\n" + SVC + "---\nkind: Secret\nmetadata: {name: k}\n", None, "cannot create 'Secret' objects"),
+        (DEP.replace("spec: {containers: [{name: c, image: i}]}", "spec: {}"), None, "a container with an image"),
+    ],
+)
+def test_bad_workload_files(tmp_path: Path, text: str, port: int | None, expect: str) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=re.escape(expect)):
+        load_workload(f, port)
