@@ -87,7 +87,10 @@ def test_unknown_key_and_loop(tmp_path: Path) -> None:
 
 
 SHOP = Path(__file__).parent / "examples" / "shop-api.yaml"
-DEP = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {x: y}}\n  template:\n    metadata: {labels: {x: y}}\n    spec: {containers: [{name: c, image: i}]}\n"
+DEP = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {x: y}}\n"
+    "  template:\n    metadata: {labels: {x: y}}\n    spec: {containers: [{name: c, image: i}]}\n"
+)
 SVC = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {x: y}, ports: [{port: 80}]}\n"
 
 
