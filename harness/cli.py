@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--connect-timeout", type=parse_duration, default=opt["connect_timeout"], help="(default %(default)gs)")
         r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
         r.add_argument("--connections", type=_positive(int), default=opt["connections"], help=CONNECTIONS_HELP)
+        r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
         r.add_argument(
             "--client",
             choices=["host", "pod"],
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
         r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")
 
+    sub.add_parser("client-image", help="build the --client pod image here and print its tag (to push it to your registry)")
     var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
     var.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
 
@@ -371,6 +373,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "load":
         return await _load(args)
+    if args.verb == "client-image":
+        from harness import clientpod
+
+        print(await asyncio.to_thread(clientpod.image))
+        return 0
     if args.verb == "variants":
         from tabulate import tabulate
 

@@ -104,7 +104,7 @@ def ensure_loaded(cluster_name: str) -> str:
     return tag
 
 
-def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool) -> dict[str, Any]:
+def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool, pulled: bool = False) -> dict[str, Any]:
     """own (the harness's kind cluster): required on the control-plane node, which no workload pod can use. Elsewhere:
     preferred there (any node labelled rollout-harness/role=ingress, or a control-plane that tolerates it), and
     preferably away from the workload's pods."""
@@ -125,7 +125,7 @@ def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool
                 {
                     "name": "client",
                     "image": tag,
-                    "imagePullPolicy": "Never",
+                    "imagePullPolicy": "IfNotPresent" if pulled else "Never",
                     # SYS_NICE: the generator raises its own priority as it does on the host (real-time round robin
                     # is refused in a container's cgroup, niceness -10 works); a CPU request gives its cgroup the
                     # weight to keep its schedule next to the control plane
@@ -145,9 +145,9 @@ def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool
     }
 
 
-async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str], workload_selector: str, own: bool) -> str:
-    """Create the client pod and wait until it runs; return its node."""
-    await asyncio.to_thread(kube.create, ns, manifest(tag, labels, workload_selector, own))
+async def start(kube: Kube, ns: str, tag: str, labels: dict[str, str], workload_selector: str, own: bool, pulled: bool = False) -> str:
+    """Create the client pod and wait until it runs; return its node. pulled: the image comes from a registry."""
+    await asyncio.to_thread(kube.create, ns, manifest(tag, labels, workload_selector, own, pulled))
 
     async def running() -> tuple[str | None, str]:
         pods = [p for p in await asyncio.to_thread(kube.list_pods, ns, "rollout-harness.io/role=client") if p.name == POD]

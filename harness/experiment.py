@@ -87,10 +87,13 @@ class RunOptions:
     client: str = "host"
     """Where the load comes from: `host` (through the NodePort kind maps to 127.0.0.1) or `pod` (a client pod on
     the control-plane node, through the Service's ClusterIP; see harness.clientpod)."""
+    client_image: str | None = None
+    """--client pod on a cluster that pulls images: the client image pushed where it can pull it from (build it with
+    `rollout-harness client-image`); default: build it here and load it into kind."""
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
         skip = {"out", "manifests", "keep_records", "pictures"}
-        unset = {"workload", "new_image", "port"}  # recorded only when used, so older results still fold with new ones
+        unset = {"workload", "new_image", "port", "client_image"}  # recorded only when used, so older results still fold with new ones
         opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
 
@@ -195,8 +198,11 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     if opts.client == "host" and not target.own:
         raise UsageError("--client host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); use --client pod")
-    if opts.client == "pod" and target.kind_name is None:
-        raise UsageError("--client pod loads its image into a kind cluster (context kind-NAME); this context is not one")
+    if opts.client == "pod" and target.kind_name is None and not opts.client_image:
+        raise UsageError(
+            "--client pod: this context is not a kind cluster (kind-NAME), so the client image cannot be loaded into it; "
+            "push the one `rollout-harness client-image` builds and pass --client-image REF"
+        )
     try:
         port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
         labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
@@ -215,7 +221,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
         if opts.client == "pod":
-            launch = await _client_pod(target, ns, dep.workload, labels, opts.path)
+            launch = await _client_pod(target, ns, dep.workload, labels, opts.path, opts.client_image)
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
         else:
             assert port is not None
@@ -243,10 +249,14 @@ class Launch:
     """Empty: a local process; else the command prefix that runs it in the client pod."""
 
 
-async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], path: str) -> Launch:
-    assert target.kind_name is not None  # run_cell checked
-    tag = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
-    node = await clientpod.start(target.kube, ns, tag, labels, workload.selector, target.own)
+async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], path: str, image: str | None) -> Launch:
+    pulled = image is not None  # the user's pushed image; else ours, built here and loaded into kind
+    if image is None:
+        assert target.kind_name is not None  # run_cell checked
+        image = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
+    node = await clientpod.start(
+        target.kube, ns, image, labels, workload.selector, target.own, pulled=image != "" and target.kind_name is None
+    )
     ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
     url = f"http://{ip}:{port}{path}"
     log.info("[run] client pod on %s, load to %s", node, url)

@@ -191,3 +191,14 @@ def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert len(rows) == 17 and rows["naive"] and "PDB" in rows["best-practice"]
+
+
+def test_client_pod_manifest_pulls_only_a_pushed_image() -> None:
+    from harness.clientpod import manifest
+
+    ours = manifest("rollout-harness/client:abc", {}, "app=web", own=True)
+    theirs = manifest("registry.example/rh-client:abc", {}, "app=web", own=False, pulled=True)
+    assert ours["spec"]["containers"][0]["imagePullPolicy"] == "Never"
+    assert theirs["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in ours["spec"]["affinity"]["nodeAffinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in theirs["spec"]["affinity"]["nodeAffinity"]
