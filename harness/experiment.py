@@ -254,9 +254,7 @@ async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[
     if image is None:
         assert target.kind_name is not None  # run_cell checked
         image = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
-    node = await clientpod.start(
-        target.kube, ns, image, labels, workload.selector, target.own, pulled=image != "" and target.kind_name is None
-    )
+    node = await clientpod.start(target.kube, ns, image, labels, workload.selector, target.own, pulled)
     ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
     url = f"http://{ip}:{port}{path}"
     log.info("[run] client pod on %s, load to %s", node, url)
