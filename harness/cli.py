@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
             r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
             r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
+            r.add_argument(
+                "--stop-early",
+                action="store_true",
+                help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/HTTP requests",
+            )
         r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
         r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
         r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")

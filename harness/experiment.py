@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import __version__, actions, clientpod, cluster, netguard, plot, provision
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
+from harness.classify import TIMER_KINDS
 from harness.deploy import SERVING_STREAK, PortPool, deploy, namespace_name, remove_leftovers, wait_serving
 from harness.errors import HarnessError, RolloutError, UsageError
 from harness.kube import Kube, context_name
@@ -68,6 +69,8 @@ class RunOptions:
     max_gap: float = Thresholds.max_gap
     trials: int = 1
     """Runs per cell; `compare` defaults to 3 so a verdict rests on more than one run."""
+    stop_early: bool = False
+    """Adaptive trials: a cell runs no more trials once its verdict cannot change (see settled_lossy)."""
     out: Path | None = None
     """Directory for one JSON per run (and records with keep_records)."""
     manifests: Path | None = None
@@ -92,7 +95,7 @@ class RunOptions:
     `rollout-harness client-image`); default: build it here and load it into kind."""
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
-        skip = {"out", "manifests", "keep_records", "pictures"}
+        skip = {"out", "manifests", "keep_records", "pictures", "stop_early"}
         unset = {"workload", "new_image", "port", "client_image"}  # recorded only when used, so older results still fold with new ones
         opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
@@ -349,12 +352,36 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
 
 Progress = Callable[[int, int, CellSpec], None]
 
+EARLY_STOP_LOST = 10
+"""A used trial that lost at least this many requests of kinds a stalled or noisy client cannot produce (refused,
+no_route, reset, HTTP errors) makes its cell lossy whatever the other trials show."""
+
+
+def settled_lossy(r: RunResult) -> str:
+    """Why no further trial can change this cell's verdict ("" if one could)."""
+    if r.status is not Status.USED:
+        return ""
+    real = sum(n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS)
+    if real < EARLY_STOP_LOST:
+        return ""
+    return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/HTTP failures)"
+
 
 async def run_matrix(target: Target, cells: list[CellSpec], opts: RunOptions, progress: Progress | None = None) -> list[RunResult]:
     """Run every cell in order; a rollout that fails becomes a `failed` result and the matrix goes on (a single
     cell re-raises, so `run` reports the error itself). Each result is written to opts.out as it comes."""
     results: list[RunResult] = []
+    settled: set[tuple[str, Trigger, ConnMode]] = set()
     for i, cell in enumerate(cells, 1):
+        if (cell.variant, cell.trigger, cell.mode) in settled:
+            log.info(
+                "[compare] %s × %s (%s): trial %d not needed, verdict settled",
+                cell.variant,
+                cell.trigger.value,
+                cell.mode.value,
+                cell.trial,
+            )
+            continue
         if progress is not None:
             progress(i, len(cells), cell)
         try:
@@ -364,6 +391,9 @@ async def run_matrix(target: Target, cells: list[CellSpec], opts: RunOptions, pr
                 raise
             log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger.value, e)
             result = _base(cell, opts, target, Status.FAILED, str(e))
+        if opts.stop_early and cell.trial < opts.trials and (why := settled_lossy(result)):
+            result = replace(result, stopped=why)
+            settled.add((cell.variant, cell.trigger, cell.mode))
         results.append(result)
         if opts.out:
             result.write(opts.out / f"{result.name}.json")

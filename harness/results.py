@@ -142,6 +142,8 @@ class RunResult:
     conntrack_flushed: int = 0
     """Conntrack entries toward this cell's NodePort deleted on the nodes just before the load started: leftovers
     of earlier cells (e.g. SYN_SENT entries toward their dead pods) that would capture reused source ports."""
+    stopped: str = ""
+    """Set on the last trial a cell ran when `stop_early` ended it before its maximum: why no trial followed."""
 
     @property
     def lost(self) -> int:

@@ -92,6 +92,7 @@ def fold(runs: list[RunResult]) -> CellVerdict:
         if r.status is not Status.USED:
             real.update({k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS})
     notes = [f"{r.status.value} t{r.trial}: {'; '.join(r.reasons) or r.error}" for r in runs if r.status is not Status.USED]
+    notes += [r.stopped for r in runs if r.stopped]
     need = min(2, len(runs))
     if any(lost):
         verdict, why = Verdict.LOSSY, f"{sum(1 for x in lost if x)}/{len(used)} used trials lost requests"

@@ -72,3 +72,29 @@ def test_compare_table_puts_the_verdict_first() -> None:
     assert rows[2][:2] == ["lossless", "best"] and rows[2][4] == "2/2" and rows[2][6].startswith("0 (≤ ")
     assert rows[3][:2] == ["lossy", "naive"] and rows[3][4:6] == ["2/3", "4-6"] and "[" in rows[3][6]
     assert "failed t3: rollout did not complete" in rows[3][-1]
+
+
+async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounting only (a fake run_cell): naive's first trial loses 30 refused, so its trials 2 and 3 are not run and
+    the cell says why; best-practice loses nothing and runs all three; a trial with only timeouts never settles."""
+    from harness import experiment
+    from harness.actions import Trigger
+    from harness.experiment import CellSpec, RunOptions, run_matrix
+    from harness.load import ConnMode
+
+    outcome = {"naive": {400 + i: "refused" for i in range(30)}, "best-practice": {}, "readiness": {400: "connect_timeout"}}
+    ran: list[str] = []
+
+    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions) -> RunResult:
+        ran.append(cell.name)
+        return replace(run(records(outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial)
+
+    monkeypatch.setattr(experiment, "run_cell", fake_run_cell)
+    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for t in (1, 2, 3) for v in outcome]
+    results = await run_matrix(None, cells, RunOptions(trials=3, stop_early=True))  # type: ignore[arg-type]
+    assert [n.split("__")[0] for n in ran].count("naive") == 1
+    assert [n.split("__")[0] for n in ran].count("best-practice") == 3 and [n.split("__")[0] for n in ran].count("readiness") == 3
+    naive = fold([r for r in results if r.variant == "naive"])
+    assert naive.verdict is Verdict.LOSSY and naive.trials == 1
+    assert any("stopped after trial 1: lossy whatever follows (30 refused" in n for n in naive.notes)
+    assert len(await run_matrix(None, cells, RunOptions(trials=3))) == 9  # type: ignore[arg-type]
