@@ -98,13 +98,14 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
     first column says which cells break it."""
     cells = fold_cells(runs)
     keys = {c.key for c in cells}
+    label = _option_labels(runs)
     kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
     rows = []
     for c in cells:
         lost = "-" if not c.used else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
         row: list[Any] = [f"OVER: {budget.breach(c)}" if budget.breach(c) else "ok"] if budget.active else []
         row += [c.verdict.value, c.variant, c.trigger, c.mode]
-        row += [f"opts {c.key}"] if len(keys) > 1 else []
+        row += [label.get(c.key, f"opts {c.key}")] if len(keys) > 1 else []
         row += [f"{c.used}/{c.trials}", lost, _loss(c)]
         row += [_num(c.by_kind.get(k, 0.0)) if c.used else "-" for k in kinds]
         row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
@@ -112,6 +113,18 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
     headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
     headers += ["used", "lost", "loss", *[SHORT[k] for k in kinds], "baseline fail", "max gap ms", "settle s", "notes"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _option_labels(runs: list[RunResult]) -> dict[str, str]:
+    """Provenance key -> the options and cluster settings that differ between the keys present (e.g. `client=pod`),
+    so rows that are not folded together say why; the key itself when only the harness version differs."""
+    by_key: dict[str, dict[str, str]] = {}
+    for r in runs:
+        opts = {k: str(v) for k, v in r.provenance.options.items() if k not in ("trials", "mode")}
+        by_key.setdefault(r.provenance.key(), opts | {f"cluster.{k}": v for k, v in r.provenance.cluster.items()})
+    names = sorted({k for d in by_key.values() for k in d})
+    differ = [k for k in names if len({d.get(k, "-") for d in by_key.values()}) > 1]
+    return {key: ", ".join(f"{k}={d.get(k, '-')}" for k in differ) or f"opts {key}" for key, d in by_key.items()}
 
 
 CSV_FIELDS = (
