@@ -95,9 +95,11 @@ def run_png(result: RunResult, records: Iterable[RequestRecord], path: Path) -> 
                 continue
             stop = nxt.t if nxt is not None else end
             bottom.barh(row, stop - e.t, left=e.t, color=STATE_COLORS.get(e.state, "#999999"), height=0.7, linewidth=0)
-        for e in result.events:
-            if e.source == "endpoint" and e.name == pod and e.state != "ready":
-                bottom.plot([e.t], [row], marker="|", color="black", markersize=9)
+        ready = False
+        for e in sorted((e for e in result.events if e.source == "endpoint" and e.name == pod), key=lambda e: e.t):
+            if ready and e.state != "ready":  # left the ready endpoints (a new pod's first not-ready entry is not)
+                bottom.plot([e.t], [row], marker="|", color="black", markersize=12, markeredgewidth=2)
+            ready = e.state == "ready"
     bottom.set_yticks(range(len(pods)), [p.rsplit("-", 1)[-1] for p in pods], fontsize=7)
     bottom.set_ylabel("pods")
     bottom.set_xlabel("seconds since the load started (| = left the ready endpoints)")
