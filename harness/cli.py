@@ -196,7 +196,8 @@ def _emit(results: list[RunResult], args: argparse.Namespace, budget: Budget, fo
     from harness.report import LEGEND, cells_csv, cells_json, compare_table, junit_xml, settings_line
     from harness.verdict import fold_cells
 
-    over = [(c, why) for c in fold_cells(results) if (why := budget.breach(c))]
+    cells = fold_cells(results)
+    over = [(c, why) for c in cells if (why := budget.breach(c))]
     if args.format == "json":
         print(cells_json(results, budget))
     elif args.format == "csv":
@@ -211,10 +212,10 @@ def _emit(results: list[RunResult], args: argparse.Namespace, budget: Budget, fo
         return 0
     for c, why in over:
         log.warning("over budget: %s × %s (%s): %s", c.variant, c.trigger, c.mode, why)
-    n = len(fold_cells(results))
-    log.warning("budget (%s): %d of %d cells over", budget.describe(), len(over), n) if over else log.info(
-        "budget (%s): all %d cells within", budget.describe(), n
-    )
+    if over:
+        log.warning("budget (%s): %d of %d cells over", budget.describe(), len(over), len(cells))
+    else:
+        log.info("budget (%s): all %d cells within", budget.describe(), len(cells))
     return EXIT_OVER_BUDGET if over else 0
 
 

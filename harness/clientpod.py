@@ -18,6 +18,7 @@ watch events exactly. The child's announced clock is checked against the parent'
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import platform
@@ -90,18 +91,18 @@ def image() -> str:
     return tag
 
 
-_loaded: set[str] = set()
-
-
 def ensure_loaded(cluster_name: str) -> str:
     """The client image, built if needed and loaded into the kind cluster once per process."""
+    tag = image()
+    _load(tag, cluster_name)
+    return tag
+
+
+@functools.cache
+def _load(tag: str, cluster_name: str) -> None:
     from harness.cluster import load_images
 
-    tag = image()
-    if tag not in _loaded:
-        load_images((tag,), cluster_name)
-        _loaded.add(tag)
-    return tag
+    load_images((tag,), cluster_name)
 
 
 def manifest(tag: str, labels: dict[str, str], workload_selector: str, own: bool, pulled: bool = False) -> dict[str, Any]:

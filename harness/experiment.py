@@ -145,7 +145,11 @@ async def connect(no_up: bool, kubeconfig: Path | None = None, context: str | No
     else:
         await asyncio.to_thread(cluster.up)
     kube = Kube(kubeconfig)
-    server = await _reach(kube)
+    return await _own(kube, await _reach(kube), kubeconfig, None)
+
+
+async def _own(kube: Kube, server: str, kubeconfig: Path | None, context: str | None) -> Target:
+    """The harness's own kind cluster: NodePorts on 127.0.0.1, node containers and settings read from docker."""
     return Target(
         kube,
         PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
@@ -153,7 +157,8 @@ async def connect(no_up: bool, kubeconfig: Path | None = None, context: str | No
         {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings),
         tuple(await asyncio.to_thread(cluster.node_names)),
         kubeconfig,
-        kind_name=cluster.CLUSTER,
+        context,
+        cluster.CLUSTER,
     )
 
 
@@ -165,10 +170,7 @@ async def _given(kubeconfig: Path | None, context: str | None) -> Target:
     server = await _reach(kube)
     kind = name.removeprefix("kind-") if name.startswith("kind-") else None
     if kind == cluster.CLUSTER:  # the harness's own cluster, named by its kubeconfig: all of it works, nothing is created
-        nodes = tuple(await asyncio.to_thread(cluster.node_names))
-        own = {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings)
-        ports = PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json")
-        return Target(kube, ports, _versions(server), own, nodes, kubeconfig, context, kind)
+        return await _own(kube, server, kubeconfig, context)
     if kind is not None:
         await asyncio.to_thread(provision.build_probe_images)
         await asyncio.to_thread(cluster.load_images, cluster.PROBE_IMAGES, kind)
@@ -196,7 +198,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     variant = opts.variant(cell.variant)
     kube = target.kube
     ns = namespace_name(cell.variant, cell.trigger.value)
-    watcher = Watcher(kube, ns, ignore=frozenset({clientpod.POD}))
+    watcher = Watcher(kube, ns, Workload.from_objects(variant.deployment, variant.service).selector)
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     if opts.client == "host" and not target.own:
@@ -330,9 +332,10 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
             started.scheduling,
             started.max_in_flight,
         )
-        result = analyse(base, read_records(records_path), window, events, opts.rate, opts.thresholds, gen)
+        records = list(read_records(records_path))
+        result = analyse(base, records, window, events, opts.rate, opts.thresholds, gen)
         if opts.pictures and opts.out and plot.available():
-            plot.run_png(result, read_records(records_path), opts.out / f"{cell.name}.png")
+            plot.run_png(result, records, opts.out / f"{cell.name}.png")
         if opts.keep_records and opts.out:
             opts.out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")

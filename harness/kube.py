@@ -311,28 +311,31 @@ class Kube:
             raise
 
     # watches ------------------------------------------------------------------------------------------
-    def stream_pods(self, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, PodView]]:
-        """(monotonic time, ADDED|MODIFIED|DELETED, pod) for every change in ns until stop() is true."""
-        for t, typ, name, obj in self._stream("pod", ns, stop, self.core.list_namespaced_pod):
+    def stream_pods(self, ns: str, stop: Callable[[], bool], selector: str = "") -> Iterator[tuple[float, str, PodView]]:
+        """(monotonic time, ADDED|MODIFIED|DELETED, pod) for every change to the pods in ns matching the label
+        selector (all when empty) until stop() is true."""
+        for t, typ, name, obj in self._stream("pod", ns, stop, self.core.list_namespaced_pod, selector):
             yield t, typ, _pod_view(obj) if obj is not None else PodView(name, "", True, False, "")
 
     def stream_slices(self, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, SliceView]]:
         for t, typ, name, obj in self._stream("endpointslice", ns, stop, self.discovery.list_namespaced_endpoint_slice):
             yield t, typ, _slice_view(obj) if obj is not None else SliceView(name, ())
 
-    def _stream(self, kind: str, ns: str, stop: Callable[[], bool], lister: Any) -> Iterator[tuple[float, str, str, Any]]:
+    def _stream(
+        self, kind: str, ns: str, stop: Callable[[], bool], lister: Any, selector: str = ""
+    ) -> Iterator[tuple[float, str, str, Any]]:
         """Watch with resume: (monotonic time, type, name, object). After a 410 (history expired) the watch restarts
         from a fresh list; objects seen before but absent from it were deleted meanwhile: ("DELETED", name, None)."""
         rv: str | None = None
         seen: set[str] = set()
         while not stop():
             w = watch.Watch()
-            kw: dict[str, Any] = {"timeout_seconds": 2, "_request_timeout": 5}
+            kw: dict[str, Any] = {"timeout_seconds": 2, "_request_timeout": 5, "label_selector": selector}
             if rv:
                 kw["resource_version"] = rv
             try:
                 if rv is None and seen:
-                    present = {o.metadata.name for o in _call(f"list {kind}s", lambda: lister(ns)).items}
+                    present = {o.metadata.name for o in _call(f"list {kind}s", lambda: lister(ns, label_selector=selector)).items}
                     for name in sorted(seen - present):
                         seen.discard(name)
                         yield time.monotonic(), "DELETED", name, None

@@ -28,11 +28,11 @@ class Event:
 class Watcher:
     """Collects events from two blocking watch loops (run each in a thread via asyncio.to_thread)."""
 
-    def __init__(self, kube: Kube, namespace: str, ignore: frozenset[str] = frozenset()) -> None:
-        """ignore: pods of the harness itself (the client pod), not part of the workload."""
+    def __init__(self, kube: Kube, namespace: str, selector: str = "") -> None:
+        """selector: the workload's pod label selector, so pods of the harness itself (the client pod) stay out."""
         self.kube = kube
         self.namespace = namespace
-        self.ignore = ignore
+        self.selector = selector
         self.events: list[Event] = []
         self._stop = threading.Event()
         self._pods: dict[str, str] = {}
@@ -50,9 +50,7 @@ class Watcher:
             self.events.append(e)
 
     def run_pods(self) -> None:
-        for t, typ, pod in self.kube.stream_pods(self.namespace, self._stop.is_set):
-            if pod.name in self.ignore:
-                continue
+        for t, typ, pod in self.kube.stream_pods(self.namespace, self._stop.is_set, self.selector):
             state = "deleted" if typ == "DELETED" else pod.state
             if self._pods.get(pod.name) != state:
                 self._pods[pod.name] = state
