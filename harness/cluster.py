@@ -11,6 +11,7 @@ import logging
 import platform
 import subprocess
 import time
+from datetime import datetime
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -85,9 +86,31 @@ def cluster_exists(name: str = CLUSTER) -> bool:
     return bool(out.stdout.strip())
 
 
-def _nodes_running(name: str) -> bool:
-    out = subprocess.run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "-q"], capture_output=True, text=True)
-    return len(out.stdout.split()) == NODES
+RESTART_GRACE_S = 60
+"""A node container started more than this after it was created has been restarted (kind starts it at once)."""
+
+
+def _not_reusable(name: str) -> str | None:
+    """Why the existing cluster cannot be reused, or None. A cluster whose node containers were restarted (docker
+    or the machine restarted) is recreated rather than trusted: kind does not promise that a restarted cluster
+    comes back, its API server needs minutes, and the nodes lost the pod routes and packet rules set at `up`."""
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={name}"], capture_output=True, text=True
+    ).stdout.split()
+    fmt = "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"
+    out = subprocess.run(["docker", "inspect", "-f", fmt, *ids], capture_output=True, text=True).stdout if ids else ""
+    return restart_reason([ln.split() for ln in out.splitlines() if ln.strip()])
+
+
+def restart_reason(nodes: list[list[str]]) -> str | None:
+    """`nodes`: one [name, running, created, started] per node container, as docker inspect prints them."""
+    if len(nodes) != NODES or any(running != "true" for _, running, _, _ in nodes):
+        return "exists but is not running"
+    for node, _, created, started in nodes:
+        late = (datetime.fromisoformat(started) - datetime.fromisoformat(created)).total_seconds()
+        if late > RESTART_GRACE_S:
+            return f"has restarted nodes ({node.lstrip('/')} restarted {late:.0f}s after creation, e.g. docker restarted)"
+    return None
 
 
 def load_images(images: tuple[str, ...], name: str = CLUSTER) -> None:
@@ -232,8 +255,9 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     kubeconfig = kubeconfig_path(name)
     node_image = provision.ensure_node_image(offline)
     provision.build_probe_images()
-    if cluster_exists(name) and not _nodes_running(name):
-        log.info("[up] cluster %s exists but is not running; recreating", name)
+    why = _not_reusable(name) if cluster_exists(name) else None
+    if why:
+        log.info("[up] cluster %s %s; recreating it", name, why)
         down(name)
     kind = provision.tool("kind")
     if not cluster_exists(name):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ClusterError, EnvironmentProblem
+from harness.cluster import restart_reason
 from harness.provision import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -53,3 +54,17 @@ def test_exit_3_and_a_missing_command_are_environment_problems() -> None:
         run(["bash", "-c", "echo 'error: jq is needed' >&2; exit 3"], "checking")
     with pytest.raises(EnvironmentProblem, match=r"^checking: no-such-command-rh not found$"):
         run(["no-such-command-rh"], "checking")
+
+
+def test_a_cluster_is_reused_only_if_all_its_nodes_run_since_creation() -> None:
+    created = "2026-11-23T16:34:59.656612099Z"
+
+    def node(name: str, running: str = "true", started: str = "2026-11-23T16:35:01.1Z") -> list[str]:
+        return [f"/{name}", running, created, started]
+
+    fresh = [node("c"), node("w1"), node("w2")]
+    assert restart_reason(fresh) is None
+    assert restart_reason(fresh[:2]) == "exists but is not running"
+    assert restart_reason([node("c"), node("w1", running="false"), node("w2")]) == "exists but is not running"
+    why = restart_reason([node("c"), node("w1", started="2026-11-23T16:41:17.7Z"), node("w2")])
+    assert why == "has restarted nodes (w1 restarted 378s after creation, e.g. docker restarted)"
