@@ -11,8 +11,8 @@ import logging
 import platform
 import subprocess
 import time
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ClusterError, EnvironmentProblem
 from harness.cluster import restart_reason
+from harness.errors import ClusterError, EnvironmentProblem
 from harness.provision import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
