@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from harness import __version__
+from harness import __version__, progress
 from harness.actions import Trigger
 from harness.durations import ACCEPTED, parse_duration
 from harness.errors import HarnessError, UsageError
 from harness.experiment import CellSpec, RunOptions
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import ConnMode, LoadSpec
+from harness.manifests import load_workload
 from harness.results import RunResult
 
 log = logging.getLogger("harness")
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("run", "compare"):
         r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
         if verb == "run":
-            r.add_argument("--variant", default=None, help="(default naive)")
+            r.add_argument("--variant", default=None, help="(default naive; with --workload: as-is)")
             r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
             r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
             r.add_argument("--trials", type=_positive(int), default=opt["trials"], help="(default %(default)d)")
@@ -149,7 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         _output_args(r)
         r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
         r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
-        r.add_argument("--workload", type=Path, default=None, help="your own Deployment + Service (+ objects) YAML instead of a variant")
+        r.add_argument(
+            "--workload",
+            type=Path,
+            default=None,
+            help="your own Deployment + Service (+ objects) YAML; the variants are then overlays on it (default as-is; "
+            "`variants --workload FILE` lists them, a+b combines)",
+        )
         r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
         r.add_argument("--path", default=opt["path"], help="HTTP path of every request (default %(default)s)")
         r.add_argument("--port", type=_positive(int), default=None, help="--workload: the Service port to load (default: its first)")
@@ -162,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("client-image", help="build the --client pod image here and print its tag (to push it to your registry)")
     var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
     var.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
+    var.add_argument("--workload", type=Path, default=None, help="list the overlays for your workload file instead")
 
     rep = sub.add_parser("report", help="re-render the comparison table (and the gate) from saved JSON")
     rep.add_argument("dir", type=Path)
@@ -264,10 +272,9 @@ async def _matrix(args: argparse.Namespace) -> int:
 
     opts = _options(args)
     chosen = args.variant if args.verb == "run" else args.variants
-    if opts.workload is not None:
-        if chosen is not None:
-            raise UsageError("--workload replaces the variants; drop --variant/--variants")
-        variants = [opts.variant("").name]  # reads and checks the file now, before any cluster work
+    if opts.workload is not None:  # the variants are overlays on it, checked now, before any cluster work
+        specs = [chosen or "as-is"] if args.verb == "run" else _split(chosen or "as-is")
+        variants = [load_workload(opts.workload, opts.port, tuple(s.split("+")), opts.manifests).name for s in specs]
     else:
         if opts.new_image is not None or opts.port is not None:
             raise UsageError("--new-image and --port go with --workload")
@@ -283,15 +290,18 @@ async def _matrix(args: argparse.Namespace) -> int:
         _writable_dir(opts.out)
     t0 = time.monotonic()
 
-    def progress(i: int, n: int, cell: CellSpec) -> None:
+    def announce(i: int, n: int, cell: CellSpec) -> None:
         done = time.monotonic() - t0
-        eta = f", about {done / (i - 1) * (n - i + 1) / 60:.0f} min left" if i > 1 else ""
+        left = done / (i - 1) * (n - i + 1) if i > 1 else None
+        eta = f", about {left / 60:.0f} min left" if left is not None else ""
         log.info("[compare] cell %d/%d: %s × %s (%s, trial %d)%s", i, n, cell.variant, cell.trigger.value, cell.mode.value, cell.trial, eta)
+        if (line := progress.status()) is not None:
+            line.cell(f"cell {i}/{n} {cell.variant} × {cell.trigger.value} ({cell.mode.value}, trial {cell.trial})", left)
 
     budget = _budget(args)
     target = await connect(args.no_up, args.kubeconfig, args.context)
     try:
-        results = await run_matrix(target, cells, opts, progress)
+        results = await run_matrix(target, cells, opts, announce)
     finally:
         target.kube.close()
     wall = time.monotonic() - t0
@@ -370,7 +380,7 @@ async def _load(args: argparse.Namespace) -> int:
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    progress.install(sys.stderr, level)
     if verbose < 2:
         for noisy in ("kubernetes", "urllib3", "asyncio"):  # their retries would bury the one-line error
             logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -387,10 +397,16 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "variants":
         from tabulate import tabulate
 
-        from harness.manifests import available, load_variant
+        from harness.manifests import OVERLAYS, available, describe, load_variant
 
-        rows = [(v.name, v.description) for v in (load_variant(n, args.manifests) for n in available(args.manifests))]
-        print(tabulate(rows, headers=["variant", "description"], tablefmt="github"))
+        if args.workload:  # overlays, each applied to the file (so a broken file or overlay shows here)
+            rows = []
+            for name in available(args.manifests, OVERLAYS):
+                load_workload(args.workload, None, (name,), args.manifests)
+                rows.append((name, describe(name, args.manifests, OVERLAYS)))
+        else:
+            rows = [(v.name, v.description) for v in (load_variant(n, args.manifests) for n in available(args.manifests))]
+        print(tabulate(rows, headers=["overlay" if args.workload else "variant", "description"], tablefmt="github"))
         return 0
     if args.verb == "report":
         from harness.results import load_results
@@ -425,7 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         verbose = args.verbose
         _setup_logging(args.verbose, args.quiet)
-        return asyncio.run(_dispatch(args))
+        try:
+            return asyncio.run(_dispatch(args))
+        finally:
+            if (line := progress.status()) is not None:
+                line.close()  # before an error line, so it does not land on the status line
     except HarnessError as e:
         print(f"rollout-harness: error: {e}", file=sys.stderr)
         if verbose:

@@ -11,6 +11,7 @@ import copy
 import json
 import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -88,7 +89,13 @@ def render(variant: Variant, node_port: int | None, labels: dict[str, str]) -> l
 
 
 def namespace_name(variant: str, trigger: str) -> str:
-    return f"rh-{variant[:28]}-{trigger[:9]}-{uuid.uuid4().hex[:6]}".lower()
+    name = re.sub(r"[^a-z0-9-]+", "-", variant.lower())[:28].strip("-")
+    return f"rh-{name}-{trigger[:9]}-{uuid.uuid4().hex[:6]}"
+
+
+def label_value(text: str) -> str:
+    """`text` as a valid label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends (`a+b` → `a.b`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", ".", text)[:63].strip("._-")
 
 
 async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels: dict[str, str], path: str = "/") -> Deployed:

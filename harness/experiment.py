@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__, actions, clientpod, cluster, netguard, plot, provision
+from harness import __version__, actions, clientpod, cluster, netguard, plot, progress, provision
 from harness.actions import Trigger, TriggerContext
 from harness.analysis import Thresholds, analyse
 from harness.classify import TIMER_KINDS
-from harness.deploy import SERVING_STREAK, PortPool, deploy, namespace_name, remove_leftovers, wait_serving
+from harness.deploy import SERVING_STREAK, PortPool, deploy, label_value, namespace_name, remove_leftovers, wait_serving
 from harness.errors import HarnessError, RolloutError, UsageError
 from harness.kube import Kube, context_name
 from harness.load import ConnMode, LoadSpec
@@ -80,7 +80,7 @@ class RunOptions:
     """With out: a PNG per run next to its JSON (needs the `plot` extra, matplotlib; skipped without it)."""
     workload: Path | None = None
     """Your own workload (YAML: one Deployment, its Service, extra objects) instead of a bundled variant; the cells'
-    variant is then its name (the file's stem)."""
+    variant is then its name (the file's stem) followed by `+overlay` for each overlay applied to it."""
     new_image: str | None = None
     """With workload: the image set-image moves to; None: a pod-template change with the same image."""
     path: str = "/"
@@ -101,7 +101,9 @@ class RunOptions:
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
 
     def variant(self, name: str) -> Variant:
-        return load_workload(self.workload, self.port) if self.workload else load_variant(name, self.manifests)
+        if self.workload:  # name: the file's stem, then +overlay for each overlay (see load_workload)
+            return load_workload(self.workload, self.port, tuple(name.split("+")[1:]), self.manifests)
+        return load_variant(name, self.manifests)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -210,7 +212,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
         )
     try:
         port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
-        labels = {"rollout-harness.io/variant": cell.variant, "rollout-harness.io/trigger": cell.trigger.value}
+        labels = {"rollout-harness.io/variant": label_value(cell.variant), "rollout-harness.io/trigger": cell.trigger.value}
+        progress.phase("deploying")
         dep = await deploy(kube, variant, ns, port, labels, opts.path)
         ctx = TriggerContext(
             kube,
@@ -221,10 +224,12 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
             new_image=(opts.new_image or "") if opts.workload else None,
         )
+        progress.phase("waiting for the pods")
         await actions.wait_rollout(ctx, f"deploy {cell.variant}")
         if cell.trigger is Trigger.ROLLBACK:
             await actions.prepare_rollback(ctx)
         await actions.wait_settled(ctx, f"deploy {cell.variant}")
+        progress.phase("starting the load")
         if opts.client == "pod":
             launch = await _client_pod(target, ns, dep.workload, labels, opts.path, opts.client_image)
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
@@ -239,6 +244,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
         return await _measure(cell, opts, ctx, watcher, launch, base)
     finally:
         watcher.stop()
+        progress.phase("deleting the namespace")
         try:
             await asyncio.to_thread(kube.delete_namespace, ns)
         except HarnessError as e:
@@ -283,15 +289,19 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
     marks: dict[str, float] = {}
 
     async def control() -> None:
+        progress.phase("baseline load")
         await asyncio.sleep(opts.baseline)
         async with actions.exclusive(cell.trigger, ctx):  # a wait here lengthens the baseline, not the window
+            progress.phase(cell.trigger.value)
             marks["trigger"] = time.monotonic()
             await actions.fire(cell.trigger, ctx)
             marks["complete"] = time.monotonic()
         ctx.mark("complete", f"{cell.trigger.value}: rollout complete")
+        progress.phase("waiting for old pods to go")
         marks["gone"] = await actions.wait_settled(ctx, cell.trigger.value)
         marks["settled"] = time.monotonic()
         ctx.mark("settled", "old pods gone, endpoints settled")
+        progress.phase("tail load")
         await asyncio.sleep(opts.tail)
         marks["end"] = time.monotonic()
 
@@ -317,6 +327,7 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         finally:
             if not measured:
                 proc.kill()
+        progress.phase("analysing")
         res = await proc.finish()
         if launch.prefix:
             await clientpod.fetch(launch.prefix, clientpod.RECORDS, records_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def merge(base: Any, over: Any) -> Any:
             if v is None:
                 out.pop(k, None)
             else:
-                out[k] = merge(out[k], v) if k in out else copy.deepcopy(v)
+                out[k] = merge(out[k], v) if k in out else _without_nulls(v)
         return out
     if isinstance(base, list) and isinstance(over, list) and all(isinstance(x, dict) and "name" in x for x in base + over):
         merged = [copy.deepcopy(x) for x in base]
@@ -48,6 +49,15 @@ def merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
+def _without_nulls(x: Any) -> Any:
+    """A copy of an overlay part that adds to nothing: its null keys (deletions) have nothing to delete."""
+    if isinstance(x, dict):
+        return {k: _without_nulls(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_without_nulls(v) for v in x]
+    return copy.deepcopy(x)
+
+
 def _read_yaml(path: Path) -> list[Any]:
     try:
         return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
@@ -59,29 +69,53 @@ def _read_yaml(path: Path) -> list[Any]:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
 
 
-def available(root: Path | None = None) -> list[str]:
-    """Variant names under `root` (default: the bundled manifests); an empty or missing directory is a usage error."""
+VARIANTS, OVERLAYS = "variants", "overlays"
+KEYS = {
+    VARIANTS: {"name", "description", "base", "deployment", "objects", "update_env"},
+    OVERLAYS: {"name", "description", "base", "deployment", "objects", "remove_kinds"},
+}
+
+
+def available(root: Path | None = None, kind: str = VARIANTS) -> list[str]:
+    """Variant (or overlay) names under `root` (default: the bundled manifests); none is a usage error."""
     root = root or manifests_dir()
-    names = sorted(p.stem for p in (root / "variants").glob("*.yaml"))
+    names = sorted(p.stem for p in (root / kind).glob("*.yaml"))
     if not names:
-        raise UsageError(f"no variants under {root} (expected variants/*.yaml)")
+        raise UsageError(f"no {kind} under {root} (expected {kind}/*.yaml)")
     return names
 
 
-def _variant_doc(root: Path, name: str) -> dict[str, Any]:
-    path = root / "variants" / f"{name}.yaml"
+def _doc(root: Path, name: str, kind: str) -> dict[str, Any]:
+    path = root / kind / f"{name}.yaml"
     if not path.exists():
-        raise UsageError(f"unknown variant {name!r}; available: {', '.join(available(root))}")
+        raise UsageError(f"unknown {kind[:-1]} {name!r}; available: {', '.join(available(root, kind))}")
     docs = _read_yaml(path)
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise UsageError(f"{path}: expected one YAML mapping")
     doc = docs[0]
-    unknown = set(doc) - {"name", "description", "base", "deployment", "objects", "update_env"}
+    unknown = set(doc) - KEYS[kind]
     if unknown:
         raise UsageError(f"{path}: unknown keys {sorted(unknown)}")
     if doc.get("name") != name:
         raise UsageError(f"{path}: name {doc.get('name')!r} does not match the file name")
     return doc
+
+
+def describe(name: str, root: Path | None = None, kind: str = VARIANTS) -> str:
+    return str(_doc(root or manifests_dir(), name, kind).get("description", ""))
+
+
+def _chain(root: Path, name: str, kind: str) -> list[dict[str, Any]]:
+    """The named document and its bases, the named one first."""
+    chain: list[dict[str, Any]] = []
+    cur: str | None = name
+    while cur is not None:
+        if any(d["name"] == cur for d in chain):
+            raise UsageError(f"{kind[:-1]} {name!r}: base chain loops at {cur!r}")
+        doc = _doc(root, cur, kind)
+        chain.append(doc)
+        cur = doc.get("base")
+    return chain
 
 
 def load_variant(name: str, root: Path | None = None) -> Variant:
@@ -90,14 +124,7 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
     by_kind = {d.get("kind"): d for d in base_docs if isinstance(d, dict)}
     if "Deployment" not in by_kind or "Service" not in by_kind:
         raise UsageError(f"{root / 'base.yaml'}: needs one Deployment and one Service")
-    chain: list[dict[str, Any]] = []
-    cur: str | None = name
-    while cur is not None:
-        if any(d["name"] == cur for d in chain):
-            raise UsageError(f"variant {name!r}: base chain loops at {cur!r}")
-        doc = _variant_doc(root, cur)
-        chain.append(doc)
-        cur = doc.get("base")
+    chain = _chain(root, name, VARIANTS)
     deployment: Obj = copy.deepcopy(by_kind["Deployment"])
     objects: dict[tuple[str, str], Obj] = {}
     update_env: dict[str, str] = {}
@@ -122,10 +149,12 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
 WORKLOAD_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "ConfigMap")
 
 
-def load_workload(path: Path, port: int | None = None) -> Variant:
+def load_workload(path: Path, port: int | None = None, overlays: tuple[str, ...] = (), root: Path | None = None) -> Variant:
     """Your own workload as a variant: one Deployment, the Service whose selector matches its pods (any names,
     labels, container and ports), and extra objects of the kinds the harness can create. Namespaces in the file
-    are dropped (every cell gets a fresh one). port: the Service port the load goes to (default: its first)."""
+    are dropped (every cell gets a fresh one). port: the Service port the load goes to (default: its first).
+    overlays: names under `root`/overlays (see manifests/overlays/README.md), applied in order; the variant's
+    name is the file's stem followed by `+overlay` for each."""
     docs = [d for d in _read_yaml(path) if isinstance(d, dict)]
     deployments = [d for d in docs if d.get("kind") == "Deployment"]
     if len(deployments) != 1:
@@ -159,10 +188,37 @@ def load_workload(path: Path, port: int | None = None) -> Variant:
             raise UsageError(f"{path}: cannot create {o.get('kind')!r} objects; supported: {', '.join(WORKLOAD_KINDS)}")
     for o in (dep, svc, *others):
         o.setdefault("metadata", {}).pop("namespace", None)
+    target = svc["spec"]["ports"][0]
+    fill = {
+        "$container": dep["spec"]["template"]["spec"]["containers"][0]["name"],
+        "$port": target.get("targetPort", target.get("port")),
+        "$pod_labels": (dep["spec"].get("selector") or {}).get("matchLabels") or pod_labels,
+        "$name": dep["metadata"].get("name", "app"),
+    }
+    described = [f"your workload {path.name}: deployment {dep['metadata'].get('name')!r}"]
+    for overlay in (o for o in overlays if o != "as-is"):
+        chain = _chain(root or manifests_dir(), overlay, OVERLAYS)
+        for doc in (_filled(d, fill) for d in reversed(chain)):
+            dep = merge(dep, doc.get("deployment") or {})
+            added = [o for o in doc.get("objects") or [] if isinstance(o, dict) and "kind" in o]
+            replaced = {o["kind"] for o in added} | set(doc.get("remove_kinds") or [])
+            others = [o for o in others if o.get("kind") not in replaced] + added
+        described.append(f"{overlay}: {chain[0].get('description', '')}")
+    stem = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "workload"
     return Variant(
-        name=path.stem.lower().replace("_", "-"),
-        description=f"your workload {path.name}: deployment {dep['metadata'].get('name')!r}",
+        name="+".join([stem, *(o for o in overlays if o != "as-is")]),
+        description="; ".join(described),
         deployment=dep,
         service=svc,
         objects=tuple(others),
+        chain=tuple(overlays),
     )
+
+
+def _filled(x: Any, fill: dict[str, Any]) -> Any:
+    """An overlay with its placeholders ($container, $port, $pod_labels, $name) replaced by the workload's values."""
+    if isinstance(x, dict):
+        return {k: _filled(v, fill) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_filled(v, fill) for v in x]
+    return copy.deepcopy(fill[x]) if isinstance(x, str) and x in fill else x

@@ -60,7 +60,9 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["compare", "--no-up", "--format", "xml"], "invalid choice: 'xml'"),
         (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "cannot write there"),
         (["up", "--proxy-mode", "userspace"], "invalid choice: 'userspace'"),
-        (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variant", "naive"], "--workload replaces the variants"),
+        (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variant", "naive"], "unknown overlay 'naive'; available: "),
+        (["compare", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variants", "as-is,pdb+x"], "unknown overlay 'x'"),
+        (["variants", "--workload", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
         (["run", "--no-up", "--new-image", "x:2"], "--new-image and --port go with --workload"),
         (["run", "--no-up", "--path", "healthz"], "--path 'healthz': must start with /"),
         (["run", "--no-up", "--workload", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
@@ -191,6 +193,9 @@ def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert len(rows) == 17 and rows["naive"] and "PDB" in rows["best-practice"]
+    assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
+    rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 10
 
 
 def test_client_pod_manifest_pulls_only_a_pushed_image() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.deploy import render
 from harness.errors import UsageError
-from harness.manifests import available, load_variant, load_workload, merge
+from harness.manifests import OVERLAYS, Variant, available, load_variant, load_workload, merge
 from harness.resources import manifests_dir
 from harness.workload import Workload
 
@@ -135,3 +136,45 @@ def test_bad_workload_files(tmp_path: Path, text: str, port: int | None, expect:
     f.write_text(text)
     with pytest.raises(UsageError, match=re.escape(expect)):
         load_workload(f, port)
+
+
+def _server(v: Variant) -> dict[str, Any]:
+    container: dict[str, Any] = v.deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_overlays_change_one_setting_of_your_workload() -> None:
+    for name in available(kind=OVERLAYS):
+        v = load_workload(SHOP, 8000, (name,))
+        assert v.name == ("shop-api" if name == "as-is" else f"shop-api+{name}")
+        assert render(v, 30081, {}), name
+    assert "readinessProbe" not in _server(load_workload(SHOP, 8000, ("no-readiness",)))
+    tcp = _server(load_workload(SHOP, 8000, ("readiness-tcp",)))["readinessProbe"]
+    assert tcp["tcpSocket"] == {"port": "web"} and "httpGet" not in tcp, "the probe goes to the loaded port's targetPort"
+    assert "preStop" not in _server(load_workload(SHOP, 8000, ("no-prestop",)))["lifecycle"]
+    assert _server(load_workload(SHOP, 8000, ("prestop-sleep",)))["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    (pdb,) = load_workload(SHOP, 8000, ("pdb",)).objects
+    assert pdb["metadata"]["name"] == "shop-api" and pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "shop"}},
+    }, "replaces the workload's own PDB (two PDBs on one pod make evictions fail)"
+    assert load_workload(SHOP, 8000, ("no-pdb",)).objects == ()
+    anti = load_workload(SHOP, 8000, ("anti-affinity",)).deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_overlays_combine_in_order_and_deletions_of_missing_keys_add_nothing(tmp_path: Path) -> None:
+    v = load_workload(SHOP, 8000, ("no-prestop", "no-readiness", "no-pdb"))
+    assert v.name == "shop-api+no-prestop+no-readiness+no-pdb" and v.chain == ("no-prestop", "no-readiness", "no-pdb")
+    assert "readinessProbe" not in _server(v) and "preStop" not in _server(v)["lifecycle"] and v.objects == ()
+    f = tmp_path / "My_App.yaml"
+    f.write_text(DEP + "---\n" + SVC)
+    bare = load_workload(f, None, ("no-anti-affinity", "no-prestop"))
+    assert bare.name == "my-app+no-anti-affinity+no-prestop"
+    assert bare.deployment["spec"]["template"]["spec"] == {"containers": [{"name": "c", "image": "i", "lifecycle": {}}], "affinity": {}}
+    added = load_workload(f, None, ("surge1-unavail0", "anti-affinity")).deployment["spec"]
+    assert added["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    term = added["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["podAffinityTerm"]["labelSelector"] == {"matchLabels": {"x": "y"}}
+    with pytest.raises(UsageError, match=r"unknown overlay 'nope'; available: .*as-is"):
+        load_workload(f, None, ("nope",))

@@ -20,7 +20,7 @@ import pytest
 
 from harness import resources
 from harness.errors import EnvironmentProblem, UsageError
-from harness.manifests import available
+from harness.manifests import OVERLAYS, available
 
 REPO = Path(__file__).resolve().parents[1]  # the source tree to build; tests are not shipped
 SCRIPTS = ("docker-up.sh", "build-binaries.sh", "build-node-image.sh", "build-probe-image.sh")
@@ -93,10 +93,12 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     expected = {f"harness/scripts/{s}" for s in (*SCRIPTS, "versions.env")} | {
         "harness/bundled/base.yaml",
         "harness/bundled/variants/README.md",
+        "harness/bundled/overlays/README.md",
         "probe_app/Dockerfile",
         "probe_app/app.py",
     }
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
+    expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
     assert expected <= names
     assert not {n for n in names if n.endswith(("/rh", "/lint.sh")) or n.startswith(("ci/", "manifests/", "tests/", "bench/"))}
 

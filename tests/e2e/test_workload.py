@@ -5,14 +5,17 @@ drain, the known answers, lose nothing; every trigger must complete with a used 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from harness.actions import Trigger
+from harness.cli import main
 from harness.experiment import CellSpec, RunOptions, Target, run_cell
+from harness.gate import EXIT_OVER_BUDGET
 from harness.load import ConnMode
-from harness.results import Status
+from harness.results import Status, load_results
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 SHOP = Path(__file__).parents[1] / "examples" / "shop-api.yaml"
@@ -31,3 +34,19 @@ async def test_own_workload_with_every_trigger(target: Target, trigger: Trigger)
         assert any("rollout-harness/probe-app" in s or "undo" in s for s in images), images
     if trigger in (Trigger.SET_IMAGE, Trigger.DRAIN):
         assert r.lost == 0, why
+
+
+async def test_overlays_show_what_two_settings_are_worth_on_your_workload(tmp_path: Path, target: Target) -> None:
+    """A workload without probes or preStop loses requests as written; the same file with a TCP readinessProbe and
+    a native preStop sleep (two overlays) loses none. set-image without --new-image: a pod-template change."""
+    cart = Path(__file__).parents[1] / "examples" / "cart-naive.yaml"
+    argv = ["compare", "--workload", str(cart), "--variants", "as-is,readiness-tcp+prestop-sleep", "--triggers", "set-image"]
+    argv += ["--trials", "1", "--rate", "150", "--no-up", "--max-failures", "0", "--out", str(tmp_path), "--no-pictures"]
+    assert await asyncio.to_thread(main, argv) == EXIT_OVER_BUDGET, "as written, the workload must break a zero budget"
+    runs = {r.variant: r for r in load_results(tmp_path)}
+    assert set(runs) == {"cart-naive", "cart-naive+readiness-tcp+prestop-sleep"}, set(runs)
+    for r in runs.values():
+        assert r.status is Status.USED and any(e.source == "pod" and e.state == "deleted" for e in r.events), r.reasons
+    assert runs["cart-naive"].lost > 0, "no probes and an app slow to listen: new pods refuse connections"
+    fixed = runs["cart-naive+readiness-tcp+prestop-sleep"]
+    assert fixed.lost == 0, fixed.lost_by_kind
