@@ -36,7 +36,10 @@ def test_log_lines_go_above_the_status_line_and_close_erases_it() -> None:
         progress._status = None
         logging.basicConfig(force=True)
     erase = "\r\x1b[2K"
-    assert stream.getvalue() == f"{erase}cell 1/2 a × b · starting 0s{erase}[run] something happened\n{erase}cell 1/2 a × b · starting 0s{erase}"
+    assert (
+        stream.getvalue()
+        == f"{erase}cell 1/2 a × b · starting 0s{erase}[run] something happened\n{erase}cell 1/2 a × b · starting 0s{erase}"
+    )
 
 
 def test_nothing_but_log_lines_when_not_a_terminal() -> None:
