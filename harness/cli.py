@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/HTTP requests",
             )
+        r.add_argument(
+            "--parallel",
+            type=_positive(int),
+            default=opt["parallel"],
+            help="cells at once, each in its own namespace (default %(default)d)",
+        )
         r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
         r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
         r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")

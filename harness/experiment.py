@@ -71,6 +71,8 @@ class RunOptions:
     """Runs per cell; `compare` defaults to 3 so a verdict rests on more than one run."""
     stop_early: bool = False
     """Adaptive trials: a cell runs no more trials once its verdict cannot change (see settled_lossy)."""
+    parallel: int = 1
+    """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
     out: Path | None = None
     """Directory for one JSON per run (and records with keep_records)."""
     manifests: Path | None = None
@@ -98,6 +100,8 @@ class RunOptions:
         skip = {"out", "manifests", "keep_records", "pictures", "stop_early"}
         unset = {"workload", "new_image", "port", "client_image"}  # recorded only when used, so older results still fold with new ones
         opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
+        if self.parallel == 1:
+            del opts["parallel"]  # recorded only when used, so older results still fold with new ones
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
 
     def variant(self, name: str) -> Variant:
@@ -382,33 +386,48 @@ def settled_lossy(r: RunResult) -> str:
 
 
 async def run_matrix(target: Target, cells: list[CellSpec], opts: RunOptions, progress: Progress | None = None) -> list[RunResult]:
-    """Run every cell in order; a rollout that fails becomes a `failed` result and the matrix goes on (a single
-    cell re-raises, so `run` reports the error itself). Each result is written to opts.out as it comes."""
-    results: list[RunResult] = []
+    """Run the cells in order, opts.parallel at a time; a rollout that fails becomes a `failed` result and the
+    matrix goes on (a single cell re-raises, so `run` reports the error itself). Each result is written to
+    opts.out as it comes; the list comes back in the cells' order."""
+    results: dict[int, RunResult] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
-    for i, cell in enumerate(cells, 1):
-        if (cell.variant, cell.trigger, cell.mode) in settled:
-            log.info(
-                "[compare] %s × %s (%s): trial %d not needed, verdict settled",
-                cell.variant,
-                cell.trigger.value,
-                cell.mode.value,
-                cell.trial,
-            )
-            continue
-        if progress is not None:
-            progress(i, len(cells), cell)
+    todo = iter(enumerate(cells, 1))  # shared by the workers: each cell is taken once
+
+    async def worker() -> None:
+        for i, cell in todo:
+            if (cell.variant, cell.trigger, cell.mode) in settled:
+                log.info(
+                    "[compare] %s × %s (%s): trial %d not needed, verdict settled",
+                    cell.variant,
+                    cell.trigger.value,
+                    cell.mode.value,
+                    cell.trial,
+                )
+                continue
+            if progress is not None:
+                progress(i, len(cells), cell)
+            try:
+                result = await run_cell(target, cell, opts)
+            except RolloutError as e:
+                if len(cells) == 1:
+                    raise
+                log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger.value, e)
+                result = _base(cell, opts, target, Status.FAILED, str(e))
+            if opts.stop_early and cell.trial < opts.trials and (why := settled_lossy(result)):
+                result = replace(result, stopped=why)
+                settled.add((cell.variant, cell.trigger, cell.mode))
+            results[i] = result
+            if opts.out:
+                result.write(opts.out / f"{result.name}.json")
+
+    workers = max(1, min(opts.parallel, len(cells)))
+    if workers == 1:
+        await worker()
+    else:
         try:
-            result = await run_cell(target, cell, opts)
-        except RolloutError as e:
-            if len(cells) == 1:
-                raise
-            log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger.value, e)
-            result = _base(cell, opts, target, Status.FAILED, str(e))
-        if opts.stop_early and cell.trial < opts.trials and (why := settled_lossy(result)):
-            result = replace(result, stopped=why)
-            settled.add((cell.variant, cell.trigger, cell.mode))
-        results.append(result)
-        if opts.out:
-            result.write(opts.out / f"{result.name}.json")
-    return results
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(workers):
+                    tg.create_task(worker())
+        except* Exception as eg:  # the first error, as one would get it from a single worker
+            raise eg.exceptions[0] from None
+    return [results[i] for i in sorted(results)]

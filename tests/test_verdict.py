@@ -98,3 +98,34 @@ async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict(monkey
     assert naive.verdict is Verdict.LOSSY and naive.trials == 1
     assert any("stopped after trial 1: lossy whatever follows (30 refused" in n for n in naive.notes)
     assert len(await run_matrix(None, cells, RunOptions(trials=3))) == 9  # type: ignore[arg-type]
+
+
+async def test_parallel_cells_overlap_and_come_back_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounting only (a fake run_cell whose cells take different times): with parallel=2 two cells are in flight
+    at once, never more; results come back in the cells' order; an error in one worker surfaces as itself."""
+    import asyncio
+
+    from harness import experiment
+    from harness.actions import Trigger
+    from harness.errors import ClusterError
+    from harness.experiment import CellSpec, RunOptions, run_matrix
+    from harness.load import ConnMode
+
+    in_flight, peak = 0, 0
+
+    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions) -> RunResult:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05 if cell.variant == "slow" else 0.01)
+        in_flight -= 1
+        if cell.variant == "broken":
+            raise ClusterError("the API server went away")
+        return replace(run(records()), name=cell.name, variant=cell.variant, trial=cell.trial)
+
+    monkeypatch.setattr(experiment, "run_cell", fake_run_cell)
+    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for t in (1, 2) for v in ("slow", "a", "b")]
+    results = await run_matrix(None, cells, RunOptions(parallel=2))  # type: ignore[arg-type]
+    assert peak == 2 and [r.name for r in results] == [c.name for c in cells]
+    with pytest.raises(ClusterError, match="went away"):
+        await run_matrix(None, [*cells, CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW, 1)], RunOptions(parallel=3))  # type: ignore[arg-type]
