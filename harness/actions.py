@@ -1,4 +1,4 @@
-"""Triggers: set-image, scale, drain, rollback, restart, each waiting for the rollout to complete; and
+"""Triggers: set-image, scale, drain, rollback, restart, node-down, each waiting for the rollout to complete; and
 wait_settled, which ends every trigger's disruption window the same way.
 
 All Kubernetes calls go through harness.kube via asyncio.to_thread so the load loop never blocks. Names (the
@@ -34,6 +34,7 @@ class Trigger(StrEnum):
     DRAIN = "drain"
     ROLLBACK = "rollback"
     RESTART = "restart"
+    NODE_DOWN = "node-down"
 
 
 Mark = Callable[[str, str], None]  # (event kind, detail) -> recorded on the run's timeline
@@ -51,6 +52,8 @@ class TriggerContext:
     new_image: str | None = None
     """None: the bundled probe app (image tag v1 -> new_version, VERSION env). A workload: the image set-image moves
     its container to, or "" for a pod-template change that forces a new ReplicaSet with the same image."""
+    freeze: Callable[[str, bool], None] | None = None
+    """Freeze (True) or thaw (False) a node's machine: the harness's own kind cluster only (docker pause)."""
 
 
 async def wait_rollout(ctx: TriggerContext, what: str) -> None:
@@ -198,12 +201,62 @@ async def drain(ctx: TriggerContext) -> None:
         ctx.mark("trigger", f"uncordon {node}")
 
 
+NODE_TIMEOUT = 180.0
+"""How long a frozen node may take to be called NotReady (node-monitor-grace-period: 50 s by default) and a thawed
+one to be Ready again."""
+
+
+async def node_down(ctx: TriggerContext) -> None:
+    """Freeze the worker with most of our pods (its kubelet, runtime and pods stop; the kernel still takes
+    connections), keep it frozen until the node controller calls it NotReady and its pods are replaced elsewhere
+    (after their toleration of node.kubernetes.io/unreachable: 300 s unless the workload sets it), then thaw it and
+    wait until it is Ready. The load sees what clients see while a node is gone: the Service keeps sending to its
+    pods until their endpoints go."""
+    if ctx.freeze is None:
+        raise RolloutError("node-down needs the harness's own kind cluster (it freezes a node's container)")
+    pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+    per_node = Counter(p.node for p in pods if p.node)
+    if not per_node:
+        raise RolloutError("node-down: no scheduled pods")
+    node = per_node.most_common(1)[0][0]
+    victims = {p.name for p in pods if p.node == node}
+    ctx.mark("trigger", f"node-down {node}: frozen with {len(victims)} pods")
+    await asyncio.to_thread(ctx.freeze, node, True)
+    try:
+
+        async def not_ready() -> tuple[bool | None, str]:
+            ready = await asyncio.to_thread(ctx.kube.node_ready, node)
+            return (True if not ready else None), f"node {node} still Ready"
+
+        async def replaced() -> tuple[bool | None, str]:
+            now = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+            ready = [p for p in now if p.ready and not p.deleting and p.node != node]
+            return (True if len(ready) >= ctx.workload.replicas else None), (
+                f"{len(ready)}/{ctx.workload.replicas} pods ready elsewhere (the pods on {node} are replaced only "
+                "after their toleration of node.kubernetes.io/unreachable, 300 s by default)"
+            )
+
+        await wait_for(not_ready, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node NotReady")
+        ctx.mark("node", f"{node} NotReady")
+        await wait_for(replaced, timeout=ctx.timeout, every=POLL, what=f"node-down {node}: pods replaced")
+        ctx.mark("node", f"{len(victims)} pods replaced on other nodes")
+    finally:
+        await asyncio.to_thread(ctx.freeze, node, False)
+        ctx.mark("trigger", f"{node} thawed")
+
+    async def ready_again() -> tuple[bool | None, str]:
+        return (True if await asyncio.to_thread(ctx.kube.node_ready, node) else None), f"node {node} not Ready yet"
+
+    await wait_for(ready_again, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node Ready again")
+    ctx.mark("node", f"{node} Ready again")
+
+
 def exclusive(trigger: Trigger, ctx: TriggerContext) -> contextlib.AbstractAsyncContextManager[None]:
-    """Enter before the trigger's window starts. A drain cordons a node, which changes where every run's new pods
-    can go, and two drains at once could cordon both workers: drains of concurrent runs on this host take turns."""
-    if trigger is not Trigger.DRAIN:
+    """Enter before the trigger's window starts. A drain cordons a node and node-down takes one away, which
+    changes where every run's new pods can go; two at once could take both workers: they take turns on this host."""
+    if trigger not in (Trigger.DRAIN, Trigger.NODE_DOWN):
         return contextlib.nullcontext()
-    return hostlock.held_async("drain", lambda: ctx.mark("waiting", "another harness run is draining a node; waiting"))
+    return hostlock.held_async("drain", lambda: ctx.mark("waiting", "another harness run is taking a node away; waiting"))
 
 
 async def fire(trigger: Trigger, ctx: TriggerContext) -> None:
@@ -214,5 +267,6 @@ async def fire(trigger: Trigger, ctx: TriggerContext) -> None:
         Trigger.DRAIN: drain,
         Trigger.ROLLBACK: rollback,
         Trigger.RESTART: restart,
+        Trigger.NODE_DOWN: node_down,
     }
     await steps[trigger](ctx)

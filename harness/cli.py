@@ -310,6 +310,8 @@ async def _matrix(args: argparse.Namespace) -> int:
         results = await run_matrix(target, cells, opts, announce)
     finally:
         target.kube.close()
+        if (line := progress.status()) is not None:
+            line.close()  # the tables go to the same terminal
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
     footer = f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows"

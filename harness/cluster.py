@@ -228,6 +228,31 @@ def node_names(name: str = CLUSTER) -> list[str]:
     return sorted(out.stdout.split())
 
 
+def freeze_node(node: str, frozen: bool) -> None:
+    """Freeze (docker pause: every process in the node's container stops; its network stack keeps running) or thaw
+    one node of the harness's cluster. Only node containers of a kind cluster are accepted."""
+    labels = subprocess.run(
+        ["docker", "inspect", "-f", '{{index .Config.Labels "io.x-k8s.kind.cluster"}}', node], capture_output=True, text=True
+    )
+    if labels.returncode != 0 or not labels.stdout.strip():
+        raise ClusterError(f"{node!r} is not a kind node container")
+    verb = "pause" if frozen else "unpause"
+    r = subprocess.run(["docker", verb, node], capture_output=True, text=True)
+    if r.returncode != 0 and not (not frozen and "is not paused" in r.stderr):
+        raise ClusterError(f"docker {verb} {node}: {r.stderr.strip()}")
+
+
+def thaw_nodes(name: str = CLUSTER) -> None:
+    out = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--filter", "status=paused", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    )
+    for node in out.stdout.split():
+        log.info("[up] node %s was left frozen (a node-down run was killed); thawing it", node)
+        freeze_node(node, False)
+
+
 def proxy_mode(kubeconfig: Path) -> str:
     """kube-proxy's configured mode, from its ConfigMap (kubeadm and kind write one; empty mode means iptables)."""
     from harness.kube import proxy_mode_of
@@ -255,6 +280,7 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     kubeconfig = kubeconfig_path(name)
     node_image = provision.ensure_node_image(offline)
     provision.build_probe_images()
+    thaw_nodes(name)  # a run killed during node-down leaves its node frozen
     why = _not_reusable(name) if cluster_exists(name) else None
     if why:
         log.info("[up] cluster %s %s; recreating it", name, why)

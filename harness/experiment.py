@@ -227,6 +227,7 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             variant.update_env,
             lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
             new_image=(opts.new_image or "") if opts.workload else None,
+            freeze=cluster.freeze_node if target.own else None,
         )
         progress.phase("waiting for the pods")
         await actions.wait_rollout(ctx, f"deploy {cell.variant}")

@@ -287,6 +287,10 @@ class Kube:
         return [_slice_view(s) for s in res.items]
 
     # nodes and eviction ----------------------------------------------------------------------------
+    def node_ready(self, node: str) -> bool:
+        n = _call(f"read node {node!r}", lambda: self.core.read_node_status(node))
+        return any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+
     def set_unschedulable(self, node: str, value: bool) -> None:
         verb = "cordon" if value else "uncordon"
         _call(
