@@ -163,14 +163,19 @@ async def rollback(ctx: TriggerContext) -> None:
     await wait_rollout(ctx, "rollout undo")
 
 
-async def drain(ctx: TriggerContext) -> None:
-    """Cordon the worker with most of our pods, evict them via the Eviction API (retrying 429s), uncordon."""
+async def _busiest_node(ctx: TriggerContext, what: str) -> tuple[str, set[str]]:
+    """The node with most of our pods, and the names of our pods on it."""
     pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
     per_node = Counter(p.node for p in pods if p.node)
     if not per_node:
-        raise RolloutError("drain: no scheduled pods to drain")
+        raise RolloutError(f"{what}: no scheduled pods")
     node = per_node.most_common(1)[0][0]
-    victims = {p.name for p in pods if p.node == node}
+    return node, {p.name for p in pods if p.node == node}
+
+
+async def drain(ctx: TriggerContext) -> None:
+    """Cordon the worker with most of our pods, evict them via the Eviction API (retrying 429s), uncordon."""
+    node, victims = await _busiest_node(ctx, "drain")
     ctx.mark("trigger", f"drain {node}: cordon, evict {len(victims)} pods")
     await asyncio.to_thread(ctx.kube.set_unschedulable, node, True)
     pending = set(victims)
@@ -214,12 +219,7 @@ async def node_down(ctx: TriggerContext) -> None:
     pods until their endpoints go."""
     if ctx.freeze is None:
         raise RolloutError("node-down needs the harness's own kind cluster (it freezes a node's container)")
-    pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
-    per_node = Counter(p.node for p in pods if p.node)
-    if not per_node:
-        raise RolloutError("node-down: no scheduled pods")
-    node = per_node.most_common(1)[0][0]
-    victims = {p.name for p in pods if p.node == node}
+    node, victims = await _busiest_node(ctx, "node-down")
     ctx.mark("trigger", f"node-down {node}: frozen with {len(victims)} pods")
     await asyncio.to_thread(ctx.freeze, node, True)
     try:

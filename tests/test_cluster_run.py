@@ -68,3 +68,21 @@ def test_a_cluster_is_reused_only_if_all_its_nodes_run_since_creation() -> None:
     assert restart_reason([node("c"), node("w1", running="false"), node("w2")]) == "exists but is not running"
     why = restart_reason([node("c"), node("w1", started="2026-11-23T16:41:17.7Z"), node("w2")])
     assert why == "has restarted nodes (w1 restarted 378s after creation, e.g. docker restarted)"
+
+
+async def test_node_down_is_refused_where_the_harness_cannot_freeze_a_node() -> None:
+    from harness.actions import TriggerContext, node_down
+    from harness.errors import RolloutError
+    from harness.workload import Workload
+
+    w = Workload("web", "app=web", "app", "img:1", "web", 4)
+    ctx = TriggerContext(None, "ns", 10, w, {}, lambda kind, detail: None)  # type: ignore[arg-type]
+    with pytest.raises(RolloutError, match="node-down needs the harness's own kind cluster"):
+        await node_down(ctx)
+
+
+def test_only_kind_node_containers_are_frozen() -> None:
+    from harness.cluster import freeze_node
+
+    with pytest.raises(ClusterError, match="'no-such-container-rh' is not a kind node container"):
+        freeze_node("no-such-container-rh", True)
