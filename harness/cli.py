@@ -314,7 +314,11 @@ async def _matrix(args: argparse.Namespace) -> int:
             line.close()  # the tables go to the same terminal
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
-    footer = f"{len(results)} runs in {wall:.0f}s wall; {100 * (wall - measured) / wall:.0f}% of it outside the measured windows"
+    footer = f"{len(results)} runs in {wall:.0f}s wall; " + (
+        f"{100 * (wall - measured) / wall:.0f}% of it outside the measured windows"
+        if opts.parallel == 1
+        else f"measured windows add up to {measured:.0f}s ({measured / wall:.2f} per wall second, {opts.parallel} cells at a time)"
+    )
     if opts.out and opts.pictures and len(results) > 1:
         from harness import plot
 
