@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import hostlock
 from harness.errors import RolloutError
-from harness.kube import Kube, now_rfc3339
+from harness.kube import STATEFULSET, Kube, now_rfc3339
 from harness.waiting import wait_for
 from harness.workload import Workload
 
@@ -61,7 +61,7 @@ async def wait_rollout(ctx: TriggerContext, what: str) -> None:
     name = ctx.workload.deployment
 
     async def probe() -> tuple[bool | None, str]:
-        st = await asyncio.to_thread(ctx.kube.deployment_status, ctx.namespace, name)
+        st = await asyncio.to_thread(ctx.kube.rollout_status, ctx.namespace, ctx.workload.kind, name)
         if st.stalled:
             raise RolloutError(f"{what}: deployment {name!r} stopped progressing ({st.stalled})")
         if st.complete:
@@ -81,7 +81,7 @@ async def wait_settled(ctx: TriggerContext, what: str) -> float:
 
     async def probe() -> tuple[bool | None, str]:
         pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
-        st = await asyncio.to_thread(ctx.kube.deployment_status, ctx.namespace, ctx.workload.deployment)
+        st = await asyncio.to_thread(ctx.kube.rollout_status, ctx.namespace, ctx.workload.kind, ctx.workload.deployment)
         terminating = [p.name for p in pods if p.deleting]
         if terminating:
             return None, f"terminating: {', '.join(sorted(terminating))}"
@@ -117,7 +117,7 @@ def _update(ctx: TriggerContext) -> tuple[dict[str, Any], str]:
 
 
 async def _patch(ctx: TriggerContext, patch: dict[str, Any] | list[dict[str, Any]], what: str) -> None:
-    await asyncio.to_thread(ctx.kube.patch_deployment, ctx.namespace, ctx.workload.deployment, patch, what)
+    await asyncio.to_thread(ctx.kube.patch_workload, ctx.namespace, ctx.workload.kind, ctx.workload.deployment, patch, what)
 
 
 async def set_image(ctx: TriggerContext) -> None:
@@ -154,9 +154,9 @@ async def prepare_rollback(ctx: TriggerContext) -> None:
 
 async def rollback(ctx: TriggerContext) -> None:
     """`kubectl rollout undo`: copy the previous revision's pod template (minus pod-template-hash) back."""
-    revs = await asyncio.to_thread(ctx.kube.revisions, ctx.namespace, ctx.workload.selector)
+    revs = await asyncio.to_thread(ctx.kube.revisions, ctx.namespace, ctx.workload.kind, ctx.workload.selector)
     if len(revs) < 2:
-        raise RolloutError(f"rollback: deployment {ctx.workload.deployment!r} has no previous revision")
+        raise RolloutError(f"rollback: {ctx.workload.kind.lower()} {ctx.workload.deployment!r} has no previous revision")
     prev = revs[-2]
     ctx.mark("trigger", f"rollout undo to revision {prev.number}")
     await _patch(ctx, [{"op": "replace", "path": "/spec/template", "value": prev.template}], "rollout undo")
@@ -191,8 +191,9 @@ async def drain(ctx: TriggerContext) -> None:
                 refusals += 1
         return (True if not pending else None), f"{len(pending)} evictions refused by a PodDisruptionBudget"
 
-    async def victims_gone() -> tuple[bool | None, str]:
-        left = {p.name for p in await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)} & victims
+    async def victims_gone() -> tuple[bool | None, str]:  # by name and node: a StatefulSet's replacement keeps the name
+        pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+        left = {p.name for p in pods if p.name in victims and p.node == node}
         return (True if not left else None), f"still there: {', '.join(sorted(left))}"
 
     try:
@@ -214,8 +215,9 @@ one to be Ready again."""
 async def node_down(ctx: TriggerContext) -> None:
     """Freeze the worker with most of our pods (its kubelet, runtime and pods stop; the kernel still takes
     connections), keep it frozen until the node controller calls it NotReady and its pods are replaced elsewhere
-    (after their toleration of node.kubernetes.io/unreachable: 300 s unless the workload sets it), then thaw it and
-    wait until it is Ready. The load sees what clients see while a node is gone: the Service keeps sending to its
+    (after their toleration of node.kubernetes.io/unreachable: 300 s unless the workload sets it; a StatefulSet's
+    pods are only evicted, since it replaces a pod only once its node confirms the old one is gone), then thaw it
+    and wait until it is Ready. The load sees what clients see while a node is gone: the Service keeps sending to its
     pods until their endpoints go."""
     if ctx.freeze is None:
         raise RolloutError("node-down needs the harness's own kind cluster (it freezes a node's container)")
@@ -230,6 +232,9 @@ async def node_down(ctx: TriggerContext) -> None:
 
         async def replaced() -> tuple[bool | None, str]:
             now = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
+            if ctx.workload.kind == STATEFULSET:  # its pods on a lost node come back only once the node confirms
+                evicted = {p.name for p in now if p.node == node and p.deleting}
+                return (True if evicted >= victims else None), f"{len(evicted)}/{len(victims)} pods on {node} evicted"
             ready = [p for p in now if p.ready and not p.deleting and p.node != node]
             return (True if len(ready) >= ctx.workload.replicas else None), (
                 f"{len(ready)}/{ctx.workload.replicas} pods ready elsewhere (the pods on {node} are replaced only "
@@ -239,7 +244,7 @@ async def node_down(ctx: TriggerContext) -> None:
         await wait_for(not_ready, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node NotReady")
         ctx.mark("node", f"{node} NotReady")
         await wait_for(replaced, timeout=ctx.timeout, every=POLL, what=f"node-down {node}: pods replaced")
-        ctx.mark("node", f"{len(victims)} pods replaced on other nodes")
+        ctx.mark("node", f"{len(victims)} pods " + ("evicted" if ctx.workload.kind == STATEFULSET else "replaced on other nodes"))
     finally:
         await asyncio.to_thread(ctx.freeze, node, False)
         ctx.mark("trigger", f"{node} thawed")

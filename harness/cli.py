@@ -1,6 +1,7 @@
 """rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `variants`.
 
-Flags parse into options objects (defaults declared once, in the dataclasses), then one library call.
+Flags (their grammar: harness.cliargs) parse into options objects (defaults declared once, in the dataclasses),
+then one library call.
 main(argv) is the single exit point: results on stdout (or --out), progress on stderr via logging, any
 HarnessError as one line with exit code 2, Ctrl-C as exit code 130 after cleanup.
 """
@@ -18,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from harness import __version__, progress
+from harness import progress
 from harness.actions import Trigger
-from harness.durations import ACCEPTED, parse_duration
+from harness.cliargs import DEFAULT_VARIANTS, build_parser
 from harness.errors import HarnessError, UsageError
 from harness.experiment import CellSpec, RunOptions
 from harness.gate import EXIT_OVER_BUDGET, Budget
@@ -29,173 +30,6 @@ from harness.manifests import load_workload
 from harness.results import RunResult
 
 log = logging.getLogger("harness")
-DEFAULT_VARIANTS = ("naive", "readiness", "readiness-prestop", "graceful-app", "best-practice")
-DEFAULT_TRIGGERS = ("set-image", "drain")
-CONNECTIONS_HELP = "keep-alive mode: connections the requests are spread over (default %(default)d)"
-COMPARE_TRIALS = 3  # a verdict needs more than one run: 3 gives a t-interval and a 2-of-3 lossless claim
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
-    def conv(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from e
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-        return value
-
-    return conv
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rollout-harness", description="Measure traffic lost while a Kubernetes Deployment rolls.")
-    p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv: debug)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
-    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-
-    up = sub.add_parser("up", help="bring up the kind cluster (idempotent; builds the node image offline if needed)")
-    up.add_argument(
-        "--offline",
-        choices=["auto", "yes", "no"],
-        default="auto",
-        help="build the node image locally (yes), pull kindest/node (no), or decide (auto) (default: auto)",
-    )
-    up.add_argument(
-        "--dead-pod-ip",
-        choices=["reject", "drop"],
-        default=None,
-        help="what a SYN to a deleted pod's IP meets: reject = ICMP host unreachable (no_route), drop = silence (connect_timeout) "
-        "(default: keep the running cluster's setting; reject for a new one)",
-    )
-    up.add_argument(
-        "--proxy-mode",
-        choices=["iptables", "nftables", "ipvs"],
-        default=None,
-        help="kube-proxy mode, fixed at creation (default: the running cluster's; iptables for a new one; ipvs needs kernel IPVS)",
-    )
-    up.add_argument(
-        "--icmp-ratelimit",
-        choices=["off", "kernel"],
-        default=None,
-        help="per-destination ICMP error rate limit on the nodes: off = as many clients would see it, kernel = 1/s (default: keep; off)",
-    )
-    sub.add_parser("down", help="delete the harness's kind cluster (idempotent)")
-
-    ld = sub.add_parser("load", help="open-loop HTTP load against a URL, like `fortio load`")
-    ld.add_argument("url")
-    ld.add_argument("--rate", type=_positive(float), default=LoadSpec.rate, help="requests/s (default %(default)g)")
-    ld.add_argument("--duration", type=parse_duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
-    ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-    ld.add_argument("--connect-timeout", type=parse_duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
-    ld.add_argument("--read-timeout", type=parse_duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
-    ld.add_argument("--connections", type=_positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
-    ld.add_argument("--max-in-flight", type=_positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
-    ld.add_argument("-n", "--requests", type=_positive(int), default=None, help="stop after this many requests")
-    _budget_args(ld)
-    ld.add_argument("--out", type=Path, help="write the JSON result here")
-    ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
-    ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
-
-    opt = {f.name: f.default for f in fields(RunOptions)}
-    for verb in ("run", "compare"):
-        r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
-        if verb == "run":
-            r.add_argument("--variant", default=None, help="(default naive; with --workload: as-is)")
-            r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
-            r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=opt["trials"], help="(default %(default)d)")
-        else:
-            r.add_argument("--variants", default=None, help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)})")
-            r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
-            r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
-            r.add_argument(
-                "--stop-early",
-                action="store_true",
-                help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/HTTP requests",
-            )
-        r.add_argument(
-            "--parallel",
-            type=_positive(int),
-            default=opt["parallel"],
-            help="cells at once, each in its own namespace (default %(default)d)",
-        )
-        r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
-        r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
-        r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")
-        r.add_argument("--rollout-timeout", type=parse_duration, default=opt["rollout_timeout"], help="(default %(default)gs)")
-        r.add_argument("--connect-timeout", type=parse_duration, default=opt["connect_timeout"], help="(default %(default)gs)")
-        r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
-        r.add_argument("--connections", type=_positive(int), default=opt["connections"], help=CONNECTIONS_HELP)
-        r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
-        r.add_argument(
-            "--client",
-            choices=["host", "pod"],
-            default=opt["client"],
-            help="load from the host through the NodePort, or from a pod through the ClusterIP (default %(default)s)",
-        )
-        r.add_argument(
-            "--max-lateness",
-            type=parse_duration,
-            default=opt["max_lateness"],
-            help="unreliable above this lateness p99 (default %(default)gs)",
-        )
-        r.add_argument(
-            "--max-gap",
-            type=parse_duration,
-            default=opt["max_gap"],
-            help="a zero with a longer blind gap is unreliable (default %(default)gs)",
-        )
-        _output_args(r)
-        r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
-        r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
-        r.add_argument(
-            "--workload",
-            type=Path,
-            default=None,
-            help="your own Deployment + Service (+ objects) YAML; the variants are then overlays on it (default as-is; "
-            "`variants --workload FILE` lists them, a+b combines)",
-        )
-        r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
-        r.add_argument("--path", default=opt["path"], help="HTTP path of every request (default %(default)s)")
-        r.add_argument("--port", type=_positive(int), default=None, help="--workload: the Service port to load (default: its first)")
-        r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
-        r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
-        r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
-        r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
-        r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")
-
-    sub.add_parser("client-image", help="build the --client pod image here and print its tag (to push it to your registry)")
-    var = sub.add_parser("variants", help="list the manifest variants with what each one changes")
-    var.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
-    var.add_argument("--workload", type=Path, default=None, help="list the overlays for your workload file instead")
-
-    rep = sub.add_parser("report", help="re-render the comparison table (and the gate) from saved JSON")
-    rep.add_argument("dir", type=Path)
-    _output_args(rep)
-    return p
-
-
-def _budget_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-failures", type=int, default=None, metavar="N", help="CI gate: exit 1 if a trial loses more than N requests")
-    p.add_argument(
-        "--max-fail-pct", type=float, default=None, metavar="P", help="CI gate: exit 1 if a trial loses more than P %% of its requests"
-    )
-
-
-def _output_args(p: argparse.ArgumentParser) -> None:
-    _budget_args(p)
-    p.add_argument(
-        "--format", choices=["md", "json", "csv"], default="md", help="stdout: markdown table, cells as JSON, or CSV (default md)"
-    )
-    p.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write a JUnit XML report, one testcase per cell")
 
 
 def _budget(args: argparse.Namespace) -> Budget:
@@ -290,6 +124,8 @@ async def _matrix(args: argparse.Namespace) -> int:
     modes = [args.mode] if args.verb == "run" else _split(args.modes)
     triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
     cells = _cells(variants, triggers, modes, args.trials, args.manifests, check=opts.workload is None)
+    for name in dict.fromkeys(variants):
+        opts.variant(name)  # every variant loads (and converts, with --kind) before any cluster work
     if opts.rollout_timeout < 1:
         raise UsageError(f"--rollout-timeout {opts.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
     if opts.out:

@@ -75,7 +75,7 @@ class PortPool:
 
 def render(variant: Variant, node_port: int | None, labels: dict[str, str]) -> list[dict[str, Any]]:
     """Fresh copies of the variant's objects with the NodePort and the harness labels set (the variant is untouched)."""
-    dep = copy.deepcopy(variant.deployment) | {"kind": "Deployment", "apiVersion": "apps/v1"}
+    dep = copy.deepcopy(variant.deployment) | {"kind": variant.deployment.get("kind", "Deployment"), "apiVersion": "apps/v1"}
     svc = copy.deepcopy(variant.service)
     if node_port is None:  # the cluster picks one (or none for a ClusterIP Service)
         svc["spec"]["ports"][0].pop("nodePort", None)

@@ -27,7 +27,7 @@ from harness.errors import HarnessError, RolloutError, UsageError
 from harness.kube import Kube, context_name
 from harness.load import ConnMode, LoadSpec
 from harness.loadworker import LoadProcess
-from harness.manifests import Variant, load_variant, load_workload
+from harness.manifests import Variant, as_statefulset, load_variant, load_workload
 from harness.records import read_records
 from harness.resources import cache_dir
 from harness.results import GeneratorStats, Provenance, RunResult, Status, Window
@@ -71,6 +71,8 @@ class RunOptions:
     """Runs per cell; `compare` defaults to 3 so a verdict rests on more than one run."""
     stop_early: bool = False
     """Adaptive trials: a cell runs no more trials once its verdict cannot change (see settled_lossy)."""
+    kind: str = "deployment"
+    """deployment, or statefulset: the same pods as a StatefulSet (see manifests.as_statefulset)."""
     parallel: int = 1
     """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
     out: Path | None = None
@@ -100,14 +102,17 @@ class RunOptions:
         skip = {"out", "manifests", "keep_records", "pictures", "stop_early"}
         unset = {"workload", "new_image", "port", "client_image"}  # recorded only when used, so older results still fold with new ones
         opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
-        if self.parallel == 1:
-            del opts["parallel"]  # recorded only when used, so older results still fold with new ones
+        for k, default in (("parallel", 1), ("kind", "deployment")):
+            if opts[k] == default:
+                del opts[k]  # recorded only when used, so older results still fold with new ones
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
 
     def variant(self, name: str) -> Variant:
         if self.workload:  # name: the file's stem, then +overlay for each overlay (see load_workload)
-            return load_workload(self.workload, self.port, tuple(name.split("+")[1:]), self.manifests)
-        return load_variant(name, self.manifests)
+            v = load_workload(self.workload, self.port, tuple(name.split("+")[1:]), self.manifests)
+        else:
+            v = load_variant(name, self.manifests)
+        return as_statefulset(v) if self.kind == "statefulset" else v
 
     @property
     def thresholds(self) -> Thresholds:

@@ -46,6 +46,9 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         raise ClusterError(f"failed to {what}: the API server is unreachable ({type(e).__name__})") from e
 
 
+STATEFULSET = "StatefulSet"
+
+
 @dataclass(frozen=True)
 class DeploymentStatus:
     generation: int
@@ -217,6 +220,7 @@ class Kube:
         kind, name = obj["kind"], obj["metadata"]["name"]
         creators: dict[str, Callable[[], Any]] = {
             "Deployment": lambda: self.apps.create_namespaced_deployment(ns, obj),
+            STATEFULSET: lambda: self.apps.create_namespaced_stateful_set(ns, obj),
             "Service": lambda: self.core.create_namespaced_service(ns, obj),
             "PodDisruptionBudget": lambda: self.policy.create_namespaced_pod_disruption_budget(ns, obj),
             "ConfigMap": lambda: self.core.create_namespaced_config_map(ns, obj),
@@ -239,7 +243,20 @@ class Kube:
         svc = _call(f"read service {name!r}", lambda: self.core.read_namespaced_service(name, ns))
         return str(svc.spec.cluster_ip), int(svc.spec.ports[0].port)
 
-    def deployment_status(self, ns: str, name: str) -> DeploymentStatus:
+    def rollout_status(self, ns: str, kind: str, name: str) -> DeploymentStatus:
+        """A Deployment's or a StatefulSet's rollout status (a StatefulSet never reports a stalled rollout)."""
+        if kind == STATEFULSET:
+            ss = _call(f"read statefulset {name!r}", lambda: self.apps.read_namespaced_stateful_set_status(name, ns))
+            st = ss.status
+            return DeploymentStatus(
+                ss.metadata.generation or 0,
+                st.observed_generation or 0,
+                ss.spec.replicas or 0,
+                st.updated_replicas or 0,
+                st.ready_replicas or 0,
+                st.available_replicas or 0,
+                "",
+            )
         d = _call(f"read deployment {name!r}", lambda: self.apps.read_namespaced_deployment_status(name, ns))
         st = d.status
         stalled = ""
@@ -256,12 +273,22 @@ class Kube:
             stalled,
         )
 
-    def patch_deployment(self, ns: str, name: str, patch: Obj | list[Obj], what: str) -> None:
+    def patch_workload(self, ns: str, kind: str, name: str, patch: Obj | list[Obj], what: str) -> None:
         ctype = "application/json-patch+json" if isinstance(patch, list) else "application/strategic-merge-patch+json"
-        _call(f"{what} (deployment {name!r})", lambda: self.apps.patch_namespaced_deployment(name, ns, patch, _content_type=ctype))
+        call = self.apps.patch_namespaced_stateful_set if kind == STATEFULSET else self.apps.patch_namespaced_deployment
+        _call(f"{what} ({kind.lower()} {name!r})", lambda: call(name, ns, patch, _content_type=ctype))
 
-    def revisions(self, ns: str, selector: str) -> list[Revision]:
-        """The Deployment's ReplicaSets as revisions, oldest first (what `kubectl rollout undo` reads)."""
+    def revisions(self, ns: str, kind: str, selector: str) -> list[Revision]:
+        """The workload's revisions, oldest first (what `kubectl rollout undo` reads): a Deployment's ReplicaSets, a
+        StatefulSet's ControllerRevisions."""
+        if kind == STATEFULSET:
+            crs = _call("list controllerrevisions", lambda: self.apps.list_namespaced_controller_revision(ns, label_selector=selector))
+            out = []
+            for cr in crs.items:
+                template = dict(cr.data["spec"]["template"])
+                template.pop("$patch", None)
+                out.append(Revision(int(cr.revision), template))
+            return sorted(out, key=lambda r: r.number)
         items = _call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector)).items
         out = []
         for rs in items:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,32 @@ def _filled(x: Any, fill: dict[str, Any]) -> Any:
     if isinstance(x, list):
         return [_filled(v, fill) for v in x]
     return copy.deepcopy(fill[x]) if isinstance(x, str) and x in fill else x
+
+
+def as_statefulset(v: Variant) -> Variant:
+    """The same pods as a StatefulSet: stable names behind a headless Service (`<name>-pods`, created with it),
+    ordered rolling updates one pod at a time from the highest ordinal (a StatefulSet has no maxSurge; a
+    Deployment's `strategy` and `progressDeadlineSeconds` have no counterpart and are dropped). The Service the
+    load goes to stays as it is."""
+    sts = copy.deepcopy(v.deployment)
+    spec = sts["spec"]
+    strategy = spec.pop("strategy", None) or {}
+    if strategy.get("type") == "Recreate":
+        raise UsageError(f"variant {v.name!r}: a Recreate strategy has no StatefulSet counterpart")
+    spec.pop("progressDeadlineSeconds", None)
+    name = sts["metadata"]["name"]
+    headless: Obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{name}-pods"},
+        "spec": {"clusterIP": "None", "selector": dict(spec["selector"]["matchLabels"]), "publishNotReadyAddresses": False},
+    }
+    spec["serviceName"] = headless["metadata"]["name"]
+    spec["updateStrategy"] = {"type": "RollingUpdate"}
+    sts["kind"] = "StatefulSet"
+    return replace(
+        v,
+        deployment=sts,
+        objects=(*v.objects, headless),
+        description=f"{v.description} (as a StatefulSet)",
+    )

@@ -17,6 +17,8 @@ class Workload:
     image: str  # that container's image as deployed, e.g. "rollout-harness/probe-app:v1"
     service: str
     replicas: int
+    kind: str = "Deployment"
+    """Deployment or StatefulSet; `deployment` is its name either way."""
 
     @property
     def image_repo(self) -> str:
@@ -36,6 +38,7 @@ class Workload:
                 image=container["image"],
                 service=service["metadata"]["name"],
                 replicas=int(deployment["spec"].get("replicas", 1)),
+                kind=deployment.get("kind", "Deployment"),
             )
         except (KeyError, IndexError, TypeError) as e:
             raise UsageError(

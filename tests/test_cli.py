@@ -67,6 +67,8 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--path", "healthz"], "--path 'healthz': must start with /"),
         (["run", "--no-up", "--workload", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
         (["run", "--no-up", "--client", "tcp"], "invalid choice: 'tcp'"),
+        (["run", "--no-up", "--variant", "recreate", "--kind", "statefulset"], "a Recreate strategy has no StatefulSet counterpart"),
+        (["run", "--no-up", "--kind", "daemonset"], "invalid choice: 'daemonset'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
@@ -195,7 +197,7 @@ def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str
     assert len(rows) == 18 and rows["naive"] and "PDB" in rows["best-practice"]
     assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
-    assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 10
+    assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 11
 
 
 def test_client_pod_manifest_pulls_only_a_pushed_image() -> None:

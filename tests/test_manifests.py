@@ -10,7 +10,7 @@ import pytest
 
 from harness.deploy import render
 from harness.errors import UsageError
-from harness.manifests import OVERLAYS, Variant, available, load_variant, load_workload, merge
+from harness.manifests import OVERLAYS, Variant, as_statefulset, available, load_variant, load_workload, merge
 from harness.resources import manifests_dir
 from harness.workload import Workload
 
@@ -161,6 +161,11 @@ def test_overlays_change_one_setting_of_your_workload() -> None:
     assert load_workload(SHOP, 8000, ("no-pdb",)).objects == ()
     anti = load_workload(SHOP, 8000, ("anti-affinity",)).deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+    tolerations = load_workload(SHOP, 8000, ("fast-failover",)).deployment["spec"]["template"]["spec"]["tolerations"]
+    assert {(t["key"], t["tolerationSeconds"]) for t in tolerations} == {
+        ("node.kubernetes.io/unreachable", 10),
+        ("node.kubernetes.io/not-ready", 10),
+    }
 
 
 def test_overlays_combine_in_order_and_deletions_of_missing_keys_add_nothing(tmp_path: Path) -> None:
@@ -178,3 +183,21 @@ def test_overlays_combine_in_order_and_deletions_of_missing_keys_add_nothing(tmp
     assert term["podAffinityTerm"]["labelSelector"] == {"matchLabels": {"x": "y"}}
     with pytest.raises(UsageError, match=r"unknown overlay 'nope'; available: .*as-is"):
         load_workload(f, None, ("nope",))
+
+
+def test_a_variant_as_a_statefulset_keeps_its_pods_and_gains_a_headless_service() -> None:
+    dep = load_variant("best-practice")
+    sts = as_statefulset(dep)
+    spec = sts.deployment["spec"]
+    assert sts.deployment["kind"] == "StatefulSet" and sts.name == dep.name
+    assert spec["template"] == dep.deployment["spec"]["template"], "the same pods"
+    assert "strategy" not in spec and "progressDeadlineSeconds" not in spec and spec["updateStrategy"] == {"type": "RollingUpdate"}
+    headless = sts.objects[-1]
+    assert headless["spec"]["clusterIP"] == "None" and spec["serviceName"] == headless["metadata"]["name"] == "web-pods"
+    assert headless["spec"]["selector"] == {"app": "web"} and sts.objects[:-1] == dep.objects
+    w = Workload.from_objects(sts.deployment, sts.service)
+    assert (w.kind, w.deployment, w.service) == ("StatefulSet", "web", "web"), "the load still goes to the normal Service"
+    rendered = render(sts, 30080, {})
+    assert [o["kind"] for o in rendered] == ["StatefulSet", "Service", "PodDisruptionBudget", "Service"]
+    with pytest.raises(UsageError, match="Recreate strategy has no StatefulSet counterpart"):
+        as_statefulset(load_variant("recreate"))
