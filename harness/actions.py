@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness import hostlock
-from harness.errors import RolloutError
+from harness.errors import HarnessError, RolloutError
 from harness.kube import STATEFULSET, Kube, now_rfc3339
 from harness.waiting import wait_for
 from harness.workload import Workload
@@ -223,8 +223,8 @@ async def node_down(ctx: TriggerContext) -> None:
         raise RolloutError("node-down needs the harness's own kind cluster (it freezes a node's container)")
     node, victims = await _busiest_node(ctx, "node-down")
     ctx.mark("trigger", f"node-down {node}: frozen with {len(victims)} pods")
-    await asyncio.to_thread(ctx.freeze, node, True)
     try:
+        await asyncio.to_thread(ctx.freeze, node, True)  # inside: a cancelled freeze still gets its thaw
 
         async def not_ready() -> tuple[bool | None, str]:
             ready = await asyncio.to_thread(ctx.kube.node_ready, node)
@@ -245,15 +245,23 @@ async def node_down(ctx: TriggerContext) -> None:
         ctx.mark("node", f"{node} NotReady")
         await wait_for(replaced, timeout=ctx.timeout, every=POLL, what=f"node-down {node}: pods replaced")
         ctx.mark("node", f"{len(victims)} pods " + ("evicted" if ctx.workload.kind == STATEFULSET else "replaced on other nodes"))
-    finally:
+    except BaseException as e:
         await asyncio.to_thread(ctx.freeze, node, False)
-        ctx.mark("trigger", f"{node} thawed")
+        if isinstance(e, Exception):  # a failed cell (not Ctrl-C): the next cell must find the node back
+            with contextlib.suppress(HarnessError):  # best effort: the first error is the one to report
+                await _ready_again(ctx, node)  # still under the host lock
+        raise
+    await asyncio.to_thread(ctx.freeze, node, False)
+    ctx.mark("trigger", f"{node} thawed")
+    await _ready_again(ctx, node)
+    ctx.mark("node", f"{node} Ready again")
 
-    async def ready_again() -> tuple[bool | None, str]:
+
+async def _ready_again(ctx: TriggerContext, node: str) -> None:
+    async def ready() -> tuple[bool | None, str]:
         return (True if await asyncio.to_thread(ctx.kube.node_ready, node) else None), f"node {node} not Ready yet"
 
-    await wait_for(ready_again, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node Ready again")
-    ctx.mark("node", f"{node} Ready again")
+    await wait_for(ready, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node Ready again")
 
 
 def exclusive(trigger: Trigger, ctx: TriggerContext) -> contextlib.AbstractAsyncContextManager[None]:

@@ -124,6 +124,8 @@ async def _matrix(args: argparse.Namespace) -> int:
     modes = [args.mode] if args.verb == "run" else _split(args.modes)
     triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
     cells = _cells(variants, triggers, modes, args.trials, args.manifests, check=opts.workload is None)
+    if opts.parallel > 1 and any(c.trigger is Trigger.NODE_DOWN for c in cells):
+        raise UsageError("--parallel: node-down freezes a worker under every other cell's pods; run node-down cells alone")
     for name in dict.fromkeys(variants):
         opts.variant(name)  # every variant loads (and converts, with --kind) before any cluster work
     if opts.rollout_timeout < 1:

@@ -243,11 +243,17 @@ def freeze_node(node: str, frozen: bool) -> None:
 
 
 def thaw_nodes(name: str = CLUSTER) -> None:
+    """Thaw nodes a killed node-down run left frozen; a live run holds the host's `drain` lock while its node is
+    frozen (the kernel drops the lock with the process), so its node is left alone."""
+    from harness import hostlock
+
     out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--filter", "status=paused", "--format", "{{.Names}}"],
+        ["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--filter", "status=paused", "--format", "{{.Names}}"],
         capture_output=True,
         text=True,
     )
+    if not out.stdout.split() or not hostlock.free("drain"):
+        return
     for node in out.stdout.split():
         log.info("[up] node %s was left frozen (a node-down run was killed); thawing it", node)
         freeze_node(node, False)

@@ -209,7 +209,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     variant = opts.variant(cell.variant)
     kube = target.kube
     ns = namespace_name(cell.variant, cell.trigger.value)
-    watcher = Watcher(kube, ns, Workload.from_objects(variant.deployment, variant.service).selector)
+    workload = Workload.from_objects(variant.deployment, variant.service)
+    watcher = Watcher(kube, ns, workload.selector, workload.service)
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     if opts.client == "host" and not target.own:

@@ -31,6 +31,18 @@ def held(name: str) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def free(name: str) -> bool:
+    """Whether no process holds lock `name` right now (taken and released at once)."""
+    fd = _open(name)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 @contextlib.asynccontextmanager
 async def held_async(name: str, on_wait: Callable[[], None] | None = None) -> AsyncIterator[None]:
     """Hold lock `name` without blocking the event loop; on_wait() is called once if another process holds it.

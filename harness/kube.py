@@ -348,8 +348,11 @@ class Kube:
         for t, typ, name, obj in self._stream("pod", ns, stop, self.core.list_namespaced_pod, selector):
             yield t, typ, _pod_view(obj) if obj is not None else PodView(name, "", True, False, "")
 
-    def stream_slices(self, ns: str, stop: Callable[[], bool]) -> Iterator[tuple[float, str, SliceView]]:
-        for t, typ, name, obj in self._stream("endpointslice", ns, stop, self.discovery.list_namespaced_endpoint_slice):
+    def stream_slices(self, ns: str, stop: Callable[[], bool], service: str = "") -> Iterator[tuple[float, str, SliceView]]:
+        """service: only that Service's slices (a StatefulSet's headless Service has its own)."""
+        selector = f"kubernetes.io/service-name={service}" if service else ""
+        lister = self.discovery.list_namespaced_endpoint_slice
+        for t, typ, name, obj in self._stream("endpointslice", ns, stop, lister, selector):
             yield t, typ, _slice_view(obj) if obj is not None else SliceView(name, ())
 
     def _stream(

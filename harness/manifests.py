@@ -236,11 +236,13 @@ def as_statefulset(v: Variant) -> Variant:
         raise UsageError(f"variant {v.name!r}: a Recreate strategy has no StatefulSet counterpart")
     spec.pop("progressDeadlineSeconds", None)
     name = sts["metadata"]["name"]
+    if not (spec.get("selector") or {}).get("matchLabels"):
+        raise UsageError(f"variant {v.name!r}: as a StatefulSet its selector needs matchLabels (the headless Service selects by them)")
     headless: Obj = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": f"{name}-pods"},
-        "spec": {"clusterIP": "None", "selector": dict(spec["selector"]["matchLabels"]), "publishNotReadyAddresses": False},
+        "spec": {"clusterIP": "None", "selector": dict(spec["selector"].get("matchLabels") or {}), "publishNotReadyAddresses": False},
     }
     spec["serviceName"] = headless["metadata"]["name"]
     spec["updateStrategy"] = {"type": "RollingUpdate"}

@@ -28,11 +28,13 @@ class Event:
 class Watcher:
     """Collects events from two blocking watch loops (run each in a thread via asyncio.to_thread)."""
 
-    def __init__(self, kube: Kube, namespace: str, selector: str = "") -> None:
-        """selector: the workload's pod label selector, so pods of the harness itself (the client pod) stay out."""
+    def __init__(self, kube: Kube, namespace: str, selector: str = "", service: str = "") -> None:
+        """selector: the workload's pod label selector, so pods of the harness itself (the client pod) stay out;
+        service: the Service the load goes to, whose EndpointSlices are followed (all in the namespace if empty)."""
         self.kube = kube
         self.namespace = namespace
         self.selector = selector
+        self.service = service
         self.events: list[Event] = []
         self._stop = threading.Event()
         self._pods: dict[str, str] = {}
@@ -57,7 +59,7 @@ class Watcher:
                 self._emit(Event(t, "pod", pod.name, state))
 
     def run_endpoints(self) -> None:
-        for t, typ, sl in self.kube.stream_slices(self.namespace, self._stop.is_set):
+        for t, typ, sl in self.kube.stream_slices(self.namespace, self._stop.is_set, self.service):
             new = {} if typ == "DELETED" else {e.pod: e.state for e in sl.endpoints}
             old = self._slices.get(sl.name, {})
             self._slices[sl.name] = new

@@ -69,6 +69,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--client", "tcp"], "invalid choice: 'tcp'"),
         (["run", "--no-up", "--variant", "recreate", "--kind", "statefulset"], "a Recreate strategy has no StatefulSet counterpart"),
         (["run", "--no-up", "--kind", "daemonset"], "invalid choice: 'daemonset'"),
+        (["compare", "--no-up", "--triggers", "set-image,node-down", "--parallel", "2"], "run node-down cells alone"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:

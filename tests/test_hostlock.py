@@ -53,6 +53,16 @@ async def test_a_killed_holder_leaves_no_lock_behind() -> None:
     assert waits == []
 
 
+def test_free_tells_a_live_holder_from_a_dead_one() -> None:
+    """What `up` asks before thawing a frozen node: a live node-down run holds `drain`; a killed one does not."""
+    assert hostlock.free("drain")
+    proc = _holder("drain", 60)
+    assert not hostlock.free("drain")
+    proc.kill()
+    proc.communicate(timeout=5)
+    assert hostlock.free("drain")
+
+
 def test_port_pool_hands_concurrent_processes_different_ports(tmp_path: Path) -> None:
     state = tmp_path / "nodeports.json"
     code = (
