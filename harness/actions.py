@@ -226,10 +226,6 @@ async def node_down(ctx: TriggerContext) -> None:
     try:
         await asyncio.to_thread(ctx.freeze, node, True)  # inside: a cancelled freeze still gets its thaw
 
-        async def not_ready() -> tuple[bool | None, str]:
-            ready = await asyncio.to_thread(ctx.kube.node_ready, node)
-            return (True if not ready else None), f"node {node} still Ready"
-
         async def replaced() -> tuple[bool | None, str]:
             now = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
             if ctx.workload.kind == STATEFULSET:  # its pods on a lost node come back only once the node confirms
@@ -241,7 +237,7 @@ async def node_down(ctx: TriggerContext) -> None:
                 "after their toleration of node.kubernetes.io/unreachable, 300 s by default)"
             )
 
-        await wait_for(not_ready, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node NotReady")
+        await _node_becomes(ctx, node, ready=False)
         ctx.mark("node", f"{node} NotReady")
         await wait_for(replaced, timeout=ctx.timeout, every=POLL, what=f"node-down {node}: pods replaced")
         ctx.mark("node", f"{len(victims)} pods " + ("evicted" if ctx.workload.kind == STATEFULSET else "replaced on other nodes"))
@@ -249,19 +245,21 @@ async def node_down(ctx: TriggerContext) -> None:
         await asyncio.to_thread(ctx.freeze, node, False)
         if isinstance(e, Exception):  # a failed cell (not Ctrl-C): the next cell must find the node back
             with contextlib.suppress(HarnessError):  # best effort: the first error is the one to report
-                await _ready_again(ctx, node)  # still under the host lock
+                await _node_becomes(ctx, node, ready=True)  # still under the host lock
         raise
     await asyncio.to_thread(ctx.freeze, node, False)
     ctx.mark("trigger", f"{node} thawed")
-    await _ready_again(ctx, node)
+    await _node_becomes(ctx, node, ready=True)
     ctx.mark("node", f"{node} Ready again")
 
 
-async def _ready_again(ctx: TriggerContext, node: str) -> None:
-    async def ready() -> tuple[bool | None, str]:
-        return (True if await asyncio.to_thread(ctx.kube.node_ready, node) else None), f"node {node} not Ready yet"
+async def _node_becomes(ctx: TriggerContext, node: str, ready: bool) -> None:
+    async def probe() -> tuple[bool | None, str]:
+        now = await asyncio.to_thread(ctx.kube.node_ready, node)
+        return (True if now == ready else None), f"node {node} {'not ' if not now else ''}Ready"
 
-    await wait_for(ready, timeout=NODE_TIMEOUT, every=POLL, what=f"node-down {node}: node Ready again")
+    what = f"node-down {node}: node {'Ready again' if ready else 'NotReady'}"
+    await wait_for(probe, timeout=NODE_TIMEOUT, every=POLL, what=what)
 
 
 def exclusive(trigger: Trigger, ctx: TriggerContext) -> contextlib.AbstractAsyncContextManager[None]:

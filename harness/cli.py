@@ -26,7 +26,7 @@ from harness.errors import HarnessError, UsageError
 from harness.experiment import CellSpec, RunOptions
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import ConnMode, LoadSpec
-from harness.manifests import load_workload
+from harness.manifests import load_workload, workload_name
 from harness.results import RunResult
 
 log = logging.getLogger("harness")
@@ -71,15 +71,8 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _cells(
-    variants: list[str], triggers: list[str], modes: list[str], trials: int, root: Path | None, check: bool = True
-) -> list[CellSpec]:
-    from harness.manifests import available
-
-    known = available(root) if root else available()
-    for v in variants if check else []:
-        if v not in known:
-            raise UsageError(f"unknown variant {v!r}; available: {', '.join(known)}")
+def _cells(variants: list[str], triggers: list[str], modes: list[str], trials: int) -> list[CellSpec]:
+    """The matrix, trials outermost; the variants' names are checked when they load (RunOptions.variant)."""
     try:
         trig = [Trigger(t) for t in triggers]
     except ValueError:
@@ -112,9 +105,9 @@ async def _matrix(args: argparse.Namespace) -> int:
 
     opts = _options(args)
     chosen = args.variant if args.verb == "run" else args.variants
-    if opts.workload is not None:  # the variants are overlays on it, checked now, before any cluster work
+    if opts.workload is not None:  # the variants are overlays on it
         specs = [chosen or "as-is"] if args.verb == "run" else _split(chosen or "as-is")
-        variants = [load_workload(opts.workload, opts.port, tuple(s.split("+")), opts.manifests).name for s in specs]
+        variants = [workload_name(opts.workload, tuple(s.split("+"))) for s in specs]
     else:
         if opts.new_image is not None or opts.port is not None:
             raise UsageError("--new-image and --port go with --workload")
@@ -123,11 +116,11 @@ async def _matrix(args: argparse.Namespace) -> int:
         raise UsageError(f"--path {opts.path!r}: must start with /")
     modes = [args.mode] if args.verb == "run" else _split(args.modes)
     triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
-    cells = _cells(variants, triggers, modes, args.trials, args.manifests, check=opts.workload is None)
+    cells = _cells(variants, triggers, modes, args.trials)
     if opts.parallel > 1 and any(c.trigger is Trigger.NODE_DOWN for c in cells):
         raise UsageError("--parallel: node-down freezes a worker under every other cell's pods; run node-down cells alone")
     for name in dict.fromkeys(variants):
-        opts.variant(name)  # every variant loads (and converts, with --kind) before any cluster work
+        opts.variant(name)  # every variant (or workload + overlays) loads and converts before any cluster work
     if opts.rollout_timeout < 1:
         raise UsageError(f"--rollout-timeout {opts.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
     if opts.out:
@@ -291,11 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         verbose = args.verbose
         _setup_logging(args.verbose, args.quiet)
-        try:
-            return asyncio.run(_dispatch(args))
-        finally:
-            if (line := progress.status()) is not None:
-                line.close()  # before an error line, so it does not land on the status line
+        return asyncio.run(_dispatch(args))
     except HarnessError as e:
         print(f"rollout-harness: error: {e}", file=sys.stderr)
         if verbose:

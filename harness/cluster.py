@@ -252,9 +252,10 @@ def thaw_nodes(name: str = CLUSTER) -> None:
         capture_output=True,
         text=True,
     )
-    if not out.stdout.split() or not hostlock.free("drain"):
+    frozen = out.stdout.split()
+    if not frozen or not hostlock.free("drain"):
         return
-    for node in out.stdout.split():
+    for node in frozen:
         log.info("[up] node %s was left frozen (a node-down run was killed); thawing it", node)
         freeze_node(node, False)
 

@@ -24,7 +24,7 @@ import aiohttp
 from harness import hostlock
 from harness.errors import ClusterError
 from harness.kube import LABEL, Kube
-from harness.manifests import Variant
+from harness.manifests import Variant, slug
 from harness.waiting import wait_for
 from harness.workload import Workload
 
@@ -89,8 +89,7 @@ def render(variant: Variant, node_port: int | None, labels: dict[str, str]) -> l
 
 
 def namespace_name(variant: str, trigger: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", variant.lower())[:28].strip("-")
-    return f"rh-{name}-{trigger[:9]}-{uuid.uuid4().hex[:6]}"
+    return f"rh-{slug(variant)[:28].strip('-')}-{trigger[:9]}-{uuid.uuid4().hex[:6]}"
 
 
 def label_value(text: str) -> str:

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -100,11 +100,11 @@ class RunOptions:
 
     def provenance_options(self, mode: ConnMode) -> dict[str, float | int | str]:
         skip = {"out", "manifests", "keep_records", "pictures", "stop_early"}
-        unset = {"workload", "new_image", "port", "client_image"}  # recorded only when used, so older results still fold with new ones
-        opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in unset and v is None)}
-        for k, default in (("parallel", 1), ("kind", "deployment")):
-            if opts[k] == default:
-                del opts[k]  # recorded only when used, so older results still fold with new ones
+        # recorded only when set away from their defaults, so older results still fold with new ones
+        only_set = {
+            f.name: f.default for f in fields(self) if f.name in {"workload", "new_image", "port", "client_image", "parallel", "kind"}
+        }
+        opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in only_set and v == only_set[k])}
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
 
     def variant(self, name: str) -> Variant:

@@ -244,29 +244,19 @@ class Kube:
         return str(svc.spec.cluster_ip), int(svc.spec.ports[0].port)
 
     def rollout_status(self, ns: str, kind: str, name: str) -> DeploymentStatus:
-        """A Deployment's or a StatefulSet's rollout status (a StatefulSet never reports a stalled rollout)."""
-        if kind == STATEFULSET:
-            ss = _call(f"read statefulset {name!r}", lambda: self.apps.read_namespaced_stateful_set_status(name, ns))
-            st = ss.status
-            return DeploymentStatus(
-                ss.metadata.generation or 0,
-                st.observed_generation or 0,
-                ss.spec.replicas or 0,
-                st.updated_replicas or 0,
-                st.ready_replicas or 0,
-                st.available_replicas or 0,
-                "",
-            )
-        d = _call(f"read deployment {name!r}", lambda: self.apps.read_namespaced_deployment_status(name, ns))
-        st = d.status
+        """A Deployment's or a StatefulSet's rollout status (a StatefulSet has no Progressing condition, so it never
+        reports a stalled rollout)."""
+        read = self.apps.read_namespaced_stateful_set_status if kind == STATEFULSET else self.apps.read_namespaced_deployment_status
+        obj = _call(f"read {kind.lower()} {name!r}", lambda: read(name, ns))
+        st = obj.status
         stalled = ""
         for c in st.conditions or []:
             if c.type == "Progressing" and c.status == "False":
                 stalled = f"{c.reason}: {c.message}"
         return DeploymentStatus(
-            d.metadata.generation or 0,
+            obj.metadata.generation or 0,
             st.observed_generation or 0,
-            d.spec.replicas or 0,
+            obj.spec.replicas or 0,
             st.updated_replicas or 0,
             st.ready_replicas or 0,
             st.available_replicas or 0,
@@ -281,21 +271,20 @@ class Kube:
     def revisions(self, ns: str, kind: str, selector: str) -> list[Revision]:
         """The workload's revisions, oldest first (what `kubectl rollout undo` reads): a Deployment's ReplicaSets, a
         StatefulSet's ControllerRevisions."""
+        out = []
         if kind == STATEFULSET:
             crs = _call("list controllerrevisions", lambda: self.apps.list_namespaced_controller_revision(ns, label_selector=selector))
-            out = []
             for cr in crs.items:
                 template = dict(cr.data["spec"]["template"])
                 template.pop("$patch", None)
                 out.append(Revision(int(cr.revision), template))
-            return sorted(out, key=lambda r: r.number)
-        items = _call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector)).items
-        out = []
-        for rs in items:
-            number = int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
-            template = json.loads(json.dumps(self._api.sanitize_for_serialization(rs.spec.template)))
-            template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-            out.append(Revision(number, template))
+        else:
+            rss = _call("list replicasets", lambda: self.apps.list_namespaced_replica_set(ns, label_selector=selector))
+            for rs in rss.items:
+                number = int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
+                template = json.loads(json.dumps(self._api.sanitize_for_serialization(rs.spec.template)))
+                template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+                out.append(Revision(number, template))
         return sorted(out, key=lambda r: r.number)
 
     def list_pods(self, ns: str, selector: str) -> list[PodView]:

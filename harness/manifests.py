@@ -196,7 +196,8 @@ def load_workload(path: Path, port: int | None = None, overlays: tuple[str, ...]
         "$name": dep["metadata"].get("name", "app"),
     }
     described = [f"your workload {path.name}: deployment {dep['metadata'].get('name')!r}"]
-    for overlay in (o for o in overlays if o != "as-is"):
+    overlays = tuple(o for o in overlays if o != "as-is")
+    for overlay in overlays:
         chain = _chain(root or manifests_dir(), overlay, OVERLAYS)
         for doc in (_filled(d, fill) for d in reversed(chain)):
             dep = merge(dep, doc.get("deployment") or {})
@@ -204,15 +205,25 @@ def load_workload(path: Path, port: int | None = None, overlays: tuple[str, ...]
             replaced = {o["kind"] for o in added} | set(doc.get("remove_kinds") or [])
             others = [o for o in others if o.get("kind") not in replaced] + added
         described.append(f"{overlay}: {chain[0].get('description', '')}")
-    stem = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "workload"
     return Variant(
-        name="+".join([stem, *(o for o in overlays if o != "as-is")]),
+        name=workload_name(path, overlays),
         description="; ".join(described),
         deployment=dep,
         service=svc,
         objects=tuple(others),
         chain=tuple(overlays),
     )
+
+
+def slug(text: str) -> str:
+    """`text` reduced to lowercase letters, digits and dashes (a DNS label's alphabet), no dash at either end."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def workload_name(path: Path, overlays: tuple[str, ...] = ()) -> str:
+    """A workload variant's name: the file's stem, then `+overlay` for each overlay (`as-is` adds nothing);
+    RunOptions.variant reads the overlays back from it."""
+    return "+".join([slug(path.stem) or "workload", *(o for o in overlays if o != "as-is")])
 
 
 def _filled(x: Any, fill: dict[str, Any]) -> Any:
@@ -242,7 +253,7 @@ def as_statefulset(v: Variant) -> Variant:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": f"{name}-pods"},
-        "spec": {"clusterIP": "None", "selector": dict(spec["selector"].get("matchLabels") or {}), "publishNotReadyAddresses": False},
+        "spec": {"clusterIP": "None", "selector": dict(spec["selector"]["matchLabels"]), "publishNotReadyAddresses": False},
     }
     spec["serviceName"] = headless["metadata"]["name"]
     spec["updateStrategy"] = {"type": "RollingUpdate"}

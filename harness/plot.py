@@ -105,10 +105,7 @@ def run_png(result: RunResult, records: Iterable[RequestRecord], path: Path) -> 
     bottom.set_xlabel("seconds since the load started (| = left the ready endpoints)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STATE_COLORS.values()]
     bottom.legend(handles, list(STATE_COLORS), loc="upper right", fontsize=7, ncol=len(STATE_COLORS))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def overview_png(runs: list[RunResult], path: Path) -> None:
@@ -125,6 +122,10 @@ def overview_png(runs: list[RunResult], path: Path) -> None:
     ax.set_yticks(range(len(cells)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("lost requests, % of the window (mean over used trials, 95 % interval)")
+    _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
