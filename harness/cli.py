@@ -97,7 +97,10 @@ def _writable_dir(path: Path) -> None:
 
 def _options(args: argparse.Namespace) -> RunOptions:
     names = {f.name for f in fields(RunOptions)}
-    return RunOptions(**{k: v for k, v in vars(args).items() if k in names})
+    given = {k: v for k, v in vars(args).items() if k in names}
+    if given.get("client") is None:
+        given["client"] = "pod" if given.get("discovery") == "dns" else "host"
+    return RunOptions(**given)
 
 
 async def _matrix(args: argparse.Namespace) -> int:
@@ -112,6 +115,11 @@ async def _matrix(args: argparse.Namespace) -> int:
         if opts.new_image is not None or opts.port is not None:
             raise UsageError("--new-image and --port go with --workload")
         variants = [chosen or "naive"] if args.verb == "run" else _split(chosen or ",".join(DEFAULT_VARIANTS))
+    if opts.discovery == "dns" and opts.client != "pod":
+        raise UsageError("--discovery dns needs --client pod: the cluster's DNS and its pod IPs are reachable only from inside it")
+    if opts.dns_cache and opts.discovery != "dns":
+        raise UsageError("--dns-cache goes with --discovery dns")
+    LoadSpec("http://load.invalid/", opts.rate, dns_cache=opts.dns_cache, connections=opts.connections).validate()
     if not opts.path.startswith("/"):
         raise UsageError(f"--path {opts.path!r}: must start with /")
     modes = [args.mode] if args.verb == "run" else _split(args.modes)

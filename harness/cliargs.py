@@ -129,8 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument(
             "--client",
             choices=["host", "pod"],
-            default=opt["client"],
-            help="load from the host through the NodePort, or from a pod through the ClusterIP (default %(default)s)",
+            default=None,
+            help="load from the host through the NodePort, or from a pod through the ClusterIP (default host; pod with --discovery dns)",
+        )
+        r.add_argument(
+            "--discovery",
+            choices=["service", "dns"],
+            default=opt["discovery"],
+            help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
+            "in turn, caching answers for their TTL (default %(default)s)",
+        )
+        r.add_argument(
+            "--dns-cache",
+            type=parse_duration,
+            default=opt["dns_cache"],
+            help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
         )
         r.add_argument(
             "--max-lateness",

@@ -320,11 +320,47 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     netguard.set_route_error_cost(net.icmp_ratelimit_off, cache_dir() / "route-error-cost.orig")
     netguard.guard()
     _wait_ready(name, kubeconfig, wait)
-    # CoreDNS is not in the offline node image and nothing here needs DNS: keep it from crash-looping
-    _kubectl(kubeconfig, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
     load_images(PROBE_IMAGES, name)
+    start_dns(name, kubeconfig)
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
     return ClusterInfo(name, kubeconfig, node_image)
+
+
+# kubeadm's Corefile without `forward` and `loop` (no query may leave the machine: names outside the cluster get
+# SERVFAIL) and with CoreDNS's own default TTL, 5 s (kubeadm writes 30): see README, "Client-side discovery".
+COREFILE = """.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       ttl %d
+    }
+    prometheus :9153
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    reload
+    loadbalance
+}
+"""
+DNS_TTL = 5
+
+
+def start_dns(name: str, kubeconfig: Path) -> None:
+    """CoreDNS (built offline, not in the node image) with COREFILE, one replica on the control-plane node, where
+    no trigger drains or freezes it."""
+    image = provision.build_coredns_image()
+    load_images((image,), name)
+    corefile = {"data": {"Corefile": COREFILE % DNS_TTL}}
+    _kubectl(kubeconfig, "-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", json.dumps(corefile))
+    spec = {"replicas": 1, "template": {"spec": {"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}}}
+    _kubectl(kubeconfig, "-n", "kube-system", "patch", "deployment", "coredns", "--type", "merge", "-p", json.dumps({"spec": spec}))
+    log.info("[up] waiting for CoreDNS (%s)", image)
+    _kubectl(kubeconfig, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", "180s", timeout=200)
 
 
 def current_settings(name: str = CLUSTER) -> NetSettings:

@@ -25,9 +25,9 @@ from harness.classify import TIMER_KINDS
 from harness.deploy import SERVING_STREAK, PortPool, deploy, label_value, namespace_name, remove_leftovers, wait_serving
 from harness.errors import HarnessError, RolloutError, UsageError
 from harness.kube import Kube, context_name
-from harness.load import ConnMode, LoadSpec
+from harness.load import ConnMode, Discovery, LoadSpec
 from harness.loadworker import LoadProcess
-from harness.manifests import Variant, as_statefulset, load_variant, load_workload
+from harness.manifests import Variant, as_statefulset, load_variant, load_workload, pod_port, with_headless
 from harness.records import read_records
 from harness.resources import cache_dir
 from harness.results import GeneratorStats, Provenance, RunResult, Status, Window
@@ -94,6 +94,12 @@ class RunOptions:
     client: str = "host"
     """Where the load comes from: `host` (through the NodePort kind maps to 127.0.0.1) or `pod` (a client pod on
     the control-plane node, through the Service's ClusterIP; see harness.clientpod)."""
+    discovery: str = "service"
+    """How the client finds the pods: `service` (through the Service: kube-proxy picks a pod per connection) or
+    `dns` (the client resolves the headless Service `<name>-pods` itself and connects to each pod IP in turn; needs
+    client `pod`; see harness.discovery). With dns the tail starts when the client's last answer has expired."""
+    dns_cache: float = 0.0
+    """Discovery dns: the client keeps each answer this many seconds instead of its TTL (0: the TTL)."""
     client_image: str | None = None
     """--client pod on a cluster that pulls images: the client image pushed where it can pull it from (build it with
     `rollout-harness client-image`); default: build it here and load it into kind."""
@@ -102,7 +108,9 @@ class RunOptions:
         skip = {"out", "manifests", "keep_records", "pictures", "stop_early"}
         # recorded only when set away from their defaults, so older results still fold with new ones
         only_set = {
-            f.name: f.default for f in fields(self) if f.name in {"workload", "new_image", "port", "client_image", "parallel", "kind"}
+            f.name: f.default
+            for f in fields(self)
+            if f.name in {"workload", "new_image", "port", "client_image", "parallel", "kind", "discovery", "dns_cache"}
         }
         opts = {k: v for k, v in asdict(self).items() if k not in skip and not (k in only_set and v == only_set[k])}
         return {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()} | {"mode": mode.value}
@@ -112,7 +120,8 @@ class RunOptions:
             v = load_workload(self.workload, self.port, tuple(name.split("+")[1:]), self.manifests)
         else:
             v = load_variant(name, self.manifests)
-        return as_statefulset(v) if self.kind == "statefulset" else v
+        v = as_statefulset(v) if self.kind == "statefulset" else v
+        return with_headless(v) if self.discovery == Discovery.DNS else v
 
     @property
     def thresholds(self) -> Thresholds:
@@ -215,6 +224,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
     if opts.client == "host" and not target.own:
         raise UsageError("--client host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); use --client pod")
+    if opts.discovery == Discovery.DNS and opts.client != "pod":
+        raise UsageError("--discovery dns needs --client pod: the cluster's DNS and its pod IPs are reachable only from inside it")
     if opts.client == "pod" and target.kind_name is None and not opts.client_image:
         raise UsageError(
             "--client pod: this context is not a kind cluster (kind-NAME), so the client image cannot be loaded into it; "
@@ -243,6 +254,8 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
         progress.phase("starting the load")
         if opts.client == "pod":
             launch = await _client_pod(target, ns, dep.workload, labels, opts.path, opts.client_image)
+            if opts.discovery == Discovery.DNS:  # the same pods, found through DNS: see harness.discovery
+                launch = replace(launch, url=f"http://{dep.workload.deployment}-pods.{ns}.svc:{pod_port(variant)}{opts.path}")
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
         else:
             assert port is not None
@@ -296,8 +309,11 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         connect_timeout=opts.connect_timeout,
         read_timeout=opts.read_timeout,
         connections=opts.connections,
+        discovery=Discovery(opts.discovery),
+        dns_cache=opts.dns_cache,
     )
     marks: dict[str, float] = {}
+    dns_keep = 0.0
 
     async def control() -> None:
         progress.phase("baseline load")
@@ -313,7 +329,7 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         marks["settled"] = time.monotonic()
         ctx.mark("settled", "old pods gone, endpoints settled")
         progress.phase("tail load")
-        await asyncio.sleep(opts.tail)
+        await asyncio.sleep(dns_keep + opts.tail)  # a DNS client may hold a gone pod's address for dns_keep s
         marks["end"] = time.monotonic()
 
     # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
@@ -323,6 +339,7 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         records_path = Path(tmp) / "records.jsonl"
         proc = LoadProcess(spec, clientpod.RECORDS if launch.prefix else records_path, launch.prefix)
         started = await proc.start()
+        dns_keep = started.dns_keep
         measured = False
         try:
             try:

@@ -18,8 +18,14 @@ import aiohttp
 import yarl
 
 from harness.classify import FailureKind, classify_exception, classify_status, describe
-from harness.errors import UsageError
+from harness.discovery import DnsError, Resolver, qualify, resolv_conf
+from harness.errors import HarnessError, UsageError
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
+
+
+class Discovery(StrEnum):
+    SERVICE = "service"  # connect to the URL's host (a NodePort or a ClusterIP: kube-proxy picks the pod)
+    DNS = "dns"  # resolve the URL's host (a headless Service) and connect to each pod IP in turn: harness.discovery
 
 
 class ConnMode(StrEnum):
@@ -48,6 +54,9 @@ class LoadSpec:
     (more while requests overlap), each to a pod kube-proxy picked when it was opened. One pool would hold one
     or two connections at 200/s, often to a single pod, and a drain of the other pods would then test nothing:
     with 16 and 3 pods, a given pod holds none with probability (2/3)^16 = 0.15 %. Unused in `new` mode."""
+    discovery: Discovery = Discovery.SERVICE
+    dns_cache: float = 0.0
+    """Discovery dns: keep each answer this many seconds instead of its TTL (0: the TTL)."""
 
     def total(self) -> int:
         n = int(self.rate * self.duration)
@@ -70,6 +79,8 @@ class LoadSpec:
             raise UsageError("max in-flight must be at least 1")
         if not 1 <= self.connections <= 1000:
             raise UsageError(f"bad connections {self.connections}: must be in [1, 1000]")
+        if not 0 <= self.dns_cache <= 3600:
+            raise UsageError(f"bad DNS cache time {self.dns_cache}: must be in [0, 3600] s")
 
 
 @dataclass(frozen=True)
@@ -117,11 +128,17 @@ def _session(spec: LoadSpec) -> aiohttp.ClientSession:
     return session
 
 
-async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float, t0: float, sink: Sink) -> None:
+async def _one(
+    session: aiohttp.ClientSession, url: yarl.URL, seq: int, sched: float, t0: float, sink: Sink, resolver: Resolver | None
+) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time() - t0
+    headers = None
     try:
-        async with session.get(url) as resp:
+        if resolver is not None:  # straight to a pod: the URL keeps its port and path, the Host header its name
+            headers = {"Host": url.raw_authority}
+            url = url.with_host(await resolver.next_address())
+        async with session.get(url, headers=headers) as resp:
             await resp.read()
             kind = classify_status(resp.status)
             rec = RequestRecord(
@@ -138,18 +155,38 @@ async def _one(session: aiohttp.ClientSession, url: str, seq: int, sched: float,
     except asyncio.CancelledError:
         sink(RequestRecord(seq, sched, start, loop.time() - t0, UNFINISHED, detail="still in flight when the load stopped"))
         raise
+    except DnsError as e:
+        rec = RequestRecord(seq, sched, start, loop.time() - t0, FailureKind.OTHER.value, detail=f"dns:{e}")
     except Exception as exc:  # every transport failure is data, classified in one place
         rec = RequestRecord(seq, sched, start, loop.time() - t0, classify_exception(exc).value, detail=describe(exc))
     sink(rec)
 
 
+async def _resolver(spec: LoadSpec) -> Resolver | None:
+    """Discovery dns: a resolver for the URL's host with its first answer in hand (the schedule must not start
+    before the name resolves)."""
+    if spec.discovery is Discovery.SERVICE:
+        return None
+    host = yarl.URL(spec.url).host or ""
+    try:
+        nameserver, domain = resolv_conf()
+        resolver = Resolver(qualify(host, domain), nameserver, cache=spec.dns_cache)
+        await resolver.answer()
+    except (DnsError, OSError) as e:
+        raise HarnessError(f"--discovery dns: cannot resolve {host}: {e}") from None
+    return resolver
+
+
 async def run_load(
-    spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None, on_start: Callable[[float], None] | None = None
+    spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None, on_start: Callable[[float, float], None] | None = None
 ) -> LoadResult:
-    """Send spec.total() requests at spec.rate, feeding each finished record to sink; on_start(t0_mono) is called
-    once the schedule's t0 is fixed, before the first request."""
+    """Send spec.total() requests at spec.rate, feeding each finished record to sink; on_start(t0_mono, keep) is
+    called once the schedule's t0 is fixed, before the first request (keep: seconds the client keeps a DNS answer
+    with discovery dns, else 0)."""
     spec.validate()
     check_client()
+    resolver = await _resolver(spec)
+    url = yarl.URL(spec.url)
     loop = asyncio.get_running_loop()
     total = spec.total()
     interval = 1.0 / spec.rate
@@ -161,7 +198,7 @@ async def run_load(
         t0 = loop.time() + 0.02
         t0_mono = time.monotonic() + (t0 - loop.time())
         if on_start is not None:
-            on_start(t0_mono)
+            on_start(t0_mono, resolver.keep if resolver else 0.0)
         i = 0
         while i < total and not (stop is not None and stop.is_set()):
             now = loop.time()
@@ -174,7 +211,7 @@ async def run_load(
                 if len(in_flight) >= spec.max_in_flight:
                     sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
                 else:
-                    task = asyncio.create_task(_one(sessions[i % pools], spec.url, i, sched, t0, sink))
+                    task = asyncio.create_task(_one(sessions[i % pools], url, i, sched, t0, sink, resolver))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 i += 1

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.load import ConnMode, LoadResult, LoadSpec, run_load
+from harness.load import ConnMode, Discovery, LoadResult, LoadSpec, run_load
 from harness.records import RecordWriter
 
 CLOCK_TOLERANCE = 1.0  # s: the announcement's own delay; different kernels' monotonic clocks differ by far more
@@ -39,6 +39,8 @@ class Started:
     """The in-flight cap after clamping it below the file-descriptor limit."""
     now_mono: float = 0.0
     """The child's CLOCK_MONOTONIC when it announced itself (checks that parent and child share the clock)."""
+    dns_keep: float = 0.0
+    """Discovery dns: seconds the client keeps an answer (its TTL or the fixed cache time); else 0."""
 
 
 class LoadProcess:
@@ -54,7 +56,7 @@ class LoadProcess:
 
     def command(self) -> list[str]:
         """The child's command line (e.g. to run it inside a network namespace with `ip netns exec NS ...`)."""
-        doc = json.dumps(asdict(self.spec) | {"mode": self.spec.mode.value})
+        doc = json.dumps(asdict(self.spec) | {"mode": self.spec.mode.value, "discovery": self.spec.discovery.value})
         return [*self.prefix, "python3" if self.prefix else sys.executable, "-m", "harness.loadworker", doc, str(self.records)]
 
     async def start(self, timeout: float = 30.0) -> Started:
@@ -134,8 +136,9 @@ async def _child(spec: LoadSpec, records: Path, scheduling: str) -> LoadResult:
         sys.stdin.buffer.read()
         loop.call_soon_threadsafe(stop.set)
 
-    def announce(t0_mono: float) -> None:
-        sys.stdout.write(json.dumps(asdict(Started(t0_mono, scheduling, spec.max_in_flight, time.monotonic()))) + "\n")
+    def announce(t0_mono: float, dns_keep: float) -> None:
+        started = Started(t0_mono, scheduling, spec.max_in_flight, time.monotonic(), dns_keep)
+        sys.stdout.write(json.dumps(asdict(started)) + "\n")
         sys.stdout.flush()
 
     threading.Thread(target=wait_stdin, name="stdin-eof", daemon=True).start()
@@ -149,7 +152,7 @@ async def _child(spec: LoadSpec, records: Path, scheduling: str) -> LoadResult:
 def main() -> None:
     scheduling = _prioritise()
     raw = json.loads(sys.argv[1])
-    spec = LoadSpec(**(raw | {"mode": ConnMode(raw["mode"])}))
+    spec = LoadSpec(**(raw | {"mode": ConnMode(raw["mode"]), "discovery": Discovery(raw["discovery"])}))
     spec = replace(spec, max_in_flight=_raise_fd_limit(spec.max_in_flight))
     try:
         result = asyncio.run(_child(spec, Path(sys.argv[2]), scheduling))

@@ -246,15 +246,7 @@ def as_statefulset(v: Variant) -> Variant:
     if strategy.get("type") == "Recreate":
         raise UsageError(f"variant {v.name!r}: a Recreate strategy has no StatefulSet counterpart")
     spec.pop("progressDeadlineSeconds", None)
-    name = sts["metadata"]["name"]
-    if not (spec.get("selector") or {}).get("matchLabels"):
-        raise UsageError(f"variant {v.name!r}: as a StatefulSet its selector needs matchLabels (the headless Service selects by them)")
-    headless: Obj = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": f"{name}-pods"},
-        "spec": {"clusterIP": "None", "selector": dict(spec["selector"]["matchLabels"]), "publishNotReadyAddresses": False},
-    }
+    headless = headless_service(v, "as a StatefulSet")
     spec["serviceName"] = headless["metadata"]["name"]
     spec["updateStrategy"] = {"type": "RollingUpdate"}
     sts["kind"] = "StatefulSet"
@@ -264,3 +256,43 @@ def as_statefulset(v: Variant) -> Variant:
         objects=(*v.objects, headless),
         description=f"{v.description} (as a StatefulSet)",
     )
+
+
+def pod_port(v: Variant) -> int:
+    """The container port behind the load Service's first port (its targetPort, by number or by name)."""
+    target = v.service["spec"]["ports"][0]
+    port = target.get("targetPort", target.get("port"))
+    if isinstance(port, int):
+        return port
+    for c in v.deployment["spec"]["template"]["spec"]["containers"]:
+        for p in c.get("ports") or []:
+            if p.get("name") == port:
+                return int(p["containerPort"])
+    raise UsageError(f"variant {v.name!r}: no container port is named {port!r} (the Service's targetPort)")
+
+
+def headless_service(v: Variant, why: str) -> Obj:
+    """`<name>-pods`: a headless Service over the workload's pods (ready ones only), on the pod port."""
+    spec = v.deployment["spec"]
+    if not (spec.get("selector") or {}).get("matchLabels"):
+        raise UsageError(f"variant {v.name!r}: {why}, its selector needs matchLabels (the headless Service selects by them)")
+    port = pod_port(v)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{v.deployment['metadata']['name']}-pods"},
+        "spec": {
+            "clusterIP": "None",
+            "selector": dict(spec["selector"]["matchLabels"]),
+            "publishNotReadyAddresses": False,
+            "ports": [{"name": "pods", "port": port, "targetPort": port}],
+        },
+    }
+
+
+def with_headless(v: Variant) -> Variant:
+    """v with its headless Service (`<name>-pods`, see headless_service) unless it has one (a StatefulSet's)."""
+    svc = headless_service(v, "for DNS discovery")
+    if any(o.get("kind") == "Service" and o["metadata"].get("name") == svc["metadata"]["name"] for o in v.objects):
+        return v
+    return replace(v, objects=(*v.objects, svc))

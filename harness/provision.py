@@ -117,10 +117,10 @@ def _signal(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _script(name: str, what: str, timeout: float, **env: str) -> None:
-    """Run one bundled script with the paths it needs in its environment."""
+def _script(name: str, what: str, timeout: float, **env: str) -> str:
+    """Run one bundled script with the paths it needs in its environment; return its stdout."""
     base = {"RH_CACHE": str(resources.cache_dir()), "RH_VERSIONS_FILE": str(resources.versions_file())}
-    run(["bash", str(resources.script(name))], what, timeout=timeout, env={**base, **env})
+    return run(["bash", str(resources.script(name))], what, timeout=timeout, env={**base, **env})
 
 
 def ensure_docker() -> None:
@@ -194,3 +194,8 @@ def ensure_node_image(offline: str) -> str:
 
 def build_probe_images() -> None:
     _script("build-probe-image.sh", "building the probe app images", timeout=1800, RH_PROBE_APP_DIR=str(resources.probe_app_dir()))
+
+
+def build_coredns_image() -> str:
+    """CoreDNS built from the Go module proxy (cached), tagged as kubeadm's coredns Deployment names it."""
+    return _script("build-coredns.sh", "building CoreDNS", timeout=3600).strip()

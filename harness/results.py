@@ -72,7 +72,8 @@ class Window:
     settled_s: float
     """Old pods gone and the EndpointSlices list exactly the ready pods: the end of the disruption phase."""
     end_s: float
-    """settled_s + tail: the harness asked the generator to stop."""
+    """settled_s + tail (with discovery dns, + the seconds the client keeps an answer): the harness asked the
+    generator to stop."""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,10 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--variant", "recreate", "--kind", "statefulset"], "a Recreate strategy has no StatefulSet counterpart"),
         (["run", "--no-up", "--kind", "daemonset"], "invalid choice: 'daemonset'"),
         (["compare", "--no-up", "--triggers", "set-image,node-down", "--parallel", "2"], "run node-down cells alone"),
+        (["run", "--no-up", "--discovery", "dns", "--client", "host"], "--discovery dns needs --client pod"),
+        (["run", "--no-up", "--dns-cache", "30"], "--dns-cache goes with --discovery dns"),
+        (["run", "--no-up", "--discovery", "consul"], "invalid choice: 'consul'"),
+        (["run", "--no-up", "--discovery", "dns", "--dns-cache", "2h"], "bad DNS cache time"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
@@ -195,7 +199,7 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
 def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
-    assert len(rows) == 18 and rows["naive"] and "PDB" in rows["best-practice"]
+    assert len(rows) == 19 and rows["naive"] and "PDB" in rows["best-practice"]
     assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 11
