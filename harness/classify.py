@@ -11,6 +11,8 @@ from enum import StrEnum
 
 import aiohttp
 
+from harness.httpclient import ConnectTimeout, ServerDisconnected
+
 
 class FailureKind(StrEnum):
     OK = "ok"
@@ -72,14 +74,14 @@ def _errno_of(exc: BaseException) -> int | None:
 
 def classify_exception(exc: BaseException) -> FailureKind:
     """Most specific FailureKind for a client-side exception raised while sending one request."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, (aiohttp.ConnectionTimeoutError, ConnectTimeout)):
         return FailureKind.CONNECT_TIMEOUT
     if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError, TimeoutError)):
         return FailureKind.READ_TIMEOUT
     code = _errno_of(exc)
     if code in _ERRNO_KIND:
         return _ERRNO_KIND[code]
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ServerDisconnected)):
         return FailureKind.RESET
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return FailureKind.RESET

@@ -8,18 +8,20 @@ keeps memory bounded; a request that would exceed it is recorded as `skipped`, n
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ipaddress
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import aiohttp
 import yarl
 
 from harness.classify import FailureKind, classify_exception, classify_status, describe
 from harness.discovery import DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
+from harness.httpclient import Pool, request_bytes
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
 
@@ -102,56 +104,56 @@ class LoadResult:
 Sink = Callable[[RequestRecord], None]
 
 
-def check_client() -> None:
-    """aiohttp silently resends an idempotent request once after a reset; only aiohttp >= 3.11 has the (private)
-    switch that turns it off. Without it resets during a rollout are hidden, so refuse to run."""
-    if "_retry_connection" not in aiohttp.ClientSession.ATTRS:
-        raise UsageError(f"aiohttp {aiohttp.__version__} cannot disable its silent retry; rollout-harness needs aiohttp>=3.11,<4")
+@dataclass(frozen=True)
+class _Target:
+    """Where each request goes: an address (resolved once) or, with discovery dns, the resolver's next pod IP."""
+
+    host: str
+    port: int
+    request: bytes
+    resolver: Resolver | None
 
 
-def _session(spec: LoadSpec) -> aiohttp.ClientSession:
-    keep = spec.mode is ConnMode.KEEPALIVE
-    connector = aiohttp.TCPConnector(
-        limit=0, force_close=not keep, keepalive_timeout=30 if keep else None, ttl_dns_cache=300, enable_cleanup_closed=False
-    )
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout, sock_read=spec.read_timeout)
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept-Encoding"),
-        raise_for_status=False,
-    )
-    # aiohttp silently resends an idempotent request once after a reset or disconnect; one scheduled
-    # request must be one attempt, or resets during a rollout are hidden. No public switch exists.
-    session._retry_connection = False
-    return session
+def _target(spec: LoadSpec, resolver: Resolver | None) -> _Target:
+    url = yarl.URL(spec.url)
+    host = url.host or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    path = url.raw_path_qs or "/"
+    if resolver is None and not _is_ip(host):
+        try:  # once, as a client with a DNS cache would (aiohttp's was kept 300 s): the load measures the service
+            host = str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+        except OSError as e:
+            raise HarnessError(f"cannot resolve {url.host}: {e}") from None
+    return _Target(host, port, request_bytes(path, url.raw_authority), resolver)
 
 
-async def _one(
-    session: aiohttp.ClientSession, url: yarl.URL, seq: int, sched: float, t0: float, sink: Sink, resolver: Resolver | None
-) -> None:
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _one(pool: Pool, target: _Target, seq: int, sched: float, t0: float, sink: Sink) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time() - t0
-    headers = None
     try:
-        if resolver is not None:  # straight to a pod: the URL keeps its port and path, the Host header its name
-            headers = {"Host": url.raw_authority}
-            url = url.with_host(await resolver.next_address())
-        async with session.get(url, headers=headers) as resp:
-            await resp.read()
-            kind = classify_status(resp.status)
-            rec = RequestRecord(
-                seq,
-                sched,
-                start,
-                loop.time() - t0,
-                kind.value,
-                resp.status,
-                resp.headers.get("X-Pod", ""),
-                resp.headers.get("X-Version", ""),
-                "" if kind is FailureKind.OK else f"HTTP {resp.status}",
-            )
+        # discovery dns: straight to a pod, the Host header keeps the name
+        host = await target.resolver.next_address() if target.resolver is not None else target.host
+        resp = await pool.get(host, target.port, target.request)
+        kind = classify_status(resp.status)
+        rec = RequestRecord(
+            seq,
+            sched,
+            start,
+            loop.time() - t0,
+            kind.value,
+            resp.status,
+            resp.pod,
+            resp.version,
+            "" if kind is FailureKind.OK else f"HTTP {resp.status}",
+        )
     except asyncio.CancelledError:
         sink(RequestRecord(seq, sched, start, loop.time() - t0, UNFINISHED, detail="still in flight when the load stopped"))
         raise
@@ -184,17 +186,17 @@ async def run_load(
     called once the schedule's t0 is fixed, before the first request (keep: seconds the client keeps a DNS answer
     with discovery dns, else 0)."""
     spec.validate()
-    check_client()
     resolver = await _resolver(spec)
-    url = yarl.URL(spec.url)
+    target = _target(spec, resolver)
     loop = asyncio.get_running_loop()
     total = spec.total()
     interval = 1.0 / spec.rate
     cpu0 = time.process_time()
     in_flight: set[asyncio.Task[None]] = set()
-    pools = spec.connections if spec.mode is ConnMode.KEEPALIVE else 1
-    async with contextlib.AsyncExitStack() as stack:
-        sessions = [await stack.enter_async_context(_session(spec)) for _ in range(pools)]
+    keep = spec.mode is ConnMode.KEEPALIVE
+    tls = ssl.create_default_context() if spec.url.startswith("https://") else None
+    pools = [Pool(keep, spec.connect_timeout, spec.read_timeout, tls) for _ in range(spec.connections if keep else 1)]
+    try:
         t0 = loop.time() + 0.02
         t0_mono = time.monotonic() + (t0 - loop.time())
         if on_start is not None:
@@ -211,7 +213,7 @@ async def run_load(
                 if len(in_flight) >= spec.max_in_flight:
                     sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
                 else:
-                    task = asyncio.create_task(_one(sessions[i % pools], url, i, sched, t0, sink, resolver))
+                    task = asyncio.create_task(_one(pools[i % len(pools)], target, i, sched, t0, sink))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 i += 1
@@ -222,4 +224,7 @@ async def run_load(
         if in_flight:
             await asyncio.wait(set(in_flight))  # each cancelled request writes its `unfinished` record
         wall = loop.time() - t0
+    finally:
+        for pool in pools:
+            pool.close()
     return LoadResult(t0_mono=t0_mono, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)

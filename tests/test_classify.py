@@ -59,7 +59,7 @@ async def test_closed_port_is_refused() -> None:
     records, result = await collect(spec(f"http://127.0.0.1:{free_port()}/"))
     assert result.sent == len(records) == 10
     assert kinds(records) == {"refused"}
-    assert {r.detail for r in records} == {"ClientConnectorError:ECONNREFUSED"}
+    assert {r.detail for r in records} == {"ConnectError:ECONNREFUSED"}
     assert all(r.status == 0 for r in records)
 
 
@@ -294,13 +294,13 @@ def netns_records(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Ite
     ("target", "kind", "detail"),
     [
         ("ok-control", "ok", ""),
-        ("connect_timeout-syn-dropped", "connect_timeout", "ConnectionTimeoutError"),
-        ("refused-closed-port", "refused", "ClientConnectorError:ECONNREFUSED"),
-        ("refused-icmp-port-unreachable", "refused", "ClientConnectorError:ECONNREFUSED"),
-        ("no_route-icmp-host-unreachable", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-        ("no_route-icmp-admin-prohibited", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-        ("no_route-unreachable-route", "no_route", "ClientConnectorError:EHOSTUNREACH"),
-        ("no_route-no-route-at-all", "no_route", "ClientConnectorError:ENETUNREACH"),
+        ("connect_timeout-syn-dropped", "connect_timeout", "ConnectTimeout"),
+        ("refused-closed-port", "refused", "ConnectError:ECONNREFUSED"),
+        ("refused-icmp-port-unreachable", "refused", "ConnectError:ECONNREFUSED"),
+        ("no_route-icmp-host-unreachable", "no_route", "ConnectError:EHOSTUNREACH"),
+        ("no_route-icmp-admin-prohibited", "no_route", "ConnectError:EHOSTUNREACH"),
+        ("no_route-unreachable-route", "no_route", "ConnectError:EHOSTUNREACH"),
+        ("no_route-no-route-at-all", "no_route", "ConnectError:ENETUNREACH"),
     ],
 )
 def test_netns_condition(netns_records: dict[str, list[RequestRecord]], target: str, kind: str, detail: str) -> None:
@@ -315,7 +315,7 @@ def test_local_reject_routes_fail_with_their_errno(netns_records: dict[str, list
     records = netns_records[target]
     assert len(records) == 5
     assert all(r.failed for r in records)
-    assert {r.detail for r in records} == {f"ClientConnectorError:{errno_name}"}
+    assert {r.detail for r in records} == {f"ConnectError:{errno_name}"}
 
 
 @pytest.mark.parametrize("connections", [1, 4])

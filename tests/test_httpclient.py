@@ -1,0 +1,87 @@
+"""The generator's HTTP/1.1 client (harness.httpclient) through the real generator against raw servers on
+127.0.0.1: every body framing a server may use, connection reuse and closing, and responses it cannot read."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+from support import RawServer, collect, read_request
+
+from harness.load import ConnMode, LoadSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+def spec(url: str, n: int = 6, mode: ConnMode = ConnMode.NEW) -> LoadSpec:
+    return LoadSpec(url=url, rate=20.0, duration=n / 20.0, connect_timeout=0.5, read_timeout=0.5, mode=mode, connections=1)
+
+
+def answer(raw: bytes, close: bool = True) -> Callable[[socket.socket], bool]:
+    """Read one request, send `raw` (in small pieces, so the parser sees partial data), close unless told not to."""
+
+    def handle(conn: socket.socket) -> bool:
+        read_request(conn)
+        for i in range(0, len(raw), 7):
+            conn.sendall(raw[i : i + 7])
+        return not close
+
+    return handle
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pod: web-7\r\n\r\n4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nTrailer: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "pod"),
+    [
+        (CHUNKED, "ok", "web-7"),
+        (b"HTTP/1.1 200 OK\r\nx-pod: web-1\r\nx-version: v2\r\n\r\nbody until the server closes", "ok", "web-1"),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc", "ok", ""),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", "ok", ""),
+        (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", "http_5xx", ""),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "reset", ""),  # closed before the body ended
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "other", ""),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n", "other", ""),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "other", ""),
+    ],
+    ids=["chunked", "until-close", "http10", "204", "503", "truncated", "not-http", "bad-length", "bad-chunk"],
+)
+async def test_body_framings(raw_server: Callable[..., RawServer], raw: bytes, kind: str, pod: str) -> None:
+    server = raw_server(answer(raw))
+    records, _ = await collect(spec(server.url))
+    assert server.accepted == len(records) == 6
+    assert {(r.kind, r.pod) for r in records} == {(kind, pod)}, {r.detail for r in records}
+
+
+def keepalive_server(responses_per_conn: int, close_header: bool = False) -> Callable[[socket.socket], bool]:
+    """Answer up to `responses_per_conn` requests on one connection, then close it (while the client holds it idle)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + (b"Connection: close\r\n" if close_header else b"") + b"\r\n"
+
+    def handle(conn: socket.socket) -> bool:
+        for _ in range(responses_per_conn):
+            if not read_request(conn):
+                break
+            conn.sendall(head + b"ok")
+        return False
+
+    return handle
+
+
+async def test_keepalive_reuses_one_connection(raw_server: Callable[..., RawServer]) -> None:
+    server = raw_server(keepalive_server(100))
+    records, _ = await collect(spec(server.url, n=10, mode=ConnMode.KEEPALIVE))
+    assert {r.kind for r in records} == {"ok"} and server.accepted == 1
+
+
+@pytest.mark.parametrize("close_header", [False, True], ids=["idle-close", "connection-close"])
+async def test_keepalive_opens_a_new_connection_after_the_server_closed_one(
+    raw_server: Callable[..., RawServer], close_header: bool
+) -> None:
+    """A server that closes a kept-alive connection between requests (its idle timeout, or `Connection: close`)
+    costs nothing: the closed connection is dropped before reuse, never used for a request."""
+    server = raw_server(keepalive_server(2, close_header))
+    records, _ = await collect(spec(server.url, n=10, mode=ConnMode.KEEPALIVE))
+    assert {r.kind for r in records} == {"ok"}, {r.detail for r in records}
+    assert server.accepted == 5 if not close_header else server.accepted == 10
