@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -286,13 +287,41 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return await _matrix(args)
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: the run was cancelled as Ctrl-C cancels it, and cleaned up."""
+
+
+async def _until_terminated(args: argparse.Namespace) -> int:
+    """_dispatch, cancelled by SIGTERM the way asyncio cancels it on Ctrl-C, so the same cleanup runs (namespaces
+    deleted, the load process and client pod stopped) whether a user or a CI runner stops it."""
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await _dispatch(args)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     verbose = 0
     try:
         args = build_parser().parse_args(argv)
         verbose = args.verbose
         _setup_logging(args.verbose, args.quiet)
-        return asyncio.run(_dispatch(args))
+        return asyncio.run(_until_terminated(args))
     except HarnessError as e:
         print(f"rollout-harness: error: {e}", file=sys.stderr)
         if verbose:
@@ -301,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
         return 130
+    except Terminated:
+        print("rollout-harness: terminated; cleaned up", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -202,6 +202,11 @@ class _Conn(asyncio.Protocol):
             self._fail(exc if exc is not None else ServerDisconnected("the server closed the connection before the response ended"))
 
 
+def _expire(waiter: asyncio.Future[Response]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no complete response within the read timeout"))
+
+
 class Pool:
     """Connections to one address: a new one per request (`keep=False`), or idle ones reused (last in, first out)."""
 
@@ -238,22 +243,28 @@ class Pool:
         if conn is None:
             conn = await self._connect(host, port)
         self._open.add(conn)
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        timer = loop.call_at(loop.time() + self.read_timeout, _expire, waiter)  # lighter than asyncio.timeout
         done = False
         try:
-            async with asyncio.timeout(self.read_timeout):
-                conn.send(request, waiter)
-                resp = await waiter
+            conn.send(request, waiter)
+            resp = await waiter
             done = True
             return resp
         finally:
+            timer.cancel()
             if done and self.keep and conn.keep and not conn.closed:
                 self._idle.setdefault((host, port), []).append(conn)
             else:
                 conn.waiter = None
                 self._open.discard(conn)
-                if conn.transport is not None:
-                    conn.transport.close() if done else conn.transport.abort()
+                if conn.transport is None:
+                    pass
+                elif done:
+                    conn.transport.close()
+                else:
+                    conn.transport.abort()
 
     def close(self) -> None:
         for conns in self._idle.values():

@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -214,3 +218,18 @@ def test_client_pod_manifest_pulls_only_a_pushed_image() -> None:
     assert theirs["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
     assert "requiredDuringSchedulingIgnoredDuringExecution" in ours["spec"]["affinity"]["nodeAffinity"]
     assert "preferredDuringSchedulingIgnoredDuringExecution" in theirs["spec"]["affinity"]["nodeAffinity"]
+
+
+def test_sigterm_cancels_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
+    """SIGTERM (a CI runner cancelling, `kill`) runs the same cleanup as Ctrl-C: the main task is cancelled, the
+    process says so in one line and exits 143."""
+    cmd = [sys.executable, "-m", "harness", "-q", "load", f"http://127.0.0.1:{free_port()}/", "--rate", "20", "--duration", "60s"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "rollout-harness: terminated; cleaned up" and "Traceback" not in err
