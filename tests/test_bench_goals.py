@@ -48,35 +48,37 @@ def test_point_counts_what_was_not_sent() -> None:
 
 def test_lateness_goal() -> None:
     assert goals.lateness_goal([]).result == goals.NOT_MEASURED
-    assert goals.lateness_goal([ours(rate=4000, late99=50.0)]).result == goals.NOT_MEASURED  # above the goal's rates
-    assert goals.lateness_goal([ours("new"), ours("keepalive", 2000, late99=1.9)]).result == goals.PASS
+    assert goals.lateness_goal([ours(rate=5000, late99=50.0)]).result == goals.NOT_MEASURED  # above the goal's rates
+    assert goals.lateness_goal([ours("new", 2000, late99=50.0)]).result == goals.NOT_MEASURED  # new: up to 1,000 only
+    assert goals.lateness_goal([ours("new", 1000), ours("keepalive", 4000, late99=1.9)]).result == goals.PASS
     assert goals.lateness_goal([ours("keepalive")]).result == goals.PARTIAL
-    failed = goals.lateness_goal([ours("new"), ours("keepalive", 2000, late99=2.5), vegeta()])
-    assert (failed.result, failed.detail) == (goals.FAIL, "keepalive@2000: 2.500 ms")
+    failed = goals.lateness_goal([ours("new"), ours("keepalive", 4000, late99=2.5), vegeta()])
+    assert (failed.result, failed.detail) == (goals.FAIL, "keepalive@4000: 2.500 ms")
 
 
 def test_sustain_goal() -> None:
     assert goals.sustain_goal([ours(rate=2000)], None).result == goals.NOT_MEASURED
-    good = ours(rate=4000, late99=5.0)
-    assert goals.sustain_goal([good], ceiling(6000)).result == goals.PASS
+    good = ours(rate=5000, late99=5.0)
+    assert goals.sustain_goal([good], ceiling(7000)).result == goals.PASS
     for bad in (
-        replace(good, achieved_rate=3900.0),  # below 99 % of the target
-        replace(good, ok=good.scheduled - 41),  # 41 of 40,000 failed: above 0.1 %
-        replace(good, sent=good.scheduled - 41, ok=good.scheduled - 41),  # 41 never sent counts the same
+        replace(good, achieved_rate=4900.0),  # below 99 % of the target
+        replace(good, ok=good.scheduled - 51),  # 51 of 50,000 failed: above 0.1 %
+        replace(good, sent=good.scheduled - 51, ok=good.scheduled - 51),  # 51 never sent counts the same
+        replace(good, sent=good.scheduled - 1, ok=good.scheduled - 1, skipped=1),  # one skipped: not "without skips"
         replace(good, lateness=Percentiles(1.0, 10.5, 20.0)),  # keeping the average by bursting
     ):
         assert goals.sustain_goal([bad], None).result == goals.FAIL, bad
-    assert goals.sustain_goal([replace(good, ok=good.scheduled - 40)], None).result == goals.PASS
-    assert "near its ceiling (wrk: 4,500 req/s)" in goals.sustain_goal([good], ceiling(4500)).detail
+    assert goals.sustain_goal([replace(good, ok=good.scheduled - 50)], None).result == goals.PASS
+    assert "near its ceiling (wrk: 5,500 req/s)" in goals.sustain_goal([good], ceiling(5500)).detail
     assert "may be the bottleneck" in goals.sustain_goal([replace(good, server_cpu_pct=95.0)], None).detail
 
 
 def test_cpu_goal_compares_the_same_mode_and_rate() -> None:
-    points = [ours("new", 500), vegeta("new", 500, 400.0), ours("keepalive", 500), vegeta("keepalive", 500, 200.0)]
+    points = [ours("new", 500), vegeta("new", 500, 400.0), ours("keepalive", 500), vegeta("keepalive", 500, 370.0)]
     assert goals.cpu_ratio(points, "new", 500) == 1.25
     assert goals.cpu_ratio(points, "new", 1000) is None
     result = goals.cpu_goal(points)
-    assert (result.result, result.detail) == (goals.FAIL, "new@500: 1.25x, keepalive@500: 2.50x")
+    assert (result.result, result.detail) == (goals.FAIL, "new@500: 1.25x, keepalive@500: 1.35x")
     assert goals.cpu_goal(points[:2]).result == goals.PASS
     assert goals.cpu_goal([ours()]).result == goals.NOT_MEASURED
     assert [g.result for g in goals.check(points[:2], None)] == [goals.PARTIAL, goals.NOT_MEASURED, goals.PASS]
