@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -303,8 +304,11 @@ async def _until_terminated(args: argparse.Namespace) -> int:
         terminated = True
         task.cancel()
 
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, on_term)
+    # Signal handlers belong to the main thread; a caller running main() in a worker thread (asyncio.to_thread,
+    # an embedding service) keeps its own SIGTERM handling.
+    loop = asyncio.get_running_loop() if threading.current_thread() is threading.main_thread() else None
+    if loop is not None:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
     try:
         return await _dispatch(args)
     except asyncio.CancelledError:
@@ -312,7 +316,8 @@ async def _until_terminated(args: argparse.Namespace) -> int:
             raise Terminated from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        if loop is not None:
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import json
 import re
@@ -218,6 +219,14 @@ def test_client_pod_manifest_pulls_only_a_pushed_image() -> None:
     assert theirs["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
     assert "requiredDuringSchedulingIgnoredDuringExecution" in ours["spec"]["affinity"]["nodeAffinity"]
     assert "preferredDuringSchedulingIgnoredDuringExecution" in theirs["spec"]["affinity"]["nodeAffinity"]
+
+
+def test_main_runs_in_a_worker_thread(tmp_path: Path) -> None:
+    """A library caller (or a test) may run main() in a worker thread, where signal handlers cannot be set: it
+    runs without one instead of failing."""
+    missing = tmp_path / "nope"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(main, ["report", str(missing)]).result(timeout=30) == 2
 
 
 def test_sigterm_cancels_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
