@@ -8,6 +8,7 @@ No argparse and no printing here: harness.cli builds RunOptions and cells and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import shutil
@@ -247,13 +248,22 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             freeze=cluster.freeze_node if target.own else None,
         )
         progress.phase("waiting for the pods")
-        await actions.wait_rollout(ctx, f"deploy {cell.variant}")
-        if cell.trigger is Trigger.ROLLBACK:
-            await actions.prepare_rollback(ctx)
-        await actions.wait_settled(ctx, f"deploy {cell.variant}")
+        # the client pod starts while the workload's pods do (it runs on another node and only waits here)
+        client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, opts.client_image)) if opts.client == "pod" else None
+        try:
+            await actions.wait_rollout(ctx, f"deploy {cell.variant}")
+            if cell.trigger is Trigger.ROLLBACK:
+                await actions.prepare_rollback(ctx)
+            await actions.wait_settled(ctx, f"deploy {cell.variant}")
+            prefix = await client if client else ()
+        finally:
+            if client and not client.done():
+                client.cancel()
+                with contextlib.suppress(BaseException):
+                    await client
         progress.phase("starting the load")
         if opts.client == "pod":
-            launch = await _client_pod(target, ns, dep.workload, labels, opts.path, opts.client_image)
+            launch = await _client_launch(target, ns, dep.workload, prefix, opts.path)
             if opts.discovery == Discovery.DNS:  # the same pods, found through DNS: see harness.discovery
                 launch = replace(launch, url=f"http://{dep.workload.deployment}-pods.{ns}.svc:{pod_port(variant)}{opts.path}")
             flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
@@ -284,16 +294,22 @@ class Launch:
     """Empty: a local process; else the command prefix that runs it in the client pod."""
 
 
-async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], path: str, image: str | None) -> Launch:
+async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], image: str | None) -> tuple[str, ...]:
+    """Start the client pod; return the command prefix that runs a command in it."""
     pulled = image is not None  # the user's pushed image; else ours, built here and loaded into kind
     if image is None:
         assert target.kind_name is not None  # run_cell checked
         image = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
     node = await clientpod.start(target.kube, ns, image, labels, workload.selector, target.own, pulled)
+    log.info("[run] client pod on %s", node)
+    return tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns))
+
+
+async def _client_launch(target: Target, ns: str, workload: Workload, prefix: tuple[str, ...], path: str) -> Launch:
+    """The load from the client pod to the Service's ClusterIP, once it answers steadily from there."""
     ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
     url = f"http://{ip}:{port}{path}"
-    log.info("[run] client pod on %s, load to %s", node, url)
-    prefix = tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns))
+    log.info("[run] load from the client pod to %s", url)
     await clientpod.wait_serving(prefix, url, SERVING_STREAK, SERVING_TIMEOUT)
     return Launch(url, prefix)
 

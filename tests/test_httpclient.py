@@ -7,8 +7,10 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from support import RawServer, collect, read_request
+from support import RawServer, collect, read_request, respond
 
+from harness.deploy import SERVING_STREAK, wait_serving
+from harness.errors import ClusterError
 from harness.load import ConnMode, LoadSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -85,3 +87,14 @@ async def test_keepalive_opens_a_new_connection_after_the_server_closed_one(
     records, _ = await collect(spec(server.url, n=10, mode=ConnMode.KEEPALIVE))
     assert {r.kind for r in records} == {"ok"}, {r.detail for r in records}
     assert server.accepted == 5 if not close_header else server.accepted == 10
+
+
+async def test_wait_serving_needs_a_streak_and_names_the_last_failure(raw_server: Callable[..., RawServer]) -> None:
+    """The gate before a measured window: SERVING_STREAK answers in a row on new connections, back to back; a
+    Service that never answers 200 fails with what it last saw."""
+    ok = raw_server(respond(200, "OK"))
+    await wait_serving(ok.url, 5.0)
+    assert ok.accepted == SERVING_STREAK
+    bad = raw_server(respond(503, "Service Unavailable"))
+    with pytest.raises(ClusterError, match=r"not done within 1s \(last seen: HTTP 503\)"):
+        await wait_serving(bad.url, 1.0)
