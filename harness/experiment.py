@@ -232,93 +232,75 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
             "--client pod: this context is not a kind cluster (kind-NAME), so the client image cannot be loaded into it; "
             "push the one `rollout-harness client-image` builds and pass --client-image REF"
         )
-    try:
-        port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
-        labels = {"rollout-harness.io/variant": label_value(cell.variant), "rollout-harness.io/trigger": cell.trigger.value}
-        progress.phase("deploying")
-        dep = await deploy(kube, variant, ns, port, labels, opts.path)
-        ctx = TriggerContext(
-            kube,
-            ns,
-            opts.rollout_timeout,
-            dep.workload,
-            variant.update_env,
-            lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
-            new_image=(opts.new_image or "") if opts.workload else None,
-            freeze=cluster.freeze_node if target.own else None,
-        )
-        progress.phase("waiting for the pods")
-        # the client pod starts while the workload's pods do (it runs on another node and only waits here)
-        client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, opts.client_image)) if opts.client == "pod" else None
+    # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
+    # stall the generator's record writes
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    proc: LoadProcess | None = None
+    client: asyncio.Task[tuple[Launch, LoadProcess]] | None = None
+    with tempfile.TemporaryDirectory(prefix="rh-records-", dir=shm) as tmp:
+        records_path = Path(tmp) / "records.jsonl"
         try:
+            port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if opts.client == "host" else None
+            labels = {"rollout-harness.io/variant": label_value(cell.variant), "rollout-harness.io/trigger": cell.trigger.value}
+            progress.phase("deploying")
+            dep = await deploy(kube, variant, ns, port, labels, opts.path)
+            ctx = TriggerContext(
+                kube,
+                ns,
+                opts.rollout_timeout,
+                dep.workload,
+                variant.update_env,
+                lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
+                new_image=(opts.new_image or "") if opts.workload else None,
+                freeze=cluster.freeze_node if target.own else None,
+            )
+            progress.phase("waiting for the pods")
+            # the generator (and the client pod it runs in) gets ready while the workload's pods start; the client
+            # pod runs on another node and only waits until then
+            if opts.client == "pod":
+                client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, variant, cell, opts))
+            else:
+                launch = Launch(dep.url)
+                proc = LoadProcess(_spec(cell, opts, launch.url), records_path)
+                await proc.spawn()
             await actions.wait_rollout(ctx, f"deploy {cell.variant}")
             if cell.trigger is Trigger.ROLLBACK:
                 await actions.prepare_rollback(ctx)
             await actions.wait_settled(ctx, f"deploy {cell.variant}")
-            prefix = await client if client else ()
+            progress.phase("starting the load")
+            if client is not None:
+                launch, proc = await client
+                await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_STREAK, SERVING_TIMEOUT)
+                flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
+            else:
+                assert port is not None
+                await wait_serving(dep.url, SERVING_TIMEOUT)
+                flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
+                if flushed:
+                    log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
+            assert proc is not None
+            base = replace(_base(cell, opts, target), conntrack_flushed=flushed, setup_s=round(time.monotonic() - t_setup, 2))
+            return await _measure(cell, opts, ctx, watcher, launch, proc, records_path, base)
         finally:
-            if client and not client.done():
+            watcher.stop()
+            if client is not None and not client.done():
                 client.cancel()
                 with contextlib.suppress(BaseException):
                     await client
-        progress.phase("starting the load")
-        if opts.client == "pod":
-            launch = await _client_launch(target, ns, dep.workload, prefix, opts.path)
-            if opts.discovery == Discovery.DNS:  # the same pods, found through DNS: see harness.discovery
-                launch = replace(launch, url=f"http://{dep.workload.deployment}-pods.{ns}.svc:{pod_port(variant)}{opts.path}")
-            flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
-        else:
-            assert port is not None
-            launch = Launch(dep.url)
-            await wait_serving(dep.url, SERVING_TIMEOUT)
-            flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
-            if flushed:
-                log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
-        base = replace(_base(cell, opts, target), conntrack_flushed=flushed, setup_s=round(time.monotonic() - t_setup, 2))
-        return await _measure(cell, opts, ctx, watcher, launch, base)
-    finally:
-        watcher.stop()
-        progress.phase("deleting the namespace")
-        try:
-            await asyncio.to_thread(kube.delete_namespace, ns)
-        except HarnessError as e:
-            log.warning("cleanup: %s", e)
+            if proc is not None:
+                proc.kill()  # a no-op once it has finished
+            progress.phase("deleting the namespace")
+            try:
+                await asyncio.to_thread(kube.delete_namespace, ns)
+            except HarnessError as e:
+                log.warning("cleanup: %s", e)
 
 
-@dataclass(frozen=True)
-class Launch:
-    """Where the generator runs and what it targets."""
-
-    url: str
-    prefix: tuple[str, ...] = ()
-    """Empty: a local process; else the command prefix that runs it in the client pod."""
-
-
-async def _client_pod(target: Target, ns: str, workload: Workload, labels: dict[str, str], image: str | None) -> tuple[str, ...]:
-    """Start the client pod; return the command prefix that runs a command in it."""
-    pulled = image is not None  # the user's pushed image; else ours, built here and loaded into kind
-    if image is None:
-        assert target.kind_name is not None  # run_cell checked
-        image = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
-    node = await clientpod.start(target.kube, ns, image, labels, workload.selector, target.own, pulled)
-    log.info("[run] client pod on %s", node)
-    return tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns))
-
-
-async def _client_launch(target: Target, ns: str, workload: Workload, prefix: tuple[str, ...], path: str) -> Launch:
-    """The load from the client pod to the Service's ClusterIP, once it answers steadily from there."""
-    ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
-    url = f"http://{ip}:{port}{path}"
-    log.info("[run] load from the client pod to %s", url)
-    await clientpod.wait_serving(prefix, url, SERVING_STREAK, SERVING_TIMEOUT)
-    return Launch(url, prefix)
-
-
-async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watcher: Watcher, launch: Launch, base: RunResult) -> RunResult:
+def _spec(cell: CellSpec, opts: RunOptions, url: str) -> LoadSpec:
     # the schedule only bounds the load: the run stops it at the end of the tail. Worst case of a trigger: three
     # waits (scale: down, settle, up; drain: evictions, pods gone, rollout), then the settle.
-    spec = LoadSpec(
-        url=launch.url,
+    return LoadSpec(
+        url=url,
         rate=opts.rate,
         duration=opts.baseline + 4 * opts.rollout_timeout + opts.tail + 60,
         mode=cell.mode,
@@ -328,6 +310,51 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         discovery=Discovery(opts.discovery),
         dns_cache=opts.dns_cache,
     )
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where the generator runs and what it targets."""
+
+    url: str
+    prefix: tuple[str, ...] = ()
+    """Empty: a local process; else the command prefix that runs it in the client pod."""
+    serving: str = ""
+    """The client pod: the Service URL that must answer steadily before the window starts."""
+
+
+async def _client_pod(
+    target: Target, ns: str, workload: Workload, labels: dict[str, str], variant: Variant, cell: CellSpec, opts: RunOptions
+) -> tuple[Launch, LoadProcess]:
+    """Start the client pod and, in it, the generator (which waits for its start)."""
+    image = opts.client_image
+    pulled = image is not None  # the user's pushed image; else ours, built here and loaded into kind
+    if image is None:
+        assert target.kind_name is not None  # run_cell checked
+        image = await asyncio.to_thread(clientpod.ensure_loaded, target.kind_name)
+    node = await clientpod.start(target.kube, ns, image, labels, workload.selector, target.own, pulled)
+    ip, port = await asyncio.to_thread(target.kube.service_address, ns, workload.service)
+    serving = f"http://{ip}:{port}{opts.path}"
+    url = serving
+    if opts.discovery == Discovery.DNS:  # the same pods, found through DNS: see harness.discovery
+        url = f"http://{workload.deployment}-pods.{ns}.svc:{pod_port(variant)}{opts.path}"
+    log.info("[run] client pod on %s, load to %s", node, url)
+    launch = Launch(url, tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns)), serving)
+    proc = LoadProcess(_spec(cell, opts, url), clientpod.RECORDS, launch.prefix)
+    await proc.spawn()
+    return launch, proc
+
+
+async def _measure(
+    cell: CellSpec,
+    opts: RunOptions,
+    ctx: TriggerContext,
+    watcher: Watcher,
+    launch: Launch,
+    proc: LoadProcess,
+    records_path: Path,
+    base: RunResult,
+) -> RunResult:
     marks: dict[str, float] = {}
     dns_keep = 0.0
 
@@ -348,52 +375,40 @@ async def _measure(cell: CellSpec, opts: RunOptions, ctx: TriggerContext, watche
         await asyncio.sleep(dns_keep + opts.tail)  # a DNS client may hold a gone pod's address for dns_keep s
         marks["end"] = time.monotonic()
 
-    # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
-    # stall the generator's record writes
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    with tempfile.TemporaryDirectory(prefix="rh-records-", dir=shm) as tmp:
-        records_path = Path(tmp) / "records.jsonl"
-        proc = LoadProcess(spec, clientpod.RECORDS if launch.prefix else records_path, launch.prefix)
-        started = await proc.start()
-        dns_keep = started.dns_keep
-        measured = False
-        try:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(asyncio.to_thread(watcher.run_pods), name="watch-pods")
-                    tg.create_task(asyncio.to_thread(watcher.run_endpoints), name="watch-endpoints")
-                    await tg.create_task(control(), name="control")
-                    watcher.stop()
-            except* HarnessError as eg:
-                watcher.stop()
-                raise eg.exceptions[0] from None
-            measured = True
-        finally:
-            if not measured:
-                proc.kill()
-        progress.phase("analysing")
-        res = await proc.finish()
-        if launch.prefix:
-            await clientpod.fetch(launch.prefix, clientpod.RECORDS, records_path)
-        t0 = res.t0_mono
-        window = Window(*(round(marks[k] - t0, 3) for k in ("trigger", "complete", "gone", "settled", "end")))
-        events = [Event(round(e.t - t0, 3), e.source, e.name, e.state) for e in watcher.events]
-        gen = GeneratorStats(
-            res.sent,
-            0,
-            round(res.cpu_seconds, 3),
-            round(res.cpu_ms_per_1k, 1),
-            round(res.wall_seconds, 3),
-            started.scheduling,
-            started.max_in_flight,
-        )
-        records = list(read_records(records_path))
-        result = analyse(base, records, window, events, opts.rate, opts.thresholds, gen)
-        if opts.pictures and opts.out and plot.available():
-            plot.run_png(result, records, opts.out / f"{cell.name}.png")
-        if opts.keep_records and opts.out:
-            opts.out.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")
+    started = await proc.start()
+    dns_keep = started.dns_keep
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(asyncio.to_thread(watcher.run_pods), name="watch-pods")
+            tg.create_task(asyncio.to_thread(watcher.run_endpoints), name="watch-endpoints")
+            await tg.create_task(control(), name="control")
+            watcher.stop()
+    except* HarnessError as eg:
+        watcher.stop()
+        raise eg.exceptions[0] from None
+    progress.phase("analysing")
+    res = await proc.finish()
+    if launch.prefix:
+        await clientpod.fetch(launch.prefix, clientpod.RECORDS, records_path)
+    t0 = res.t0_mono
+    window = Window(*(round(marks[k] - t0, 3) for k in ("trigger", "complete", "gone", "settled", "end")))
+    events = [Event(round(e.t - t0, 3), e.source, e.name, e.state) for e in watcher.events]
+    gen = GeneratorStats(
+        res.sent,
+        0,
+        round(res.cpu_seconds, 3),
+        round(res.cpu_ms_per_1k, 1),
+        round(res.wall_seconds, 3),
+        started.scheduling,
+        started.max_in_flight,
+    )
+    records = list(read_records(records_path))
+    result = analyse(base, records, window, events, opts.rate, opts.thresholds, gen)
+    if opts.pictures and opts.out and plot.available():
+        plot.run_png(result, records, opts.out / f"{cell.name}.png")
+    if opts.keep_records and opts.out:
+        opts.out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(records_path, opts.out / f"{cell.name}.records.jsonl")
     log.info(
         "[run] %s × %s: %s; lost %d %s, settled %.1fs after the trigger, max gap %.0f ms%s",
         cell.variant,

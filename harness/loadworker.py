@@ -1,9 +1,10 @@
 """Run the load generator in its own process, so Kubernetes watches and API calls in the parent (which hold
 the GIL while they deserialize) cannot delay request start times. Records stream to a JSONL file.
 
-Protocol: the child prints one JSON line `{"t0_mono": ..., "scheduling": ...}` when its schedule starts (the
-parent times its baseline from there, not from the spawn), streams records, and prints its LoadResult as one
-JSON line on stdout when it ends; closing its stdin asks it to stop.
+Protocol: the child starts (imports, priority, file limit) and waits for a line `go` on stdin, so the parent can
+spawn it while the pods start; then it prints one JSON line `{"t0_mono": ..., "scheduling": ...}` when its
+schedule starts (the parent times its baseline from there, not from the spawn), streams records, and prints its
+LoadResult as one JSON line on stdout when it ends; closing its stdin asks it to stop (before `go`: to exit).
 
 Child:  python -m harness.loadworker SPEC_JSON RECORDS_PATH
 """
@@ -59,19 +60,27 @@ class LoadProcess:
         doc = json.dumps(asdict(self.spec) | {"mode": self.spec.mode.value, "discovery": self.spec.discovery.value})
         return [*self.prefix, "python3" if self.prefix else sys.executable, "-m", "harness.loadworker", doc, str(self.records)]
 
+    async def spawn(self) -> None:
+        """Start the child ahead of its schedule (start() does it if this was not called): it gets ready and waits."""
+        if self._proc is None:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            )
+
     async def start(self, timeout: float = 30.0) -> Started:
-        self._proc = await asyncio.create_subprocess_exec(
-            *self.command(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert self._proc.stdout is not None
+        """Let the child's schedule start; returns once it has."""
+        await self.spawn()
+        assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
         try:
             async with asyncio.timeout(timeout):
+                self._proc.stdin.write(b"go\n")
+                await self._proc.stdin.drain()
                 line = await self._proc.stdout.readline()
         except TimeoutError:
             self.kill()
             raise HarnessError(f"the load process did not start within {timeout:.0f}s") from None
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""  # it exited before reading `go`
         if not line.strip():
             await self._proc.wait()
             raise HarnessError(f"the load process failed to start (exit {self._proc.returncode})")
@@ -154,6 +163,8 @@ def main() -> None:
     raw = json.loads(sys.argv[1])
     spec = LoadSpec(**(raw | {"mode": ConnMode(raw["mode"]), "discovery": Discovery(raw["discovery"])}))
     spec = replace(spec, max_in_flight=_raise_fd_limit(spec.max_in_flight))
+    if sys.stdin.buffer.readline().strip() != b"go":  # the parent gave up before the schedule
+        os._exit(0)
     try:
         result = asyncio.run(_child(spec, Path(sys.argv[2]), scheduling))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it

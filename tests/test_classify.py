@@ -229,9 +229,13 @@ def _start_worker(ns: str, spec: LoadSpec, records: Path) -> subprocess.Popen[st
     """harness.loadworker's child (the production one), inside namespace `ns`; its stdin is held open, since
     closing it would ask the child to stop before spec.duration."""
     cmd = [sys.executable, "-m", "harness.loadworker", json.dumps(asdict(spec) | {"mode": spec.mode.value}), str(records)]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")  # its schedule starts (see harness.loadworker)
+    proc.stdin.flush()
+    return proc
 
 
 @pytest.fixture(scope="module")
