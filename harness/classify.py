@@ -9,8 +9,6 @@ import asyncio
 import errno
 from enum import StrEnum
 
-import aiohttp
-
 from harness.httpclient import ConnectTimeout, ServerDisconnected
 
 
@@ -64,8 +62,6 @@ def _errno_of(exc: BaseException) -> int | None:
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, aiohttp.ClientConnectorError):
-            return cur.os_error.errno
         if isinstance(cur, OSError) and cur.errno is not None:
             return cur.errno
         cur = cur.__cause__ or cur.__context__
@@ -74,14 +70,14 @@ def _errno_of(exc: BaseException) -> int | None:
 
 def classify_exception(exc: BaseException) -> FailureKind:
     """Most specific FailureKind for a client-side exception raised while sending one request."""
-    if isinstance(exc, (aiohttp.ConnectionTimeoutError, ConnectTimeout)):
+    if isinstance(exc, ConnectTimeout):
         return FailureKind.CONNECT_TIMEOUT
-    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError, TimeoutError)):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return FailureKind.READ_TIMEOUT
     code = _errno_of(exc)
     if code in _ERRNO_KIND:
         return _ERRNO_KIND[code]
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ServerDisconnected)):
+    if isinstance(exc, ServerDisconnected):
         return FailureKind.RESET
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return FailureKind.RESET

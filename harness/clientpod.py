@@ -1,9 +1,9 @@
-"""`--client pod`: the same generator code, with the same aiohttp as the host's, in a pod inside the cluster,
-against the Service's ClusterIP. The records come back after the run.
+"""`--client pod`: the same generator code in a pod inside the cluster, against the Service's ClusterIP. The
+records come back after the run.
 
-Image `rollout-harness/client:<hash>`: the offline python base, the host's aiohttp release and its dependencies
-as wheels (downloaded once from PyPI into the cache, unpacked into /usr/local, which precedes Debian's 3.8 on
-sys.path) and this harness package. Built here and loaded into kind; nothing is pulled.
+Image `rollout-harness/client:<hash>`: the offline python base (Debian's python3 and python3-yarl, all the
+generator imports besides the standard library) and this harness package. Built here and loaded into kind;
+nothing is pulled or downloaded.
 
 Placement: on the harness's cluster, required on the control-plane node (labelled `rollout-harness/role=ingress`,
 taint tolerated), where the workload's pods never run, so no trigger touches the client; elsewhere preferred on
@@ -21,19 +21,15 @@ import asyncio
 import functools
 import hashlib
 import logging
-import platform
 import shutil
 import subprocess
-import sys
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from harness import provision
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.kube import LABEL, Kube
-from harness.resources import cache_dir
 from harness.waiting import wait_for
 
 log = logging.getLogger("harness.clientpod")
@@ -45,36 +41,17 @@ READY_TIMEOUT = 120.0
 CPU_REQUEST = "1"
 
 DOCKERFILE = f"""FROM {BASE}
-COPY wheels /tmp/wheels
-RUN python3 -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('{SITE}') for w in glob.glob('/tmp/wheels/*.whl')]" \\
- && rm -rf /tmp/wheels && python3 -c "import aiohttp; print(aiohttp.__version__)"
 COPY harness {SITE}/harness
+RUN python3 -c "import harness.loadworker"
 ENTRYPOINT ["sleep", "infinity"]
 """
 
 
-def _wheels() -> Path:
-    """The host's aiohttp release and its dependencies as CPython 3.11 manylinux wheels, downloaded once."""
-    aiohttp = version("aiohttp")
-    arch = platform.machine()
-    d = cache_dir() / "client-wheels" / f"aiohttp-{aiohttp}-{arch}"
-    if any(d.glob("aiohttp-*.whl")):
-        return d
-    d.mkdir(parents=True, exist_ok=True)
-    log.info("[client] downloading aiohttp %s wheels for the client image", aiohttp)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:", "--dest", str(d)]
-    cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none"]
-    cmd += ["--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}", "--platform", "any", f"aiohttp=={aiohttp}"]
-    provision.run(cmd, "downloading aiohttp wheels for the client image", timeout=600)
-    return d
-
-
 def image() -> str:
-    """Build (once per harness source and aiohttp release) and return the client image's tag."""
+    """Build (once per harness source) and return the client image's tag."""
     src = Path(__file__).parent
-    wheels = _wheels()
     h = hashlib.sha256(DOCKERFILE.encode())
-    for p in sorted(src.glob("*.py")) + sorted(wheels.glob("*.whl")):
+    for p in sorted(src.glob("*.py")):
         h.update(p.name.encode() + p.read_bytes())
     tag = f"rollout-harness/client:{h.hexdigest()[:12]}"
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
@@ -85,7 +62,6 @@ def image() -> str:
     with tempfile.TemporaryDirectory(prefix="rh-client-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(DOCKERFILE)
-        shutil.copytree(wheels, ctx / "wheels")
         shutil.copytree(src, ctx / "harness", ignore=shutil.ignore_patterns("__pycache__", "bundled", "scripts"))
         provision.run(["docker", "build", "-q", "-t", tag, str(ctx)], "building the client image", timeout=600)
     return tag

@@ -207,7 +207,7 @@ async def _reach(kube: Kube) -> str:
 
 
 def _versions(server: str) -> dict[str, str]:
-    return {"harness": __version__, "python": platform.python_version(), "aiohttp": _version("aiohttp"), "kubernetes": server}
+    return {"harness": __version__, "python": platform.python_version(), "kubernetes": server}
 
 
 def _base(cell: CellSpec, opts: RunOptions, target: Target, status: Status = Status.USED, error: str = "") -> RunResult:

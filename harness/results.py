@@ -104,7 +104,7 @@ class Provenance:
     options: dict[str, Any]
     """Every option that changes a number: rate, mode, baseline, tail, timeouts, thresholds, trials."""
     versions: dict[str, str]
-    """harness, python, aiohttp, kubernetes (the API server's git version)."""
+    """harness, python, kubernetes (the API server's git version)."""
     cluster: dict[str, str]
     """Cluster settings that change a number (name, kube-proxy mode, dead-pod-IP behaviour, ...)."""
 

@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+import yarl
 from support import RawServer, collect, free_port, hold, reset, respond
 
 from harness.classify import FailureKind, classify_exception, classify_status
+from harness.httpclient import ConnectError, ConnectTimeout, Pool, request_bytes
 from harness.load import ConnMode, LoadResult, LoadSpec
 from harness.records import RequestRecord, read_records
 
@@ -118,22 +119,23 @@ async def test_keepalive_mode_honours_connection_close(raw_server: Callable[...,
 
 
 async def _one_exception(url: str, connect: float = 0.5, read: float = 0.3) -> BaseException:
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        try:
-            async with session.get(url) as resp:
-                await resp.read()
-        except Exception as exc:
-            return exc
+    u = yarl.URL(url)
+    pool = Pool(keep=False, connect_timeout=connect, read_timeout=read)
+    try:
+        await pool.get(u.host or "", u.port or 80, request_bytes(u.raw_path_qs, u.raw_authority))
+    except Exception as exc:
+        return exc
+    finally:
+        pool.close()
     raise AssertionError(f"GET {url} did not fail")
 
 
 async def test_classify_exception_directly(raw_server: Callable[..., RawServer]) -> None:
     exc = await _one_exception(f"http://127.0.0.1:{free_port()}/")
-    assert isinstance(exc, aiohttp.ClientConnectorError)
+    assert isinstance(exc, ConnectError)
     assert classify_exception(exc) is FailureKind.REFUSED
     exc = await _one_exception(raw_server(hold).url)
-    assert isinstance(exc, aiohttp.SocketTimeoutError)
+    assert isinstance(exc, TimeoutError) and not isinstance(exc, ConnectTimeout)
     assert classify_exception(exc) is FailureKind.READ_TIMEOUT
     exc = await _one_exception(raw_server(reset(read_first=True)).url)
     assert classify_exception(exc) is FailureKind.RESET
