@@ -104,26 +104,32 @@ async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels
     return Deployed(ns, f"http://127.0.0.1:{port}{path}" if port else "", port, Workload.from_objects(variant.deployment, variant.service))
 
 
-async def wait_serving(url: str, timeout: float) -> None:
-    """The Service must answer SERVING_STREAK times in a row, each on a new connection (so kube-proxy spreads
-    them over the pods), before the measured window starts. Answers follow each other at once; after a failure
-    the next try waits 50 ms."""
+async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozenset()) -> None:
+    """The gate before a measured window: the Service must answer SERVING_STREAK times in a row, each on a new
+    connection, 50 ms apart, and every pod in `pods` (the ready ones) must have answered through it (answers that
+    name their pod in X-Pod; a workload whose answers name none is judged by the streak alone). Why both: kube-proxy
+    programs a new endpoint up to a second or two after it is ready; a window that started before would send
+    keep-alive connections only to the pods programmed so far, and new connections later to a pod that may not
+    listen yet (e2e: a drain that removed no pod the load had reached; refusals in a naive StatefulSet's baseline)."""
     u = yarl.URL(url)
     host, port, request = u.host or "127.0.0.1", u.port or 80, request_bytes(u.raw_path_qs or "/", u.raw_authority)
     pool = Pool(keep=False, connect_timeout=1.0, read_timeout=1.0)
-    streak, last = 0, "no answer yet"
+    streak, last, seen, named = 0, "no answer yet", set[str](), False
     deadline = time.monotonic() + timeout
     try:
-        while streak < SERVING_STREAK:
+        while streak < SERVING_STREAK or (named and not pods <= seen):
             if time.monotonic() > deadline:
-                raise ClusterError(f"the Service at {url} answering steadily: not done within {timeout:.0f}s (last seen: {last})")
+                missing = f"; not answered yet: {', '.join(sorted(pods - seen))}" if named and not pods <= seen else ""
+                raise ClusterError(f"the Service at {url} answering steadily: not done within {timeout:.0f}s (last seen: {last}{missing})")
             try:
-                status = (await pool.get(host, port, request)).status
-                streak, last = (streak + 1, "HTTP 200") if status == 200 else (0, f"HTTP {status}")
+                resp = await pool.get(host, port, request)
+                streak, last = (streak + 1, "HTTP 200") if resp.status == 200 else (0, f"HTTP {resp.status}")
+                if resp.pod:
+                    named = True
+                    seen.add(resp.pod)
             except (OSError, TimeoutError, BadResponse) as e:
                 streak, last = 0, type(e).__name__
-            if streak == 0:
-                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)
     finally:
         pool.close()
 

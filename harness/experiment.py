@@ -268,13 +268,14 @@ async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResul
                 await actions.prepare_rollback(ctx)
             await actions.wait_settled(ctx, f"deploy {cell.variant}")
             progress.phase("starting the load")
+            ready = frozenset(p.name for p in await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector) if p.ready)
             if client is not None:
                 launch, proc = await client
-                await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_STREAK, SERVING_TIMEOUT)
+                await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_STREAK, SERVING_TIMEOUT, ready)
                 flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
             else:
                 assert port is not None
-                await wait_serving(dep.url, SERVING_TIMEOUT)
+                await wait_serving(dep.url, SERVING_TIMEOUT, ready)
                 flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
                 if flushed:
                     log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)

@@ -89,12 +89,17 @@ async def test_keepalive_opens_a_new_connection_after_the_server_closed_one(
     assert server.accepted == 5 if not close_header else server.accepted == 10
 
 
-async def test_wait_serving_needs_a_streak_and_names_the_last_failure(raw_server: Callable[..., RawServer]) -> None:
-    """The gate before a measured window: SERVING_STREAK answers in a row on new connections, back to back; a
-    Service that never answers 200 fails with what it last saw."""
+async def test_wait_serving_needs_a_streak_and_every_ready_pod(raw_server: Callable[..., RawServer]) -> None:
+    """The gate before a measured window: SERVING_STREAK answers in a row on new connections, and an answer from
+    every ready pod when answers name their pod; a Service that never answers 200, or never from one of the
+    ready pods, fails with what it last saw."""
     ok = raw_server(respond(200, "OK"))
-    await wait_serving(ok.url, 5.0)
+    await wait_serving(ok.url, 5.0, frozenset({"web-1"}))  # answers that name no pod: the streak alone
     assert ok.accepted == SERVING_STREAK
+    one = raw_server(respond(200, "OK", {"X-Pod": "web-1"}))
+    await wait_serving(one.url, 5.0, frozenset({"web-1"}))
+    with pytest.raises(ClusterError, match=r"not done within 2s \(last seen: HTTP 200; not answered yet: web-2\)"):
+        await wait_serving(one.url, 2.0, frozenset({"web-1", "web-2"}))
     bad = raw_server(respond(503, "Service Unavailable"))
     with pytest.raises(ClusterError, match=r"not done within 1s \(last seen: HTTP 503\)"):
         await wait_serving(bad.url, 1.0)
