@@ -26,6 +26,7 @@ from harness.errors import ClusterError
 from harness.httpclient import BadResponse, Pool, request_bytes
 from harness.kube import LABEL, Kube
 from harness.manifests import Variant, slug
+from harness.waiting import wait_for
 from harness.workload import Workload
 
 log = logging.getLogger("harness.deploy")
@@ -114,22 +115,25 @@ async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozense
     u = yarl.URL(url)
     host, port, request = u.host or "127.0.0.1", u.port or 80, request_bytes(u.raw_path_qs or "/", u.raw_authority)
     pool = Pool(keep=False, connect_timeout=1.0, read_timeout=1.0)
-    streak, last, seen, named = 0, "no answer yet", set[str](), False
-    deadline = time.monotonic() + timeout
+    streak, seen, named = 0, set[str](), False
+
+    async def probe() -> tuple[bool | None, str]:
+        nonlocal streak, named
+        try:
+            resp = await pool.get(host, port, request)
+            streak, state = (streak + 1, "HTTP 200") if resp.status == 200 else (0, f"HTTP {resp.status}")
+            if resp.pod:
+                named = True
+                seen.add(resp.pod)
+        except (OSError, TimeoutError, BadResponse) as e:
+            streak, state = 0, type(e).__name__
+        missing = sorted(pods - seen) if named else []
+        if missing:
+            state += f"; not answered yet: {', '.join(missing)}"
+        return (True if streak >= SERVING_STREAK and not missing else None), state
+
     try:
-        while streak < SERVING_STREAK or (named and not pods <= seen):
-            if time.monotonic() > deadline:
-                missing = f"; not answered yet: {', '.join(sorted(pods - seen))}" if named and not pods <= seen else ""
-                raise ClusterError(f"the Service at {url} answering steadily: not done within {timeout:.0f}s (last seen: {last}{missing})")
-            try:
-                resp = await pool.get(host, port, request)
-                streak, last = (streak + 1, "HTTP 200") if resp.status == 200 else (0, f"HTTP {resp.status}")
-                if resp.pod:
-                    named = True
-                    seen.add(resp.pod)
-            except (OSError, TimeoutError, BadResponse) as e:
-                streak, last = 0, type(e).__name__
-            await asyncio.sleep(0.05)
+        await wait_for(probe, timeout=timeout, every=0.05, what=f"the Service at {url} answering steadily", error=ClusterError)
     finally:
         pool.close()
 
