@@ -155,10 +155,12 @@ async def _matrix(args: argparse.Namespace) -> int:
             line.close()  # the tables go to the same terminal
     wall = time.monotonic() - t0
     measured = sum(r.generator.wall_seconds for r in results if r.generator)
-    setup = sum(r.setup_s for r in results)
+    setup = sum(r.setup_s - r.setup_ahead_s for r in results)  # what the next cell set up in a tail did not cost
+    ahead = sum(r.setup_ahead_s for r in results)
     footer = f"{len(results)} runs in {wall:.0f}s wall; " + (
         f"{100 * (wall - measured) / wall:.0f}% of it outside the measured windows ({setup:.0f}s setting up: deploy, pods "
-        f"ready, the Service answering; {max(0.0, wall - measured - setup):.0f}s the rest: load start and stop, analysis, cleanup)"
+        f"ready, the Service answering{f' (and {ahead:.0f}s more during the tails before)' if ahead else ''}; "
+        f"{max(0.0, wall - measured - setup):.0f}s the rest: load start and stop, analysis, cleanup)"
         if opts.parallel == 1
         else f"measured windows add up to {measured:.0f}s ({measured / wall:.2f} per wall second, {opts.parallel} cells at a time)"
     )

@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=opt["parallel"],
             help="cells at once, each in its own namespace (default %(default)d)",
         )
+        r.add_argument(
+            "--no-ahead",
+            dest="ahead",
+            action="store_false",
+            help="set each cell up only after the one before it ended (default: during its tail, once its old pods are gone)",
+        )
         r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
         r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
         r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")

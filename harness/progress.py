@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TextIO
 
 
@@ -102,10 +103,19 @@ def install(stream: TextIO, level: int) -> StatusLine:
     return _status
 
 
+_label: ContextVar[str] = ContextVar("progress_label", default="")
+
+
+def label(text: str) -> None:
+    """Put `text` before every phase named from here on in this task (and the tasks and threads it starts): a
+    cell set up while the one before it is measured shows as "next cell: deploying"."""
+    _label.set(text)
+
+
 def phase(name: str) -> None:
     """Name what the current cell is doing (a no-op unless a status line is installed and drawn)."""
     if _status is not None:
-        _status.phase(name)
+        _status.phase(_label.get() + name)
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

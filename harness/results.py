@@ -140,6 +140,8 @@ class RunResult:
     """Up to 200 failed requests, earliest first."""
     setup_s: float = 0.0
     """Deploy, wait ready and serving, before the load started (outside the measured window)."""
+    setup_ahead_s: float = 0.0
+    """Of setup_s, the seconds spent while the cell before this one was still measured (RunOptions.ahead)."""
     conntrack_flushed: int = 0
     """Conntrack entries toward this cell's NodePort deleted on the nodes just before the load started: leftovers
     of earlier cells (e.g. SYN_SENT entries toward their dead pods) that would capture reused source ports."""

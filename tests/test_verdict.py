@@ -85,7 +85,7 @@ async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict(monkey
     outcome = {"naive": {400 + i: "refused" for i in range(30)}, "best-practice": {}, "readiness": {400: "connect_timeout"}}
     ran: list[str] = []
 
-    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions) -> RunResult:
+    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions, **kw: object) -> RunResult:
         ran.append(cell.name)
         return replace(run(records(outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial)
 
@@ -113,7 +113,7 @@ async def test_parallel_cells_overlap_and_come_back_in_order(monkeypatch: pytest
 
     in_flight, peak = 0, 0
 
-    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions) -> RunResult:
+    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions, **kw: object) -> RunResult:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
@@ -129,3 +129,62 @@ async def test_parallel_cells_overlap_and_come_back_in_order(monkeypatch: pytest
     assert peak == 2 and [r.name for r in results] == [c.name for c in cells]
     with pytest.raises(ClusterError, match="went away"):
         await run_matrix(None, [*cells, CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW, 1)], RunOptions(parallel=3))  # type: ignore[arg-type]
+
+
+async def test_the_next_cell_is_set_up_during_the_tail_and_released_when_not_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounting only (fake set-up and measurement around the real run_cell and run_matrix): the next cell's set-up
+    starts when the current cell's tail does; a trial made unnecessary by the cell measured meanwhile (stop_early) is
+    released unmeasured; every set-up is released once, also when a measurement fails; setup_ahead_s says how much
+    of a set-up was hidden in the tail before it. With ahead off, no set-up overlaps a measurement."""
+    import asyncio
+
+    from harness import experiment
+    from harness.actions import Trigger
+    from harness.errors import ClusterError
+    from harness.experiment import CellSpec, Prepared, RunOptions, run_matrix
+    from harness.load import ConnMode
+
+    outcome = {"naive": {400 + i: "refused" for i in range(30)}, "best": {}, "broken": {}}
+    events: list[tuple[str, str]] = []
+
+    async def fake_set_up(target: object, cell: CellSpec, opts: RunOptions, stack: object, label: str) -> Prepared:
+        events.append((f"set-up{' ahead' if label else ''}", cell.name))
+        stack.callback(lambda: events.append(("released", cell.name)))  # type: ignore[attr-defined]
+        await asyncio.sleep(0.02)
+        base = replace(run(records(outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial, setup_s=0.02)
+        return Prepared(None, None, None, None, None, base)  # type: ignore[arg-type]
+
+    async def fake_measure(cell: CellSpec, opts: RunOptions, p: Prepared, on_tail: object) -> RunResult:
+        events.append(("measure", cell.name))
+        await asyncio.sleep(0.01)
+        if on_tail is not None:
+            on_tail()  # type: ignore[operator]
+        await asyncio.sleep(0.05)  # the tail, longer than a set-up
+        if cell.variant == "broken":
+            raise ClusterError("the API server went away")
+        events.append(("measured", cell.name))
+        return p.base
+
+    monkeypatch.setattr(experiment, "_set_up", fake_set_up)
+    monkeypatch.setattr(experiment, "_measure", fake_measure)
+    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for v in ("naive", "best") for t in (1, 2)]
+    n1, n2, b1, b2 = (c.name for c in cells)
+    results = await run_matrix(None, cells, RunOptions(trials=2, stop_early=True))  # type: ignore[arg-type]
+    assert events == [
+        ("set-up", n1), ("measure", n1), ("set-up ahead", n2), ("measured", n1), ("released", n1),
+        ("released", n2),  # naive's first trial settled it: its second trial, set up meanwhile, is not measured
+        ("set-up", b1), ("measure", b1), ("set-up ahead", b2), ("measured", b1), ("released", b1),
+        ("measure", b2), ("measured", b2), ("released", b2),
+    ]  # fmt: skip
+    assert [r.name for r in results] == [n1, b1, b2]
+    assert [r.setup_ahead_s for r in results] == [0.0, 0.0, 0.02]
+
+    events.clear()
+    await run_matrix(None, cells, RunOptions(trials=2, ahead=False))  # type: ignore[arg-type]
+    assert [e for e in events if e[0].startswith("set-up")] == [("set-up", c.name) for c in cells]
+    assert all(e[0] != "set-up ahead" for e in events) and events.count(("released", b2)) == 1
+
+    events.clear()
+    with pytest.raises(ClusterError, match="went away"):
+        await run_matrix(None, [CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW), *cells], RunOptions(trials=2))  # type: ignore[arg-type]
+    assert [e for e in events if e[0] == "released"] == [("released", "broken__set-image__new__t1"), ("released", n1)]
