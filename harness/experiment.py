@@ -2,6 +2,7 @@
 
 Per cell: fresh namespace -> deploy -> ready, settled and serving (rollback: roll out the new release first)
 -> load ‖ watch ‖ [baseline, trigger until complete, until settled, tail] -> analyse -> delete namespace (always).
+In a matrix the next cell's set-up (everything before `load`) runs during the current cell's tail (RunOptions.ahead).
 No argparse and no printing here: harness.cli builds RunOptions and cells and renders the results.
 """
 

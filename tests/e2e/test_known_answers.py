@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
+from harness.experiment import CellSpec, RunOptions, Target, run_cell, run_matrix
 from harness.load import ConnMode
 from harness.results import Status
 
@@ -40,9 +40,12 @@ async def test_naive_set_image_loses_requests(target: Target) -> None:
 @pytest.mark.parametrize("mode", [ConnMode.NEW, ConnMode.KEEPALIVE])
 @pytest.mark.parametrize("trigger", [Trigger.SET_IMAGE, Trigger.DRAIN])
 async def test_best_practice_loses_nothing(target: Target, trigger: Trigger, mode: ConnMode) -> None:
-    for trial in (1, 2, 3):
-        r = await run_cell(target, CellSpec("best-practice", trigger, mode, trial), OPTS)
+    # as compare runs them: trial n+1 is set up during trial n's tail (RunOptions.ahead)
+    results = await run_matrix(target, [CellSpec("best-practice", trigger, mode, trial) for trial in (1, 2, 3)], OPTS)
+    for r in results:
         r.write(OUT / f"{r.name}.json")
+    assert len(results) == 3 and all(r.setup_ahead_s > 0 for r in results[1:]), [r.setup_ahead_s for r in results]
+    for r in results:
         status, lost, sent = r.status, r.lost, r.window_sent  # plain values: short assertion messages
         assert sent > 500, _why(r)
         assert status is Status.USED, _why(r)
