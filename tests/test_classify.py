@@ -64,6 +64,29 @@ async def test_closed_port_is_refused() -> None:
     assert all(r.status == 0 for r in records)
 
 
+async def test_the_schedule_gives_every_request_one_record_caps_in_flight_and_stops(raw_server: Callable[..., RawServer]) -> None:
+    """The open-loop schedule: request i is due at i/rate and has exactly one record; over the in-flight cap a due
+    request is recorded `skipped`, not sent; a set stop event ends the schedule at its next due request."""
+    import asyncio
+
+    from harness.load import run_load
+
+    server = raw_server(hold)
+    records, result = await collect(spec(server.url, max_in_flight=3, read_timeout=1.0))
+    assert result.sent == len(records) == 10 and [r.seq for r in records] == list(range(10))
+    assert all(r.sched == pytest.approx(r.seq / 20) and r.start >= r.sched - 1e-6 for r in records)
+    assert [r.kind for r in records] == ["read_timeout"] * 3 + ["skipped"] * 7 and server.accepted == 3
+
+    ok = raw_server(respond(200, "OK"))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.32, stop.set)
+    got: list[RequestRecord] = []
+    t = time.monotonic()
+    result = await run_load(spec(ok.url, n=100), got.append, stop)
+    assert time.monotonic() - t < 1.5 and result.sent == len(got) and 6 <= len(got) <= 8
+    assert kinds(got) == {"ok"} and max(r.sched for r in got) < 0.4
+
+
 @pytest.mark.parametrize("read_first", [True, False], ids=["after-request", "at-accept"])
 async def test_rst_is_reset(raw_server: Callable[..., RawServer], read_first: bool) -> None:
     server = raw_server(reset(read_first))
