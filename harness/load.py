@@ -206,36 +206,19 @@ async def run_load(
         if on_start is not None:
             on_start(t0_mono, resolver.keep if resolver else 0.0)
         i = 0
-        scheduled = loop.create_future()  # done once every request is launched (or skipped), or stop is set
-        timer: asyncio.TimerHandle | None = None
-
-        def tick() -> None:
-            """Launch every request that is due, then come back when the next one is: a timer callback per
-            wake-up, no sleeping coroutine (a Future and a task step less per request at high rates)."""
-            nonlocal i, timer
-            try:
-                now = loop.time()
-                stopped = stop is not None and stop.is_set()
-                while not stopped and i < total and t0 + i * interval <= now:
-                    sched = i * interval
-                    if len(in_flight) >= spec.max_in_flight:
-                        sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
-                    else:
-                        in_flight[i] = asyncio.create_task(_one(pools[i % len(pools)], target, i, sched, t0, sink, in_flight))
-                    i += 1
-                if stopped or i >= total:
-                    scheduled.set_result(None)
+        while i < total and not (stop is not None and stop.is_set()):
+            now = loop.time()
+            due = t0 + i * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+                continue
+            while i < total and t0 + i * interval <= now:
+                sched = i * interval
+                if len(in_flight) >= spec.max_in_flight:
+                    sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
                 else:
-                    timer = loop.call_at(t0 + i * interval, tick)
-            except Exception as e:  # e.g. the sink's disk is full: the run fails as it would have in a coroutine
-                scheduled.set_exception(e)
-
-        timer = loop.call_at(t0, tick)
-        try:
-            await scheduled
-        finally:
-            if timer is not None:
-                timer.cancel()
+                    in_flight[i] = asyncio.create_task(_one(pools[i % len(pools)], target, i, sched, t0, sink, in_flight))
+                i += 1
         if in_flight:
             await asyncio.wait(set(in_flight.values()), timeout=spec.connect_timeout + spec.read_timeout + 5)
         left = set(in_flight.values())
