@@ -347,9 +347,11 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 
 
 async def _delete_namespace(kube: Kube, ns: str) -> None:
+    """Delete the cell's namespace, its pods at once: the next cell's window must not see them terminate."""
     progress.phase("deleting the namespace")
     try:
-        await asyncio.to_thread(kube.delete_namespace, ns)
+        await asyncio.to_thread(kube.delete_namespace, ns)  # first: no controller can create a pod in it afterwards
+        await asyncio.to_thread(kube.kill_pods, ns)
     except HarnessError as e:
         log.warning("cleanup: %s", e)
 

@@ -203,6 +203,15 @@ class Kube:
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise ClusterError(f"failed to delete namespace {name!r}: the API server is unreachable ({type(e).__name__})") from e
 
+    def kill_pods(self, ns: str) -> None:
+        """Delete every pod of `ns` with no grace period (its preStop hooks and drains cut short). For a namespace
+        that is being deleted after its window: otherwise its pods would take their full graceful termination and
+        exit (and leave the endpoints, and be torn down by the kubelet and the CNI) while the next cell is measured."""
+        _call(
+            f"delete the pods of namespace {ns!r}",
+            lambda: self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0, _request_timeout=30),
+        )
+
     def managed_namespaces(self, selector: str = "") -> list[NamespaceView]:
         sel = f"{LABEL}=true" + (f",{selector}" if selector else "")
         res = _call("list namespaces", lambda: self.core.list_namespace(label_selector=sel))
