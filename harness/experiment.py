@@ -226,11 +226,10 @@ async def run_cell(
     """Set the cell up (or take the set-up started ahead for it), measure it, release everything it made.
     on_tail: called when the cell's tail starts (its old pods gone); run_matrix sets the next cell up from then."""
     turn = time.monotonic()
-    s = set_up or SetUp.start(target, cell, opts)
+    s = set_up or SetUp.start(target, cell, opts)  # started now: none of it is ahead
     try:
         p = await s.task
-        ahead = min(p.base.setup_s, max(0.0, turn - s.started)) if set_up is not None else 0.0
-        p.base = replace(p.base, setup_ahead_s=round(ahead, 2))
+        p.base = replace(p.base, setup_ahead_s=round(min(p.base.setup_s, max(0.0, turn - s.started)), 2))
         return await _measure(cell, opts, p, on_tail)
     finally:
         await s.close()
@@ -253,7 +252,6 @@ class SetUp:
     """A cell's set-up running as a task, possibly while the cell before it is still measured. Closing it stops the
     set-up if it still runs and releases what it made (generator, client pod, namespace, records), last made first."""
 
-    cell: CellSpec
     stack: contextlib.AsyncExitStack
     task: asyncio.Task[Prepared]
     started: float
@@ -262,7 +260,7 @@ class SetUp:
     def start(cls, target: Target, cell: CellSpec, opts: RunOptions, label: str = "") -> SetUp:
         stack = contextlib.AsyncExitStack()
         task = asyncio.create_task(_set_up(target, cell, opts, stack, label), name=f"set-up {cell.name}")
-        return cls(cell, stack, task, time.monotonic())
+        return cls(stack, task, time.monotonic())
 
     async def close(self) -> None:
         await _cancel(self.task)  # a no-op once it has finished
@@ -512,21 +510,21 @@ async def run_matrix(target: Target, cells: list[CellSpec], opts: RunOptions, pr
         )
         return False
 
-    def take() -> tuple[int, CellSpec] | None:
-        return next(((i, c) for i, c in todo if needed(c)), None)
+    def take() -> tuple[int, CellSpec, SetUp | None] | None:
+        """The next cell still needed, not set up yet."""
+        return next(((i, c, None) for i, c in todo if needed(c)), None)
 
     async def worker() -> None:
-        upcoming = take()
-        early: SetUp | None = None  # the upcoming cell's set-up, started during the tail of the cell before it
+        upcoming = take()  # the next cell, with its set-up if that started during the tail of the cell before it
 
         def on_tail() -> None:
-            nonlocal upcoming, early
-            if ahead and (upcoming := take()) is not None:
-                early = SetUp.start(target, upcoming[1], opts, label="next cell: ")
+            nonlocal upcoming
+            if ahead and (n := take()) is not None:
+                upcoming = (n[0], n[1], SetUp.start(target, n[1], opts, label="next cell: "))
 
         try:
             while upcoming is not None:
-                (i, cell), upcoming, set_up, early = upcoming, None, early, None
+                (i, cell, set_up), upcoming = upcoming, None
                 if not needed(cell):  # settled by the cell measured while this one was set up
                     if set_up is not None:
                         await set_up.close()
@@ -550,8 +548,8 @@ async def run_matrix(target: Target, cells: list[CellSpec], opts: RunOptions, pr
                 if upcoming is None:
                     upcoming = take()
         finally:
-            if early is not None:
-                await early.close()
+            if upcoming is not None and upcoming[2] is not None:
+                await upcoming[2].close()
 
     workers = max(1, min(opts.parallel, len(cells)))
     if workers == 1:
