@@ -12,7 +12,8 @@ OUT=$ROOT/bench/results/known-answers-$(date +%Y%m%d-%H%M%S)
 "$ROOT/.venv/bin/python" - "$OUT" <<'PY'
 import sys
 from pathlib import Path
-from harness.results import Status, load_results
+from harness.results import load_results
+from harness.model import Status
 
 runs = load_results(Path(sys.argv[1]))
 for variant, want in (("best-practice", "false losses"), ("naive", "detections")):

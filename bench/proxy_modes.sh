@@ -21,7 +21,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.results import Status, load_results
+from harness.results import load_results
+
+from harness.model import Status
 
 rows = []
 for d in sorted(Path(sys.argv[1]).iterdir()):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.results import RunResult, Status, load_results
+from harness.model import Status
+from harness.results import RunResult, load_results
 from harness.verdict import fold_cells
 
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem
-from harness.load import ConnMode, LoadResult, LoadSpec
+from harness.load import LoadResult, LoadSpec
 from harness.loadworker import LoadProcess, Started
+from harness.model import ConnMode
 from harness.records import SKIPPED, read_records
 from harness.summary import Histogram
 from probe_app.local import LocalApp
@@ -145,7 +146,7 @@ async def _drive(spec: LoadSpec, records: Path) -> tuple[Started, LoadResult]:
 
 def run_ours(app: LocalApp, mode: str, rate: int, seconds: float) -> Point:
     spec = LoadSpec(url=app.url, rate=rate, duration=seconds, mode=ConnMode(mode))
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # as experiment.py: no disk writeback stalls
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # as harness.cell: no disk writeback stalls
     with tempfile.TemporaryDirectory(prefix="bench-records-", dir=shm) as tmp:
         path = Path(tmp) / "records.jsonl"
         c0, s0 = children_cpu(), process_cpu(app.proc.pid)

@@ -14,27 +14,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from harness import hostlock
 from harness.errors import HarnessError, RolloutError
 from harness.kube import STATEFULSET, Kube, now_rfc3339
+from harness.model import Trigger
 from harness.waiting import wait_for
 from harness.workload import Workload
 
 log = logging.getLogger("harness.actions")
 POLL = 0.25  # seconds between status reads: ~4 API calls/s, fine-grained enough for windows of 5-60 s
 EVICT_RETRY = 1.0  # kubectl drain retries a 429 every 5 s; 1 s keeps runs short (loss under a PDB is the same)
-
-
-class Trigger(StrEnum):
-    SET_IMAGE = "set-image"
-    SCALE = "scale"
-    DRAIN = "drain"
-    ROLLBACK = "rollback"
-    RESTART = "restart"
-    NODE_DOWN = "node-down"
 
 
 Mark = Callable[[str, str], None]  # (event kind, detail) -> recorded on the run's timeline

@@ -9,29 +9,16 @@ import bisect
 import itertools
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from harness.attribution import attribute
 from harness.classify import LOST, FailureKind
+from harness.model import Event, Phase, Status, Thresholds
 from harness.records import SKIPPED, RequestRecord
-from harness.results import Blindness, GeneratorStats, PhaseStats, RunResult, Status, Window
+from harness.results import Blindness, GeneratorStats, PhaseStats, RunResult, Window
 from harness.summary import Accumulator, Histogram
-from harness.watch import Event
 
 MAX_FAILURE_SAMPLES = 200
-PHASES = ("baseline", "disruption", "tail")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_lateness: float = 0.5
-    """Seconds. A run whose start-lateness p99 inside the window exceeds this is unreliable: well under the 3 s
-    connect timeout, so a stalled generator cannot fake connect timeouts."""
-    max_gap: float = 0.2
-    """Seconds. A run with zero loss but a longer gap with no request start inside the window is unreliable
-    (a blind zero): an outage shorter than the gap could have been missed. A zero therefore means "no outage
-    of max_gap or longer was missed"; outages here last 0.3 s and more (kube-proxy's programming lag, pods
-    exiting or starting), so 200 ms keeps them visible."""
 
 
 class _Phase:
@@ -98,7 +85,7 @@ def analyse(
             failures.append(rec)
         elif rec.pod:
             last_served[rec.pod] = max(last_served.get(rec.pod, 0.0), rec.end)
-    stats = dict(zip(PHASES, (p.stats() for p in phases), strict=True))
+    stats = dict(zip(Phase, (p.stats() for p in phases), strict=True))
     blind = _blindness(starts, lateness, window, 1.0 / rate)
     failures.sort(key=lambda r: r.start)
     result = replace(
@@ -120,8 +107,8 @@ def analyse(
     return replace(result, status=Status.USED, reasons=())
 
 
-def _noisy(stats: dict[str, PhaseStats]) -> tuple[str, ...]:
-    b = stats["baseline"]
+def _noisy(stats: dict[Phase, PhaseStats]) -> tuple[str, ...]:
+    b = stats[Phase.BASELINE]
     return (f"{b.failed} failed in the baseline ({', '.join(f'{k} {v}' for k, v in b.by_kind.items())})",) if b.failed else ()
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.watch import Event
+from harness.model import EndpointState, Event, PodState, Source
 
 RECENT_DELETE_S = 2.0
 """A pod deleted less than this long before a failure is listed as `pod deleted <2s`: kube-proxy programs its rules
@@ -38,7 +38,7 @@ class Attribution:
 def attribute(events: Iterable[Event], failures: list[tuple[float, str]], last_served: dict[str, float]) -> Attribution:
     """failures: (start time, X-Pod header or "") per failed request; last_served: pod -> end of its last success.
     All times on the events' clock."""
-    evs = sorted((e for e in events if e.source in ("pod", "endpoint")), key=lambda e: e.t)
+    evs = sorted((e for e in events if e.source in (Source.POD, Source.ENDPOINT)), key=lambda e: e.t)
     pods: dict[str, str] = {}
     endpoints: dict[str, str] = {}
     deleted_at: dict[str, float] = {}
@@ -47,13 +47,13 @@ def attribute(events: Iterable[Event], failures: list[tuple[float, str]], last_s
     for t, pod in sorted(failures):
         while i < len(evs) and evs[i].t <= t:
             e = evs[i]
-            if e.source == "pod":
-                if e.state == "deleted":
+            if e.source is Source.POD:
+                if e.state == PodState.DELETED:
                     pods.pop(e.name, None)
                     deleted_at[e.name] = e.t
                 else:
                     pods[e.name] = e.state
-            elif e.state == "removed":
+            elif e.state == EndpointState.REMOVED:
                 endpoints.pop(e.name, None)
             else:
                 endpoints[e.name] = e.state
@@ -71,9 +71,9 @@ def _endpoint_lag(evs: list[Event], last_served: dict[str, float]) -> dict[str, 
     left: dict[str, float] = {}  # pod -> when it went from ready to anything else in the EndpointSlice
     was_ready: set[str] = set()
     for e in evs:
-        if e.source != "endpoint":
+        if e.source is not Source.ENDPOINT:
             continue
-        if e.state == "ready":
+        if e.state == EndpointState.READY:
             was_ready.add(e.name)
         elif e.name in was_ready and e.name not in left:
             left[e.name] = e.t
@@ -85,10 +85,10 @@ def _termination(evs: list[Event]) -> dict[str, float]:
     start: dict[str, float] = {}
     out: dict[str, float] = {}
     for e in evs:
-        if e.source != "pod":
+        if e.source is not Source.POD:
             continue
-        if e.state == "terminating":
+        if e.state == PodState.TERMINATING:
             start.setdefault(e.name, e.t)
-        elif e.state == "deleted" and e.name in start:
+        elif e.state == PodState.DELETED and e.name in start:
             out[e.name] = round(e.t - start[e.name], 2)
     return out

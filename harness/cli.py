@@ -18,17 +18,30 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from harness import progress
-from harness.actions import Trigger
 from harness.cliargs import DEFAULT_VARIANTS, build_parser
 from harness.errors import HarnessError, UsageError
-from harness.experiment import CellSpec, RunOptions
 from harness.gate import EXIT_OVER_BUDGET, Budget
-from harness.load import ConnMode, LoadSpec
+from harness.load import LoadSpec
 from harness.manifests import load_workload, workload_name
+from harness.model import (
+    CellSpec,
+    Client,
+    ConnMode,
+    Discovery,
+    Output,
+    RunOptions,
+    Schedule,
+    Subject,
+    Thresholds,
+    Timing,
+    Traffic,
+    Trigger,
+    WorkloadKind,
+)
 from harness.results import RunResult
 
 log = logging.getLogger("harness")
@@ -98,43 +111,50 @@ def _writable_dir(path: Path) -> None:
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
-    names = {f.name for f in fields(RunOptions)}
-    given = {k: v for k, v in vars(args).items() if k in names}
-    if given.get("client") is None:
-        given["client"] = "pod" if given.get("discovery") == "dns" else "host"
-    return RunOptions(**given)
+    discovery = Discovery(args.discovery)
+    client = Client(args.client) if args.client else (Client.POD if discovery is Discovery.DNS else Client.HOST)
+    return RunOptions(
+        Traffic(
+            args.rate,
+            args.connect_timeout,
+            args.read_timeout,
+            args.connections,
+            args.path,
+            client,
+            discovery,
+            args.dns_cache,
+            args.client_image,
+        ),
+        Timing(args.baseline, args.tail, args.rollout_timeout),
+        Thresholds(args.max_lateness, args.max_gap),
+        Schedule(args.trials, getattr(args, "stop_early", False), args.parallel, args.ahead),
+        Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
+        Output(args.out, args.keep_records, args.pictures),
+    )
 
 
 async def _matrix(args: argparse.Namespace) -> int:
-    from harness.experiment import connect, run_matrix
+    from harness.cell import cell_variant
+    from harness.matrix import run_matrix
+    from harness.measure import CellRunner
+    from harness.target import connect
 
     opts = _options(args)
     chosen = args.variant if args.verb == "run" else args.variants
-    if opts.workload is not None:  # the variants are overlays on it
+    workload = opts.subject.workload
+    if workload is not None:  # the variants are overlays on it
         specs = [chosen or "as-is"] if args.verb == "run" else _split(chosen or "as-is")
-        variants = [workload_name(opts.workload, tuple(s.split("+"))) for s in specs]
+        variants = [workload_name(workload, tuple(s.split("+"))) for s in specs]
     else:
-        if opts.new_image is not None or opts.port is not None:
-            raise UsageError("--new-image and --port go with --workload")
         variants = [chosen or "naive"] if args.verb == "run" else _split(chosen or ",".join(DEFAULT_VARIANTS))
-    if opts.discovery == "dns" and opts.client != "pod":
-        raise UsageError("--discovery dns needs --client pod: the cluster's DNS and its pod IPs are reachable only from inside it")
-    if opts.dns_cache and opts.discovery != "dns":
-        raise UsageError("--dns-cache goes with --discovery dns")
-    LoadSpec("http://load.invalid/", opts.rate, dns_cache=opts.dns_cache, connections=opts.connections).validate()
-    if not opts.path.startswith("/"):
-        raise UsageError(f"--path {opts.path!r}: must start with /")
     modes = [args.mode] if args.verb == "run" else _split(args.modes)
     triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
     cells = _cells(variants, triggers, modes, args.trials)
-    if opts.parallel > 1 and any(c.trigger is Trigger.NODE_DOWN for c in cells):
-        raise UsageError("--parallel: node-down freezes a worker under every other cell's pods; run node-down cells alone")
+    opts.validate(cells)
     for name in dict.fromkeys(variants):
-        opts.variant(name)  # every variant (or workload + overlays) loads and converts before any cluster work
-    if opts.rollout_timeout < 1:
-        raise UsageError(f"--rollout-timeout {opts.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
-    if opts.out:
-        _writable_dir(opts.out)
+        cell_variant(opts, name)  # every variant (or workload + overlays) loads and converts before any cluster work
+    if opts.output.out:
+        _writable_dir(opts.output.out)
     t0 = time.monotonic()
 
     def announce(i: int, n: int, cell: CellSpec) -> None:
@@ -148,7 +168,8 @@ async def _matrix(args: argparse.Namespace) -> int:
     budget = _budget(args)
     target = await connect(args.no_up, args.kubeconfig, args.context)
     try:
-        results = await run_matrix(target, cells, opts, announce)
+        target.check(opts)
+        results = await run_matrix(CellRunner(target, opts), cells, opts.schedule, opts.output.out, announce)
     finally:
         target.kube.close()
         if (line := progress.status()) is not None:
@@ -161,14 +182,15 @@ async def _matrix(args: argparse.Namespace) -> int:
         f"{100 * (wall - measured) / wall:.0f}% of it outside the measured windows ({setup:.0f}s setting up: deploy, pods "
         f"ready, the Service answering{f' (and {ahead:.0f}s more during the tails before)' if ahead else ''}; "
         f"{max(0.0, wall - measured - setup):.0f}s the rest: load start and stop, analysis, cleanup)"
-        if opts.parallel == 1
-        else f"measured windows add up to {measured:.0f}s ({measured / wall:.2f} per wall second, {opts.parallel} cells at a time)"
+        if opts.schedule.parallel == 1
+        else f"measured windows add up to {measured:.0f}s ({measured / wall:.2f} per wall second, {opts.schedule.parallel} cells at a time)"
     )
-    if opts.out and opts.pictures and len(results) > 1:
+    out = opts.output.out
+    if out and opts.output.pictures and len(results) > 1:
         from harness import plot
 
         if plot.available():
-            plot.overview_png(results, opts.out / "overview.png")
+            plot.overview_png(results, out / "overview.png")
         else:
             log.info("pictures: install rollout-harness[plot] (matplotlib) for a PNG per run and an overview")
     return _emit(results, args, budget, footer)

@@ -4,15 +4,13 @@ dataclasses (declared once there). harness.cli runs what this parses."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path
 
 from harness import __version__
-from harness.actions import Trigger
 from harness.durations import ACCEPTED, parse_duration
 from harness.errors import UsageError
-from harness.experiment import RunOptions
-from harness.load import ConnMode, LoadSpec
+from harness.load import LoadSpec
+from harness.model import ConnMode, Schedule, Subject, Thresholds, Timing, Traffic, Trigger
 
 DEFAULT_VARIANTS = ("naive", "readiness", "readiness-prestop", "graceful-app", "best-practice")
 DEFAULT_TRIGGERS = ("set-image", "drain")
@@ -88,14 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
     ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
 
-    opt = {f.name: f.default for f in fields(RunOptions)}
+    tr, ti, th, sc, su = Traffic(), Timing(), Thresholds(), Schedule(), Subject()
     for verb in ("run", "compare"):
         r = sub.add_parser(verb, help="one variant × trigger cell" if verb == "run" else "a variants × triggers matrix with verdicts")
         if verb == "run":
             r.add_argument("--variant", default=None, help="(default naive; with --workload: as-is)")
             r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
             r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=opt["trials"], help="(default %(default)d)")
+            r.add_argument("--trials", type=_positive(int), default=sc.trials, help="(default %(default)d)")
         else:
             r.add_argument("--variants", default=None, help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)})")
             r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
@@ -109,13 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument(
             "--kind",
             choices=["deployment", "statefulset"],
-            default=opt["kind"],
+            default=su.kind.value,
             help="run the pods as a Deployment or as a StatefulSet (+ headless Service) (default %(default)s)",
         )
         r.add_argument(
             "--parallel",
             type=_positive(int),
-            default=opt["parallel"],
+            default=sc.parallel,
             help="cells at once, each in its own namespace (default %(default)d)",
         )
         r.add_argument(
@@ -124,13 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_false",
             help="set each cell up only after the one before it ended (default: during its tail, once its old pods are gone)",
         )
-        r.add_argument("--rate", type=_positive(float), default=opt["rate"], help="requests/s (default %(default)g)")
-        r.add_argument("--baseline", type=parse_duration, default=opt["baseline"], help="load before the trigger (default %(default)gs)")
-        r.add_argument("--tail", type=parse_duration, default=opt["tail"], help="load after the disruption settled (default %(default)gs)")
-        r.add_argument("--rollout-timeout", type=parse_duration, default=opt["rollout_timeout"], help="(default %(default)gs)")
-        r.add_argument("--connect-timeout", type=parse_duration, default=opt["connect_timeout"], help="(default %(default)gs)")
-        r.add_argument("--read-timeout", type=parse_duration, default=opt["read_timeout"], help="(default %(default)gs)")
-        r.add_argument("--connections", type=_positive(int), default=opt["connections"], help=CONNECTIONS_HELP)
+        r.add_argument("--rate", type=_positive(float), default=tr.rate, help="requests/s (default %(default)g)")
+        r.add_argument("--baseline", type=parse_duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
+        r.add_argument("--tail", type=parse_duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
+        r.add_argument("--rollout-timeout", type=parse_duration, default=ti.rollout_timeout, help="(default %(default)gs)")
+        r.add_argument("--connect-timeout", type=parse_duration, default=tr.connect_timeout, help="(default %(default)gs)")
+        r.add_argument("--read-timeout", type=parse_duration, default=tr.read_timeout, help="(default %(default)gs)")
+        r.add_argument("--connections", type=_positive(int), default=tr.connections, help=CONNECTIONS_HELP)
         r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
         r.add_argument(
             "--client",
@@ -141,26 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument(
             "--discovery",
             choices=["service", "dns"],
-            default=opt["discovery"],
+            default=tr.discovery.value,
             help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
             "in turn, caching answers for their TTL (default %(default)s)",
         )
         r.add_argument(
             "--dns-cache",
             type=parse_duration,
-            default=opt["dns_cache"],
+            default=tr.dns_cache,
             help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
         )
         r.add_argument(
             "--max-lateness",
             type=parse_duration,
-            default=opt["max_lateness"],
+            default=th.max_lateness,
             help="unreliable above this lateness p99 (default %(default)gs)",
         )
         r.add_argument(
             "--max-gap",
             type=parse_duration,
-            default=opt["max_gap"],
+            default=th.max_gap,
             help="a zero with a longer blind gap is unreliable (default %(default)gs)",
         )
         _output_args(r)
@@ -174,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
             "`variants --workload FILE` lists them, a+b combines)",
         )
         r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
-        r.add_argument("--path", default=opt["path"], help="HTTP path of every request (default %(default)s)")
+        r.add_argument("--path", default=tr.path, help="HTTP path of every request (default %(default)s)")
         r.add_argument("--port", type=_positive(int), default=None, help="--workload: the Service port to load (default: its first)")
         r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
         r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")

@@ -14,7 +14,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import yarl
 
@@ -22,23 +21,14 @@ from harness.classify import FailureKind, classify_exception, classify_status, d
 from harness.discovery import DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
 from harness.httpclient import Pool, request_bytes
+from harness.model import ConnMode, Discovery, Traffic
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
-
-
-class Discovery(StrEnum):
-    SERVICE = "service"  # connect to the URL's host (a NodePort or a ClusterIP: kube-proxy picks the pod)
-    DNS = "dns"  # resolve the URL's host (a headless Service) and connect to each pod IP in turn: harness.discovery
-
-
-class ConnMode(StrEnum):
-    NEW = "new"  # a new TCP connection per request
-    KEEPALIVE = "keepalive"  # `connections` reused connections, requests spread over them in turn
 
 
 @dataclass(frozen=True)
 class LoadSpec:
     url: str
-    rate: float = 200.0
+    rate: float = Traffic.rate
     """Scheduled requests per second (open loop: the schedule never waits for the server)."""
     duration: float = 10.0
     """Seconds of schedule; a rollout run stops the generator earlier, at the end of its tail."""
@@ -46,16 +36,11 @@ class LoadSpec:
     max_requests: int | None = None
     max_in_flight: int = 2000
     """Requests in flight beyond this are recorded as `skipped`, never delayed (bounded memory and fds)."""
-    connect_timeout: float = 3.0
-    """3 s: Linux retransmits a lost SYN after 1 s, so a client that gives up sooner counts one lost packet on a
-    loaded 2-core machine as a failure. Most HTTP clients' connect timeouts are longer still."""
-    read_timeout: float = 5.0
-    """Seconds from connect to the whole response; a hung backend shows as read_timeout."""
-    connections: int = 16
-    """Keep-alive mode: requests go to this many connection pools in turn, so this many connections stay open
-    (more while requests overlap), each to a pod kube-proxy picked when it was opened. One pool would hold one
-    or two connections at 200/s, often to a single pod, and a drain of the other pods would then test nothing:
-    with 16 and 3 pods, a given pod holds none with probability (2/3)^16 = 0.15 %. Unused in `new` mode."""
+    connect_timeout: float = Traffic.connect_timeout
+    read_timeout: float = Traffic.read_timeout
+    connections: int = Traffic.connections
+    """The defaults and why: harness.model.Traffic. One pool would hold one or two connections at 200/s, often to a
+    single pod, and a drain of the other pods would then test nothing."""
     discovery: Discovery = Discovery.SERVICE
     dns_cache: float = 0.0
     """Discovery dns: keep each answer this many seconds instead of its TTL (0: the TTL)."""
@@ -73,16 +58,11 @@ class LoadSpec:
             raise UsageError(f"bad URL {self.url!r}: {e}") from None
         if not host:
             raise UsageError(f"bad URL {self.url!r}: no host")
-        if not 0 < self.rate <= 100_000:
-            raise UsageError(f"bad rate {self.rate}: must be in (0, 100000] requests/s")
+        Traffic(self.rate, self.connect_timeout, self.read_timeout, self.connections, dns_cache=self.dns_cache).validate()
         if self.duration <= 0:
             raise UsageError("duration must be positive")
         if self.max_in_flight < 1:
             raise UsageError("max in-flight must be at least 1")
-        if not 1 <= self.connections <= 1000:
-            raise UsageError(f"bad connections {self.connections}: must be in [1, 1000]")
-        if not 0 <= self.dns_cache <= 3600:
-            raise UsageError(f"bad DNS cache time {self.dns_cache}: must be in [0, 3600] s")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.load import ConnMode, Discovery, LoadResult, LoadSpec, run_load
+from harness.load import LoadResult, LoadSpec, run_load
+from harness.model import ConnMode, Discovery
 from harness.records import RecordWriter
 
 CLOCK_TOLERANCE = 1.0  # s: the announcement's own delay; different kernels' monotonic clocks differ by far more

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.classify import FAILURE_KINDS
+from harness.model import EndpointState, PodState, Source
 from harness.records import RequestRecord
 from harness.results import RunResult
 from harness.verdict import Verdict, fold_cells
@@ -32,7 +33,13 @@ KIND_COLORS = {
     "http_other": "#17becf",
     "other": "#7f7f7f",
 }
-STATE_COLORS = {"pending": "#dddddd", "scheduled": "#cccccc", "running": "#f3d27a", "ready": "#5aae61", "terminating": "#e08214"}
+STATE_COLORS = {
+    PodState.PENDING: "#dddddd",
+    PodState.SCHEDULED: "#cccccc",
+    PodState.RUNNING: "#f3d27a",
+    PodState.READY: "#5aae61",
+    PodState.TERMINATING: "#e08214",
+}
 VERDICT_COLORS = {Verdict.LOSSLESS: "#5aae61", Verdict.LOSSY: "#d6604d", Verdict.INCONCLUSIVE: "#bbbbbb"}
 
 
@@ -63,7 +70,7 @@ def run_png(result: RunResult, records: Iterable[RequestRecord], path: Path) -> 
         bins.setdefault(int(r.start / BIN), Counter())[r.kind] += 1
     n = max(bins, default=0) + 1
     kinds = ["ok", *(k.value for k in FAILURE_KINDS if any(k.value in c for c in bins.values()))]
-    pods = sorted({e.name for e in result.events if e.source == "pod"}, key=lambda p: min(e.t for e in result.events if e.name == p))
+    pods = sorted({e.name for e in result.events if e.source is Source.POD}, key=lambda p: min(e.t for e in result.events if e.name == p))
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 4.5 + 0.22 * len(pods)), sharex=True, gridspec_kw={"height_ratios": [3, 0.6 + 0.25 * len(pods)]}
     )
@@ -89,17 +96,17 @@ def run_png(result: RunResult, records: Iterable[RequestRecord], path: Path) -> 
     top.legend(loc="lower left", fontsize=7, ncol=len(kinds) + 1)
     end = w.end_s if w is not None else n * BIN
     for row, pod in enumerate(pods):
-        evs = sorted((e for e in result.events if e.source == "pod" and e.name == pod), key=lambda e: e.t)
+        evs = sorted((e for e in result.events if e.source is Source.POD and e.name == pod), key=lambda e: e.t)
         for e, nxt in zip(evs, [*evs[1:], None], strict=True):
-            if e.state == "deleted":
+            if e.state == PodState.DELETED:
                 continue
             stop = nxt.t if nxt is not None else end
-            bottom.barh(row, stop - e.t, left=e.t, color=STATE_COLORS.get(e.state, "#999999"), height=0.7, linewidth=0)
+            bottom.barh(row, stop - e.t, left=e.t, color=STATE_COLORS.get(PodState(e.state), "#999999"), height=0.7, linewidth=0)
         ready = False
-        for e in sorted((e for e in result.events if e.source == "endpoint" and e.name == pod), key=lambda e: e.t):
-            if ready and e.state != "ready":  # left the ready endpoints (a new pod's first not-ready entry is not)
+        for e in sorted((e for e in result.events if e.source is Source.ENDPOINT and e.name == pod), key=lambda e: e.t):
+            if ready and e.state != EndpointState.READY:  # left the ready endpoints (a new pod's first not-ready entry is not)
                 bottom.plot([e.t], [row], marker="|", color="black", markersize=12, markeredgewidth=2)
-            ready = e.state == "ready"
+            ready = e.state == EndpointState.READY
     bottom.set_yticks(range(len(pods)), [p.rsplit("-", 1)[-1] for p in pods], fontsize=7)
     bottom.set_ylabel("pods")
     bottom.set_xlabel("seconds since the load started (| = left the ready endpoints)")

@@ -1,7 +1,7 @@
 """pytest plugin (entry point `pytest11: rollout_harness`, active once the package is installed): assert in your own
 tests what a rollout loses.
 
-    from harness.results import Status
+    from harness.model import Status
 
     def test_best_practice_loses_nothing_on_set_image(rollout):
         result = rollout("best-practice", "set-image")
@@ -13,7 +13,7 @@ Fixtures:
   `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`. With
   `--rollout-kubeconfig`/`--rollout-context`, that cluster instead (never created or deleted; pass client="pod").
 - `rollout`: `rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult` runs one measured
-  cell (options: any `harness.experiment.RunOptions` field, e.g. rate=150, manifests=Path("my-variants")) and
+  cell (options: any `harness.model.RunOptions` setting, by name, e.g. rate=150, manifests=Path("my-variants")) and
   returns the typed result. Synchronous: call it from plain or async test functions.
 """
 
@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 import pytest
 
 from harness import cluster
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, connect, run_cell
-from harness.load import ConnMode
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Trigger
 from harness.results import RunResult
+from harness.target import Target, connect
 
 T = TypeVar("T")
 Rollout = Callable[..., RunResult]
@@ -74,6 +74,6 @@ def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
 def rollout(rollout_cluster: Target) -> Rollout:
     def run(variant: str, trigger: str = "set-image", mode: str = "new", trial: int = 1, **options: Any) -> RunResult:
         cell = CellSpec(variant, Trigger(trigger), ConnMode(mode), trial)
-        return _run(run_cell(rollout_cluster, cell, RunOptions(**options)))
+        return _run(run_cell(rollout_cluster, cell, RunOptions.of(**options)))
 
     return run

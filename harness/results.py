@@ -18,28 +18,17 @@ import json
 import types
 import typing
 from dataclasses import asdict, dataclass, field
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from harness.attribution import Attribution
 from harness.errors import UsageError
+from harness.model import WINDOW_PHASES, ConnMode, Event, Phase, Status, Trigger
 from harness.records import RequestRecord
 from harness.summary import RunSummary
-from harness.watch import Event
 
 SCHEMA = "rollout-harness/run@2"
-
-
-class Status(StrEnum):
-    USED = "used"
-    """Counts toward the cell's verdict."""
-    NOISY = "noisy"
-    """A request failed in the baseline, before the trigger: the environment dropped it, not the rollout."""
-    UNRELIABLE = "unreliable"
-    """The generator could not see the disruption (stalled, blind, skipped requests, client errors, missing records)."""
-    FAILED = "failed"
-    """The rollout itself failed (never completed or stopped progressing); nothing was measured."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +108,8 @@ class Provenance:
 class RunResult:
     name: str
     variant: str
-    trigger: str
-    mode: str
+    trigger: Trigger
+    mode: ConnMode
     trial: int
     status: Status
     reasons: tuple[str, ...]
@@ -128,8 +117,7 @@ class RunResult:
     provenance: Provenance
     error: str = ""
     window: Window | None = None
-    phases: dict[str, PhaseStats] = field(default_factory=dict)
-    """baseline, disruption, tail."""
+    phases: dict[Phase, PhaseStats] = field(default_factory=dict)
     blindness: Blindness | None = None
     summary: RunSummary | None = None
     """The whole run (all phases): latency, lateness, per-second timeline."""
@@ -151,19 +139,19 @@ class RunResult:
     @property
     def lost(self) -> int:
         """Requests lost to the disruption: failures in the disruption and tail phases."""
-        return sum(self.phases[p].failed for p in ("disruption", "tail") if p in self.phases)
+        return sum(self.phases[p].failed for p in WINDOW_PHASES if p in self.phases)
 
     @property
     def lost_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for p in ("disruption", "tail"):
+        for p in WINDOW_PHASES:
             for k, n in self.phases[p].by_kind.items() if p in self.phases else ():
                 out[k] = out.get(k, 0) + n
         return out
 
     @property
     def window_sent(self) -> int:
-        return sum(self.phases[p].sent for p in ("disruption", "tail") if p in self.phases)
+        return sum(self.phases[p].sent for p in WINDOW_PHASES if p in self.phases)
 
     @property
     def fail_pct(self) -> float:
@@ -219,8 +207,8 @@ def _build(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(value)
     if origin is dict:
-        _, vt = typing.get_args(tp)
-        return {k: _build(vt, v) for k, v in value.items()}
+        kt, vt = typing.get_args(tp)
+        return {_build(kt, k): _build(vt, v) for k, v in value.items()}
     if origin in (tuple, list):
         (et, *_) = typing.get_args(tp)
         return origin(_build(et, v) for v in value)

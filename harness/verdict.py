@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.classify import TIMER_KINDS
-from harness.results import RunResult, Status
+from harness.model import Phase, Status
+from harness.results import RunResult
 
 # two-sided 95 % Student t quantiles by degrees of freedom (1..10); 1.96 beyond
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -120,7 +121,7 @@ def fold(runs: list[RunResult]) -> CellVerdict:
         upper_bound_pct=100 * upper_bound_zero(window_sent) if verdict is Verdict.LOSSLESS else None,
         by_kind={k: statistics.mean(r.lost_by_kind.get(k, 0) for r in used) for k in kinds},
         excluded_real=dict(real),
-        baseline_failed=sum(r.phases["baseline"].failed for r in measured if "baseline" in r.phases),
+        baseline_failed=sum(r.phases[Phase.BASELINE].failed for r in measured if Phase.BASELINE in r.phases),
         max_gap_ms=max((r.blindness.max_gap_ms for r in measured if r.blindness), default=0.0),
         rollout_s=statistics.mean(r.window.settled_s - r.window.trigger_s for r in measured if r.window) if measured else 0.0,
         notes=tuple(notes),

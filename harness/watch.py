@@ -7,22 +7,9 @@ generator's records use too (CLOCK_MONOTONIC is shared by every process on the h
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from harness.kube import Kube
-
-
-@dataclass(frozen=True)
-class Event:
-    t: float
-    """Seconds: monotonic when collected; after the load's t0 once stored in a RunResult."""
-    source: str
-    """`pod`, `endpoint` or `harness` (a mark the harness set: trigger, complete, settled, evicted, ...)."""
-    name: str
-    """Pod name for pod/endpoint events; the mark's kind for harness events."""
-    state: str
-    """Pod: pending, scheduled, running, ready, terminating, deleted. Endpoint: ready, serving-terminating,
-    not-ready, removed. Harness: free text."""
+from harness.model import EndpointState, Event, PodState, Source
 
 
 class Watcher:
@@ -45,7 +32,7 @@ class Watcher:
         self._stop.set()
 
     def mark(self, t: float, kind: str, detail: str) -> None:
-        self._emit(Event(t, "harness", kind, detail))
+        self._emit(Event(t, Source.HARNESS, kind, detail))
 
     def _emit(self, e: Event) -> None:
         with self._lock:
@@ -53,10 +40,10 @@ class Watcher:
 
     def run_pods(self) -> None:
         for t, typ, pod in self.kube.stream_pods(self.namespace, self._stop.is_set, self.selector):
-            state = "deleted" if typ == "DELETED" else pod.state
+            state = PodState.DELETED if typ == "DELETED" else pod.state
             if self._pods.get(pod.name) != state:
                 self._pods[pod.name] = state
-                self._emit(Event(t, "pod", pod.name, state))
+                self._emit(Event(t, Source.POD, pod.name, state))
 
     def run_endpoints(self) -> None:
         for t, typ, sl in self.kube.stream_slices(self.namespace, self._stop.is_set, self.service):
@@ -65,4 +52,4 @@ class Watcher:
             self._slices[sl.name] = new
             for pod in sorted(set(old) | set(new)):
                 if old.get(pod) != new.get(pod):
-                    self._emit(Event(t, "endpoint", pod, new.get(pod, "removed")))
+                    self._emit(Event(t, Source.ENDPOINT, pod, new.get(pod, EndpointState.REMOVED)))

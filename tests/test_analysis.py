@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from harness.analysis import Thresholds, analyse
+from harness.analysis import analyse
+from harness.model import Event, PodState, Source, Status, Thresholds
 from harness.records import SKIPPED, RequestRecord
-from harness.results import GeneratorStats, Provenance, RunResult, Status, Window, load_results
-from harness.watch import Event
+from harness.results import GeneratorStats, Provenance, RunResult, Window, load_results
 
 RATE = 100.0
 WINDOW = Window(trigger_s=3.0, complete_s=5.0, old_pods_gone_s=6.0, settled_s=7.0, end_s=9.0)
@@ -83,13 +83,13 @@ def test_skipped_client_errors_and_missing_records_are_unreliable() -> None:
 
 
 def test_attribution_uses_actual_starts_and_relative_events() -> None:
-    events = [Event(0.0, "pod", "web-a", "ready"), Event(3.5, "pod", "web-a", "terminating")]
+    events = [Event(0.0, Source.POD, "web-a", PodState.READY), Event(3.5, Source.POD, "web-a", PodState.TERMINATING)]
     r = run(records({400: "refused"}), events)
     assert r.attribution is not None and r.attribution.states_at_failure == {"pod terminating": 1}
 
 
 def test_json_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    r = run(records({400: "refused"}), [Event(3.5, "pod", "web-a", "terminating")])
+    r = run(records({400: "refused"}), [Event(3.5, Source.POD, "web-a", PodState.TERMINATING)])
     r = replace(r, setup_s=12.5)
     r.write(tmp_path / "a.json")
     doc = json.loads((tmp_path / "a.json").read_text())

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from harness.attribution import attribute
-from harness.watch import Event
+from harness.model import EndpointState, Event, PodState, Source
 
 
 def test_every_state_present_is_listed_and_lag_is_measured() -> None:
     events = [
-        Event(10.0, "pod", "old", "ready"),
-        Event(10.0, "endpoint", "old", "ready"),
-        Event(20.0, "pod", "new", "running"),
-        Event(20.1, "endpoint", "new", "not-ready"),  # a new pod's endpoint starts not ready: not a removal
-        Event(22.0, "pod", "new", "ready"),
-        Event(22.1, "endpoint", "new", "ready"),
-        Event(30.0, "pod", "old", "terminating"),
-        Event(30.2, "endpoint", "old", "serving-terminating"),
-        Event(36.0, "pod", "old", "deleted"),
-        Event(36.1, "endpoint", "old", "removed"),
+        Event(10.0, Source.POD, "old", PodState.READY),
+        Event(10.0, Source.ENDPOINT, "old", EndpointState.READY),
+        Event(20.0, Source.POD, "new", PodState.RUNNING),
+        Event(20.1, Source.ENDPOINT, "new", EndpointState.NOT_READY),  # a new pod's endpoint starts not ready: not a removal
+        Event(22.0, Source.POD, "new", PodState.READY),
+        Event(22.1, Source.ENDPOINT, "new", EndpointState.READY),
+        Event(30.0, Source.POD, "old", PodState.TERMINATING),
+        Event(30.2, Source.ENDPOINT, "old", EndpointState.SERVING_TERMINATING),
+        Event(36.0, Source.POD, "old", PodState.DELETED),
+        Event(36.1, Source.ENDPOINT, "old", EndpointState.REMOVED),
     ]
     failures = [(15.0, ""), (21.0, ""), (31.0, ""), (37.0, ""), (45.0, ""), (33.0, "new")]
     att = attribute(events, failures, {"old": 31.5, "new": 44.0})
@@ -34,7 +34,7 @@ def test_every_state_present_is_listed_and_lag_is_measured() -> None:
 
 
 def test_failure_before_any_event_has_no_pods() -> None:
-    att = attribute([Event(5.0, "pod", "a", "ready")], [(1.0, "")], {})
+    att = attribute([Event(5.0, Source.POD, "a", PodState.READY)], [(1.0, "")], {})
     assert att.states_at_failure == {"no pods": 1}
 
 

@@ -31,7 +31,8 @@ from support import RawServer, collect, free_port, hold, reset, respond
 
 from harness.classify import FailureKind, classify_exception, classify_status
 from harness.httpclient import ConnectError, ConnectTimeout, Pool, request_bytes
-from harness.load import ConnMode, LoadResult, LoadSpec
+from harness.load import LoadResult, LoadSpec
+from harness.model import ConnMode
 from harness.records import RequestRecord, read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from harness import discovery
 from harness.discovery import DnsError, Resolver, lookup, parse, qualify, query, resolv_conf
-from harness.load import Discovery, LoadSpec
+from harness.load import LoadSpec
+from harness.model import Discovery
 from tests.support import collect, free_port
 
 Answers = Callable[[str], tuple[int, list[str], int | list[int]]]  # name -> (rcode, addresses, TTL or one per address)

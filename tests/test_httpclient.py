@@ -11,7 +11,8 @@ from support import RawServer, collect, read_request, respond
 
 from harness.deploy import SERVING_STREAK, wait_serving
 from harness.errors import ClusterError
-from harness.load import ConnMode, LoadSpec
+from harness.load import LoadSpec
+from harness.model import ConnMode
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

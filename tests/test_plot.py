@@ -10,17 +10,17 @@ import pytest
 from test_analysis import records, run
 
 from harness import plot
-from harness.watch import Event
+from harness.model import EndpointState, Event, PodState, Source
 
 pytestmark = pytest.mark.skipif(not plot.available(), reason="matplotlib (the plot extra) is not installed")
 PNG = b"\x89PNG\r\n\x1a\n"
 EVENTS = [
-    Event(0.0, "pod", "web-a", "ready"),
-    Event(3.2, "pod", "web-b", "running"),
-    Event(4.0, "pod", "web-b", "ready"),
-    Event(4.1, "endpoint", "web-a", "serving-terminating"),
-    Event(4.1, "pod", "web-a", "terminating"),
-    Event(5.5, "pod", "web-a", "deleted"),
+    Event(0.0, Source.POD, "web-a", PodState.READY),
+    Event(3.2, Source.POD, "web-b", PodState.RUNNING),
+    Event(4.0, Source.POD, "web-b", PodState.READY),
+    Event(4.1, Source.ENDPOINT, "web-a", EndpointState.SERVING_TERMINATING),
+    Event(4.1, Source.POD, "web-a", PodState.TERMINATING),
+    Event(5.5, Source.POD, "web-a", PodState.DELETED),
 ]
 
 

@@ -17,7 +17,8 @@ import pytest
 from support import ProbeApps, collect, http_get
 
 from harness.cli import main
-from harness.load import ConnMode, LoadResult, LoadSpec, run_load
+from harness.load import LoadResult, LoadSpec, run_load
+from harness.model import ConnMode
 from harness.records import RequestRecord
 from harness.waiting import wait_for
 from probe_app.app import Config

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 from test_analysis import BASE, records, run
 
+from harness.model import Status
 from harness.report import compare_table
-from harness.results import Provenance, RunResult, Status
+from harness.results import Provenance, RunResult
 from harness.verdict import Verdict, fold, fold_cells, mean_ci, upper_bound_zero
 
 
@@ -72,119 +73,3 @@ def test_compare_table_puts_the_verdict_first() -> None:
     assert rows[2][:2] == ["lossless", "best"] and rows[2][4] == "2/2" and rows[2][6].startswith("0 (≤ ")
     assert rows[3][:2] == ["lossy", "naive"] and rows[3][4:6] == ["2/3", "4-6"] and "[" in rows[3][6]
     assert "failed t3: rollout did not complete" in rows[3][-1]
-
-
-async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accounting only (a fake run_cell): naive's first trial loses 30 refused, so its trials 2 and 3 are not run and
-    the cell says why; best-practice loses nothing and runs all three; a trial with only timeouts never settles."""
-    from harness import experiment
-    from harness.actions import Trigger
-    from harness.experiment import CellSpec, RunOptions, run_matrix
-    from harness.load import ConnMode
-
-    outcome = {"naive": {400 + i: "refused" for i in range(30)}, "best-practice": {}, "readiness": {400: "connect_timeout"}}
-    ran: list[str] = []
-
-    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions, **kw: object) -> RunResult:
-        ran.append(cell.name)
-        return replace(run(records(outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial)
-
-    monkeypatch.setattr(experiment, "run_cell", fake_run_cell)
-    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for t in (1, 2, 3) for v in outcome]
-    results = await run_matrix(None, cells, RunOptions(trials=3, stop_early=True))  # type: ignore[arg-type]
-    assert [n.split("__")[0] for n in ran].count("naive") == 1
-    assert [n.split("__")[0] for n in ran].count("best-practice") == 3 and [n.split("__")[0] for n in ran].count("readiness") == 3
-    naive = fold([r for r in results if r.variant == "naive"])
-    assert naive.verdict is Verdict.LOSSY and naive.trials == 1
-    assert any("stopped after trial 1: lossy whatever follows (30 refused" in n for n in naive.notes)
-    assert len(await run_matrix(None, cells, RunOptions(trials=3))) == 9  # type: ignore[arg-type]
-
-
-async def test_parallel_cells_overlap_and_come_back_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accounting only (a fake run_cell whose cells take different times): with parallel=2 two cells are in flight
-    at once, never more; results come back in the cells' order; an error in one worker surfaces as itself."""
-    import asyncio
-
-    from harness import experiment
-    from harness.actions import Trigger
-    from harness.errors import ClusterError
-    from harness.experiment import CellSpec, RunOptions, run_matrix
-    from harness.load import ConnMode
-
-    in_flight, peak = 0, 0
-
-    async def fake_run_cell(target: object, cell: CellSpec, opts: RunOptions, **kw: object) -> RunResult:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.05 if cell.variant == "slow" else 0.01)
-        in_flight -= 1
-        if cell.variant == "broken":
-            raise ClusterError("the API server went away")
-        return replace(run(records()), name=cell.name, variant=cell.variant, trial=cell.trial)
-
-    monkeypatch.setattr(experiment, "run_cell", fake_run_cell)
-    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for t in (1, 2) for v in ("slow", "a", "b")]
-    results = await run_matrix(None, cells, RunOptions(parallel=2))  # type: ignore[arg-type]
-    assert peak == 2 and [r.name for r in results] == [c.name for c in cells]
-    with pytest.raises(ClusterError, match="went away"):
-        await run_matrix(None, [*cells, CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW, 1)], RunOptions(parallel=3))  # type: ignore[arg-type]
-
-
-async def test_the_next_cell_is_set_up_during_the_tail_and_released_when_not_needed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accounting only (fake set-up and measurement around the real run_cell and run_matrix): the next cell's set-up
-    starts when the current cell's tail does; a trial made unnecessary by the cell measured meanwhile (stop_early) is
-    released unmeasured; every set-up is released once, also when a measurement fails; setup_ahead_s says how much
-    of a set-up was hidden in the tail before it. With ahead off, no set-up overlaps a measurement."""
-    import asyncio
-
-    from harness import experiment
-    from harness.actions import Trigger
-    from harness.errors import ClusterError
-    from harness.experiment import CellSpec, Prepared, RunOptions, run_matrix
-    from harness.load import ConnMode
-
-    outcome = {"naive": {400 + i: "refused" for i in range(30)}, "best": {}, "broken": {}}
-    events: list[tuple[str, str]] = []
-
-    async def fake_set_up(target: object, cell: CellSpec, opts: RunOptions, stack: object, label: str) -> Prepared:
-        events.append((f"set-up{' ahead' if label else ''}", cell.name))
-        stack.callback(lambda: events.append(("released", cell.name)))  # type: ignore[attr-defined]
-        await asyncio.sleep(0.02)
-        base = replace(run(records(outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial, setup_s=0.02)
-        return Prepared(None, None, None, None, None, base)  # type: ignore[arg-type]
-
-    async def fake_measure(cell: CellSpec, opts: RunOptions, p: Prepared, on_tail: object) -> RunResult:
-        events.append(("measure", cell.name))
-        await asyncio.sleep(0.01)
-        if on_tail is not None:
-            on_tail()  # type: ignore[operator]
-        await asyncio.sleep(0.05)  # the tail, longer than a set-up
-        if cell.variant == "broken":
-            raise ClusterError("the API server went away")
-        events.append(("measured", cell.name))
-        return p.base
-
-    monkeypatch.setattr(experiment, "_set_up", fake_set_up)
-    monkeypatch.setattr(experiment, "_measure", fake_measure)
-    cells = [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for v in ("naive", "best") for t in (1, 2)]
-    n1, n2, b1, b2 = (c.name for c in cells)
-    results = await run_matrix(None, cells, RunOptions(trials=2, stop_early=True))  # type: ignore[arg-type]
-    assert events == [
-        ("set-up", n1), ("measure", n1), ("set-up ahead", n2), ("measured", n1), ("released", n1),
-        ("released", n2),  # naive's first trial settled it: its second trial, set up meanwhile, is not measured
-        ("set-up", b1), ("measure", b1), ("set-up ahead", b2), ("measured", b1), ("released", b1),
-        ("measure", b2), ("measured", b2), ("released", b2),
-    ]  # fmt: skip
-    assert [r.name for r in results] == [n1, b1, b2]
-    assert [r.setup_ahead_s for r in results] == [0.0, 0.0, 0.02]
-
-    events.clear()
-    await run_matrix(None, cells, RunOptions(trials=2, ahead=False))  # type: ignore[arg-type]
-    assert [e for e in events if e[0].startswith("set-up")] == [("set-up", c.name) for c in cells]
-    assert all(e[0] != "set-up ahead" for e in events) and events.count(("released", b2)) == 1
-
-    events.clear()
-    with pytest.raises(ClusterError, match="went away"):
-        await run_matrix(None, [CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW), *cells], RunOptions(trials=2))  # type: ignore[arg-type]
-    assert [e for e in events if e[0] == "released"] == [("released", "broken__set-image__new__t1"), ("released", n1)]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from harness import cluster
-from harness.experiment import Target, connect
+from harness.target import Target, connect
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.experiment import Target
 from harness.resources import manifests_dir
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
-from harness.load import ConnMode
-from harness.results import RunResult, Status
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.results import RunResult
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 OUT = Path("results/e2e")
-OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180, client="pod")
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180, client="pod")
 
 
 def _why(r: RunResult) -> str:

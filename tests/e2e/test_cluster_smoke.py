@@ -11,10 +11,11 @@ import pytest
 
 from harness.actions import TriggerContext, wait_rollout
 from harness.deploy import deploy, namespace_name, wait_serving
-from harness.experiment import Target
-from harness.load import ConnMode, LoadSpec, run_load
+from harness.load import LoadSpec, run_load
 from harness.manifests import load_variant
+from harness.model import ConnMode
 from harness.records import RequestRecord
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

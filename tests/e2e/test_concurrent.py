@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.experiment import Target
-from harness.results import RunResult, Status, load_results
+from harness.model import Status
+from harness.results import RunResult, load_results
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
-from harness.load import ConnMode
-from harness.results import Status
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 @pytest.mark.parametrize(("variant", "cache"), [("prestop-15s", 0.0), ("readiness-prestop", 30.0)])
 async def test_dns_discovery_set_image(target: Target, variant: str, cache: float) -> None:
-    opts = RunOptions(rate=150, baseline=2.0, tail=3.0, client="pod", discovery="dns", dns_cache=cache)
+    opts = RunOptions.of(rate=150, baseline=2.0, tail=3.0, client="pod", discovery="dns", dns_cache=cache)
     r = await run_cell(target, CellSpec(variant, Trigger.SET_IMAGE, ConnMode.NEW), opts)
     r.write(Path("results/e2e") / f"dns-{r.name}-cache{cache:g}.json")
     why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"

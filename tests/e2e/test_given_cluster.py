@@ -13,8 +13,8 @@ import yaml
 
 from harness import cluster
 from harness.cli import main
-from harness.experiment import Target
 from harness.results import load_results
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell, run_matrix
-from harness.load import ConnMode
-from harness.results import Status
+from harness.matrix import run_matrix
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 # every run's JSON is kept under results/e2e/ (gitignored) so a failure can be read afterwards
 OUT = Path("results/e2e")
-OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
 
 
 def _why(r: object) -> str:

@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness import cluster, netguard
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
-from harness.load import ConnMode
-from harness.results import Status
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
 COUNT = "rollout-harness-egress-count"
 
 

@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 
 from harness import cluster
-from harness.actions import Trigger
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
-from harness.load import ConnMode
-from harness.results import Status
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 async def test_node_down_loses_requests_until_the_endpoints_go(target: Target) -> None:
-    r = await run_cell(target, CellSpec("fast-failover", Trigger.NODE_DOWN, ConnMode.NEW), RunOptions(rate=150, baseline=2.0, tail=3.0))
+    r = await run_cell(target, CellSpec("fast-failover", Trigger.NODE_DOWN, ConnMode.NEW), RunOptions.of(rate=150, baseline=2.0, tail=3.0))
     r.write(Path("results/e2e") / f"{r.name}.json")
     why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
     marks = {e.state.split(" ", 1)[-1]: e.t for e in r.events if e.source == "harness" and e.name == "node"}

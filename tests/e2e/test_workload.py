@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.actions import Trigger
 from harness.cli import main
-from harness.experiment import CellSpec, RunOptions, Target, run_cell
 from harness.gate import EXIT_OVER_BUDGET
-from harness.load import ConnMode
-from harness.results import Status, load_results
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.results import load_results
+from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 SHOP = Path(__file__).parents[1] / "examples" / "shop-api.yaml"
-OPTS = RunOptions(rate=150, baseline=2.0, tail=3.0, workload=SHOP, new_image="rollout-harness/probe-app:v2", port=8000)
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, workload=SHOP, new_image="rollout-harness/probe-app:v2", port=8000)
 
 
 @pytest.mark.parametrize("trigger", [t for t in Trigger if t is not Trigger.NODE_DOWN])  # node-down: test_node_down.py

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.model import Status
 from harness.pytest_plugin import Rollout
-from harness.results import Status
 
 
 @pytest.mark.parametrize("trigger", ["set-image", "drain"])

@@ -1,0 +1,51 @@
+"""The domain at the centre: what a measured cell is, how it is run, and what the harness sees while it runs.
+
+Plain data only (enums and frozen dataclasses); this module imports only harness.errors and no Kubernetes
+client, so results, analysis, verdicts and reports depend on it alone. Every other module speaks these types:
+a string is never a domain value.
+
+    RunOptions  every knob of a measured run, grouped by concern (traffic, timing, thresholds, schedule, subject,
+                output), validated once (`validate`), its messages naming settings, not command-line flags
+    CellSpec    one cell: variant × trigger × connection mode × trial
+    Event       one timestamped change seen during a run (pod, endpoint, or a mark the harness set)
+"""
+
+from harness.model.domain import (
+    WINDOW_PHASES,
+    CellSpec,
+    Client,
+    ConnMode,
+    Discovery,
+    EndpointState,
+    Event,
+    Phase,
+    PodState,
+    Source,
+    Status,
+    Trigger,
+    WorkloadKind,
+)
+from harness.model.options import Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic
+
+__all__ = [
+    "WINDOW_PHASES",
+    "CellSpec",
+    "Client",
+    "ConnMode",
+    "Discovery",
+    "EndpointState",
+    "Event",
+    "Output",
+    "Phase",
+    "PodState",
+    "RunOptions",
+    "Schedule",
+    "Source",
+    "Status",
+    "Subject",
+    "Thresholds",
+    "Timing",
+    "Traffic",
+    "Trigger",
+    "WorkloadKind",
+]

@@ -1,0 +1,130 @@
+"""The domain's values: triggers, modes, phases, statuses, pod and endpoint states, events, cells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Trigger(StrEnum):
+    """What disrupts the pods during the window."""
+
+    SET_IMAGE = "set-image"
+    SCALE = "scale"
+    DRAIN = "drain"
+    ROLLBACK = "rollback"
+    RESTART = "restart"
+    NODE_DOWN = "node-down"
+
+
+class ConnMode(StrEnum):
+    """How the requests use connections."""
+
+    NEW = "new"
+    """A new TCP connection per request."""
+    KEEPALIVE = "keepalive"
+    """`connections` reused connections, requests spread over them in turn."""
+
+
+class Discovery(StrEnum):
+    """How the client finds the pods."""
+
+    SERVICE = "service"
+    """Connect to the URL's host (a NodePort or a ClusterIP: kube-proxy picks the pod)."""
+    DNS = "dns"
+    """Resolve the URL's host (a headless Service) and connect to each pod IP in turn (harness.discovery)."""
+
+
+class Client(StrEnum):
+    """Where the load comes from."""
+
+    HOST = "host"
+    """The harness's host, through the NodePort kind maps to 127.0.0.1."""
+    POD = "pod"
+    """A client pod on the control-plane node, through the Service's ClusterIP (harness.clientpod)."""
+
+
+class WorkloadKind(StrEnum):
+    """The controller that runs the pods."""
+
+    DEPLOYMENT = "deployment"
+    STATEFULSET = "statefulset"
+    """The same pods as a StatefulSet with a headless Service (manifests.as_statefulset)."""
+
+
+class Status(StrEnum):
+    """Whether a run counts toward its cell's verdict."""
+
+    USED = "used"
+    """Counts toward the cell's verdict."""
+    NOISY = "noisy"
+    """A request failed in the baseline, before the trigger: the environment dropped it, not the rollout."""
+    UNRELIABLE = "unreliable"
+    """The generator could not see the disruption (stalled, blind, skipped requests, client errors, missing records)."""
+    FAILED = "failed"
+    """The rollout itself failed (never completed or stopped progressing); nothing was measured."""
+
+
+class Phase(StrEnum):
+    """Where a request falls in a run, by its actual start (see harness.results)."""
+
+    BASELINE = "baseline"
+    DISRUPTION = "disruption"
+    TAIL = "tail"
+
+
+WINDOW_PHASES = (Phase.DISRUPTION, Phase.TAIL)
+"""The phases whose failures are the rollout's loss."""
+
+
+class Source(StrEnum):
+    """Who reported an Event."""
+
+    POD = "pod"
+    ENDPOINT = "endpoint"
+    HARNESS = "harness"
+    """A mark the harness set: trigger, complete, settled, evicted, ..."""
+
+
+class PodState(StrEnum):
+    """One word per pod for the timeline."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    """Running, not ready."""
+    READY = "ready"
+    TERMINATING = "terminating"
+    DELETED = "deleted"
+
+
+class EndpointState(StrEnum):
+    """A pod's entry in the Service's EndpointSlices."""
+
+    READY = "ready"
+    SERVING_TERMINATING = "serving-terminating"
+    NOT_READY = "not-ready"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+    """Seconds: monotonic when collected; after the load's t0 once stored in a RunResult."""
+    source: Source
+    name: str
+    """Pod name for pod/endpoint events; the mark's kind for harness events."""
+    state: str
+    """A PodState for pods, an EndpointState for endpoints, free text for harness marks."""
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    variant: str
+    trigger: Trigger
+    mode: ConnMode
+    trial: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}__{self.trigger.value}__{self.mode.value}__t{self.trial}"

@@ -1,0 +1,219 @@
+"""RunOptions: every knob of a measured run, grouped by concern, each field documented under it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.model.domain import CellSpec, Client, ConnMode, Discovery, Trigger, WorkloadKind
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The load: how much, over which connections, from where, to which path."""
+
+    rate: float = 200.0
+    """Requests per second (open loop). 200/s resolves outages of 5 ms per request and leaves the 2 cores to the cluster."""
+    connect_timeout: float = 3.0
+    """Linux retransmits a lost SYN after 1 s, so a client that gives up sooner counts one lost packet on a loaded
+    2-core machine as a failure. Most HTTP clients' connect timeouts are longer still."""
+    read_timeout: float = 5.0
+    """Seconds from connect to the whole response; a hung backend shows as read_timeout."""
+    connections: int = 16
+    """Keep-alive mode: requests go to this many connection pools in turn, so this many connections stay open, each
+    to a pod kube-proxy picked when it was opened. With 16 and 3 pods, a given pod holds none with probability
+    (2/3)^16 = 0.15 %, so a drain always meets connections. Unused in `new` mode."""
+    path: str = "/"
+    """The HTTP path every request asks for."""
+    client: Client = Client.HOST
+    discovery: Discovery = Discovery.SERVICE
+    dns_cache: float = 0.0
+    """Discovery dns: the client keeps each answer this many seconds instead of its TTL (0: the TTL)."""
+    client_image: str | None = None
+    """Client pod on a cluster that pulls images: the client image pushed where it can pull it from (build it with
+    `rollout-harness client-image`); default: build it here and load it into kind."""
+
+    def validate(self) -> None:
+        """UsageError naming the first setting out of its range."""
+        _within("rate", self.rate, 0, 100_000, "requests/s", low_open=True)
+        _within("connect timeout", self.connect_timeout, 0, 3600, "s", low_open=True)
+        _within("read timeout", self.read_timeout, 0, 3600, "s", low_open=True)
+        _within("connections", self.connections, 1, 1000)
+        _within("DNS cache time", self.dns_cache, 0, 3600, "s")
+        if not self.path.startswith("/"):
+            raise UsageError(f"path {self.path!r}: must start with /")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The measured window around the trigger."""
+
+    baseline: float = 3.0
+    """Seconds of steady load before the trigger; a failure in it marks the run noisy."""
+    tail: float = 3.0
+    """Seconds of load after the disruption settled: kube-proxy can lag the EndpointSlices by ~2 s."""
+    rollout_timeout: float = 180.0
+    """A rollout (or a settle, or an eviction round) that takes longer fails the run."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a run is not trusted (status unreliable)."""
+
+    max_lateness: float = 0.5
+    """Seconds. A run whose start-lateness p99 inside the window exceeds this is unreliable: well under the 3 s
+    connect timeout, so a stalled generator cannot fake connect timeouts."""
+    max_gap: float = 0.2
+    """Seconds. A run with zero loss but a longer gap with no request start inside the window is unreliable
+    (a blind zero): an outage shorter than the gap could have been missed. A zero therefore means "no outage
+    of max_gap or longer was missed"; outages here last 0.3 s and more (kube-proxy's programming lag, pods
+    exiting or starting), so 200 ms keeps them visible."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many cells run, in which order, how many at once."""
+
+    trials: int = 1
+    """Runs per cell; `compare` defaults to 3 so a verdict rests on more than one run."""
+    stop_early: bool = False
+    """Adaptive trials: a cell runs no more trials once its verdict cannot change (see matrix.settled_lossy)."""
+    parallel: int = 1
+    """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
+    ahead: bool = True
+    """With parallel 1: set the next cell up (namespace, pods, the Service answering) during this cell's tail, once
+    its old pods are gone, instead of after its window: about 3 s less per cell (see README, Time to verdict)."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is rolled: a bundled variant, or the user's workload with overlays, as a Deployment or StatefulSet."""
+
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    manifests: Path | None = None
+    """Variants directory (default: the bundled one)."""
+    workload: Path | None = None
+    """Your own workload (YAML: one Deployment, its Service, extra objects) instead of a bundled variant; the cells'
+    variant is then its name (the file's stem) followed by `+overlay` for each overlay applied to it."""
+    new_image: str | None = None
+    """With workload: the image set-image moves to; None: a pod-template change with the same image."""
+    port: int | None = None
+    """With workload: the Service port the load goes to (default: its first)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What is written besides the returned results."""
+
+    out: Path | None = None
+    """Directory for one JSON per run (and records with keep_records)."""
+    keep_records: bool = False
+    pictures: bool = True
+    """With out: a PNG per run next to its JSON (needs the `plot` extra, matplotlib; skipped without it)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every knob of a measured run, grouped by concern; each group documents its fields and their defaults."""
+
+    traffic: Traffic = field(default_factory=Traffic)
+    timing: Timing = field(default_factory=Timing)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    schedule: Schedule = field(default_factory=Schedule)
+    subject: Subject = field(default_factory=Subject)
+    output: Output = field(default_factory=Output)
+
+    @classmethod
+    def of(cls, **settings: object) -> RunOptions:
+        """RunOptions from settings named by their field alone, whatever their group: `of(rate=150, tail=5,
+        client="pod")` (enum values may be given as their strings). For tests and the pytest plugin."""
+        groups: dict[str, dict[str, object]] = {}
+        for name, value in settings.items():
+            group = _GROUP_OF.get(name)
+            if group is None:
+                raise UsageError(f"unknown run setting {name!r}; known: {', '.join(sorted(_GROUP_OF))}")
+            default = getattr(_DEFAULTS[group], name)
+            groups.setdefault(group, {})[name] = type(default)(str(value)) if isinstance(default, StrEnum) else value
+        return cls(**{g: type(_DEFAULTS[g])(**kw) for g, kw in groups.items()})
+
+    def validate(self, cells: Sequence[CellSpec] = ()) -> RunOptions:
+        """Self, if the settings (and the cells to run with them) go together; else UsageError naming the first
+        setting that does not."""
+        t, s, w = self.traffic, self.subject, self.timing
+        t.validate()
+        _within("trials", self.schedule.trials, 1, 10_000)
+        _within("parallel cells", self.schedule.parallel, 1, 64)
+        _within("maximum lateness", self.thresholds.max_lateness, 0, 60, "s", low_open=True)
+        _within("maximum gap", self.thresholds.max_gap, 0, 60, "s", low_open=True)
+        _within("baseline", w.baseline, 0, 3600, "s")
+        _within("tail", w.tail, 0, 3600, "s")
+        if w.rollout_timeout < 1:
+            raise UsageError(f"rollout timeout {w.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
+        if t.discovery is Discovery.DNS and t.client is not Client.POD:
+            raise UsageError("discovery dns needs the client in a pod: the cluster's DNS and its pod IPs are reachable only from inside it")
+        if t.dns_cache and t.discovery is not Discovery.DNS:
+            raise UsageError("a DNS cache time goes with discovery dns")
+        if s.workload is None and (s.new_image is not None or s.port is not None):
+            raise UsageError("a new image and a Service port go with your own workload")
+        if self.schedule.parallel > 1 and any(c.trigger is Trigger.NODE_DOWN for c in cells):
+            raise UsageError("node-down freezes a worker under every other cell's pods: run node-down cells one at a time")
+        return self
+
+    def provenance(self, mode: ConnMode) -> dict[str, float | int | str]:
+        """The options that change a run's numbers, recorded in every result (results.Provenance.options). The
+        flat names are those of the first results, so results written then still fold with new ones."""
+        t, w, th, s = self.traffic, self.timing, self.thresholds, self.subject
+        always: dict[str, float | int | str] = {
+            "rate": t.rate,
+            "baseline": w.baseline,
+            "tail": w.tail,
+            "rollout_timeout": w.rollout_timeout,
+            "connect_timeout": t.connect_timeout,
+            "read_timeout": t.read_timeout,
+            "connections": t.connections,
+            "max_lateness": th.max_lateness,
+            "max_gap": th.max_gap,
+            "trials": self.schedule.trials,
+            "path": t.path,
+            "client": t.client.value,
+        }
+        # recorded only when set away from their defaults, so older results still fold with new ones
+        d_t, d_s, d_sch = Traffic(), Subject(), Schedule()
+        when_set: dict[str, tuple[object, object]] = {
+            "workload": (s.workload, d_s.workload),
+            "new_image": (s.new_image, d_s.new_image),
+            "port": (s.port, d_s.port),
+            "client_image": (t.client_image, d_t.client_image),
+            "parallel": (self.schedule.parallel, d_sch.parallel),
+            "ahead": (self.schedule.ahead, d_sch.ahead),
+            "kind": (s.kind, d_s.kind),
+            "discovery": (t.discovery, d_t.discovery),
+            "dns_cache": (t.dns_cache, d_t.dns_cache),
+        }
+        extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
+        return always | extra | {"mode": mode.value}
+
+
+def _within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
+    if (lo < value if low_open else lo <= value) and value <= hi:
+        return
+    given = f"{value:g}{'s' if unit == 's' else ''}"
+    bounds = f"{'(' if low_open else '['}{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")
+    raise UsageError(f"{name} {given}: must be in {bounds}")
+
+
+def _plain(v: object) -> float | int | str:
+    if isinstance(v, StrEnum):
+        return v.value
+    if isinstance(v, Path):
+        return str(v)
+    assert isinstance(v, float | int | str)
+    return v
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default_factory() for f in fields(RunOptions)}  # type: ignore[operator]
+_GROUP_OF = {f.name: group for group, d in _DEFAULTS.items() for f in fields(d)}

@@ -1,0 +1,154 @@
+"""The matrix scheduler through its public seam (harness.matrix.run_matrix with a cell runner): trials that cannot
+change a verdict are skipped, cells overlap as asked, the next cell is set up during the tail and every set-up is
+released once. Accounting only: the runner is a fake at the boundary (no cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pytest
+from test_analysis import records, run
+
+from harness.cell import Prepared, SetUp
+from harness.errors import ClusterError, RolloutError
+from harness.matrix import run_matrix
+from harness.model import CellSpec, ConnMode, Schedule, Status, Trigger
+from harness.results import RunResult
+from harness.verdict import Verdict, fold
+
+NAIVE = {400 + i: "refused" for i in range(30)}
+
+
+@dataclass
+class FakeSetUp:
+    task: asyncio.Task[RunResult]
+    name: str
+    events: list[tuple[str, str]]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+        self.events.append(("released", self.name))
+
+
+class FakeRunner:
+    """Set-ups take `setup` s; a measurement calls on_tail after 10 ms, then runs a tail of `tail` s."""
+
+    def __init__(self, outcome: dict[str, dict[int, str]], setup: float = 0.02, tail: float = 0.05) -> None:
+        self.outcome, self.setup, self.tail = outcome, setup, tail
+        self.events: list[tuple[str, str]] = []
+        self.in_flight = self.peak = 0
+
+    def start(self, cell: CellSpec, label: str = "") -> FakeSetUp:
+        self.events.append((f"set-up{' ahead' if label else ''}", cell.name))
+        return FakeSetUp(asyncio.create_task(self._set_up(cell)), cell.name, self.events)
+
+    async def _set_up(self, cell: CellSpec) -> RunResult:
+        await asyncio.sleep(self.setup)
+        return replace(run(records(self.outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial)
+
+    async def run(self, cell: CellSpec, set_up: FakeSetUp | None = None, on_tail: Callable[[], None] | None = None) -> RunResult:
+        s = set_up or self.start(cell)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            base = await s.task
+            self.events.append(("measure", cell.name))
+            await asyncio.sleep(0.01)
+            if on_tail is not None:
+                on_tail()
+            await asyncio.sleep(self.tail)
+            if cell.variant == "broken":
+                raise ClusterError("the API server went away")
+            if cell.variant == "stuck":
+                raise RolloutError("rollout did not complete")
+            self.events.append(("measured", cell.name))
+            return base
+        finally:
+            self.in_flight -= 1
+            await s.close()
+
+    def failed(self, cell: CellSpec, error: str) -> RunResult:
+        return replace(run(records()), name=cell.name, variant=cell.variant, trial=cell.trial, status=Status.FAILED, error=error)
+
+
+def cells(variants: tuple[str, ...], trials: int, trials_outer: bool = True) -> list[CellSpec]:
+    if trials_outer:
+        return [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for t in range(1, trials + 1) for v in variants]
+    return [CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW, t) for v in variants for t in range(1, trials + 1)]
+
+
+async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict() -> None:
+    """naive's first trial loses 30 refused, so its trials 2 and 3 are not run and the cell says why; best-practice
+    loses nothing and runs all three; a trial with only timeouts never settles a cell."""
+    runner = FakeRunner({"naive": NAIVE, "best-practice": {}, "readiness": {400: "connect_timeout"}}, tail=0.0)
+    matrix = cells(("naive", "best-practice", "readiness"), 3)
+    results = await run_matrix(runner, matrix, Schedule(trials=3, stop_early=True, ahead=False))
+    measured = [name.split("__")[0] for what, name in runner.events if what == "measured"]
+    assert measured.count("naive") == 1 and measured.count("best-practice") == 3 and measured.count("readiness") == 3
+    naive = fold([r for r in results if r.variant == "naive"])
+    assert naive.verdict is Verdict.LOSSY and naive.trials == 1
+    assert any("stopped after trial 1: lossy whatever follows (30 refused" in n for n in naive.notes)
+    assert len(await run_matrix(FakeRunner(runner.outcome, tail=0.0), matrix, Schedule(trials=3))) == 9
+
+
+async def test_parallel_cells_overlap_and_come_back_in_order() -> None:
+    """With parallel=2 two cells are in flight at once, never more; results come back in the cells' order; a failed
+    rollout becomes a failed result; any other error in one worker surfaces as itself."""
+    runner = FakeRunner({"slow": {}, "a": {}, "b": {}, "stuck": {}, "broken": {}}, tail=0.01)
+    matrix = cells(("slow", "a", "b", "stuck"), 2)
+    results = await run_matrix(runner, matrix, Schedule(parallel=2))
+    assert runner.peak == 2 and [r.name for r in results] == [c.name for c in matrix]
+    assert [r.status for r in results if r.variant == "stuck"] == [Status.FAILED, Status.FAILED]
+    with pytest.raises(ClusterError, match="went away"):
+        await run_matrix(runner, [*matrix, CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW, 1)], Schedule(parallel=3))
+
+
+async def test_a_single_failed_rollout_is_raised() -> None:
+    with pytest.raises(RolloutError, match="did not complete"):
+        await run_matrix(FakeRunner({"stuck": {}}), cells(("stuck",), 1), Schedule())
+
+
+async def test_the_next_cell_is_set_up_during_the_tail_and_released_when_not_needed() -> None:
+    """The next cell's set-up starts when the current cell's tail does; a trial made unnecessary by the cell measured
+    meanwhile (stop_early) is released unmeasured; every set-up is released once, also when a measurement fails.
+    With ahead off, no set-up overlaps a measurement."""
+    runner = FakeRunner({"naive": NAIVE, "best": {}, "broken": {}})
+    matrix = cells(("naive", "best"), 2, trials_outer=False)
+    n1, n2, b1, b2 = (c.name for c in matrix)
+    results = await run_matrix(runner, matrix, Schedule(trials=2, stop_early=True))
+    assert runner.events == [
+        ("set-up", n1), ("measure", n1), ("set-up ahead", n2), ("measured", n1), ("released", n1),
+        ("released", n2),  # naive's first trial settled it: its second trial, set up meanwhile, is not measured
+        ("set-up", b1), ("measure", b1), ("set-up ahead", b2), ("measured", b1), ("released", b1),
+        ("measure", b2), ("measured", b2), ("released", b2),
+    ]  # fmt: skip
+    assert [r.name for r in results] == [n1, b1, b2]
+
+    runner.events.clear()
+    await run_matrix(runner, matrix, Schedule(trials=2, ahead=False))
+    assert [e for e in runner.events if e[0].startswith("set-up")] == [("set-up", c.name) for c in matrix]
+    assert runner.events.count(("released", b2)) == 1
+
+    runner.events.clear()
+    with pytest.raises(ClusterError, match="went away"):
+        await run_matrix(runner, [CellSpec("broken", Trigger.SET_IMAGE, ConnMode.NEW), *matrix], Schedule(trials=2))
+    assert [e for e in runner.events if e[0] == "released"] == [("released", "broken__set-image__new__t1"), ("released", n1)]
+
+
+async def test_a_set_up_says_how_much_of_it_was_hidden_before_its_turn() -> None:
+    """setup_ahead_s: the part of setup_s spent before the cell's turn came (during the tail of the cell before)."""
+
+    async def prepared(setup_s: float) -> Prepared:
+        return Prepared(None, None, None, None, None, replace(run(records()), setup_s=setup_s))  # type: ignore[arg-type]
+
+    now = time.monotonic()
+    for setup_s, started, ahead in ((2.0, now - 0.5, 0.5), (0.3, now - 5.0, 0.3), (1.0, now + 1.0, 0.0)):
+        s = SetUp(contextlib.AsyncExitStack(), asyncio.create_task(prepared(setup_s)), started)
+        assert (await s.prepared(now)).base.setup_ahead_s == pytest.approx(ahead, abs=0.01)
+        await s.close()
