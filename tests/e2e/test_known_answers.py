@@ -41,7 +41,9 @@ async def test_naive_set_image_loses_requests(target: Target) -> None:
 @pytest.mark.parametrize("trigger", [Trigger.SET_IMAGE, Trigger.DRAIN])
 async def test_best_practice_loses_nothing(target: Target, trigger: Trigger, mode: ConnMode) -> None:
     # as compare runs them: trial n+1 is set up during trial n's tail (RunOptions.ahead)
-    results = await run_matrix(CellRunner(target, OPTS), [CellSpec("best-practice", trigger, mode, trial) for trial in (1, 2, 3)], OPTS.schedule)
+    results = await run_matrix(
+        CellRunner(target, OPTS), [CellSpec("best-practice", trigger, mode, trial) for trial in (1, 2, 3)], OPTS.schedule
+    )
     for r in results:
         r.write(OUT / f"{r.name}.json")
     assert len(results) == 3 and all(r.setup_ahead_s > 0 for r in results[1:]), [r.setup_ahead_s for r in results]
