@@ -13,14 +13,14 @@ OUT=$ROOT/bench/results/known-answers-$(date +%Y%m%d-%H%M%S)
 import sys
 from pathlib import Path
 from harness.results import load_results
-from harness.model import Status
+from harness.model import Phase, Status
 
 runs = load_results(Path(sys.argv[1]))
 for variant, want in (("best-practice", "false losses"), ("naive", "detections")):
     rs = [r for r in runs if r.variant == variant]
     used = [r for r in rs if r.status is Status.USED]
     if variant == "naive":
-        hits = [r for r in used if r.phases["disruption"].fail_pct >= 3.0]
+        hits = [r for r in used if r.phases[Phase.DISRUPTION].fail_pct >= 3.0]
     else:
         hits = [r for r in used if r.lost > 0]
     excluded = {s.value: sum(1 for r in rs if r.status is s) for s in Status if s is not Status.USED}

@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 
 from harness.analysis import analyse
-from harness.model import Event, PodState, Source, Status, Thresholds
+from harness.model import Event, Phase, PodState, Source, Status, Thresholds
 from harness.records import SKIPPED, RequestRecord
 from harness.results import GeneratorStats, Provenance, RunResult, Window, load_results
 
@@ -77,7 +77,7 @@ def test_skipped_client_errors_and_missing_records_are_unreliable() -> None:
     r = run(records({500: SKIPPED, 501: "client_error"}))
     assert r.status is Status.UNRELIABLE
     assert any("1 requests skipped" in x for x in r.reasons) and any("client errors" in x for x in r.reasons)
-    assert r.lost == 0 and r.phases["disruption"].client_errors == 1  # a client error is not a lost request
+    assert r.lost == 0 and r.phases[Phase.DISRUPTION].client_errors == 1  # a client error is not a lost request
     missing = run(records(n=890))
     assert any("10 of 900 request records missing" in x for x in missing.reasons)
 

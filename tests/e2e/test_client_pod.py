@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.measure import run_cell
-from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.model import CellSpec, ConnMode, Phase, RunOptions, Status, Trigger
 from harness.results import RunResult
 from harness.target import Target
 
@@ -32,5 +32,5 @@ async def test_naive_set_image_loses_from_a_client_pod(target: Target) -> None:
     r.write(OUT / f"{r.name}.json")
     assert r.provenance.options["client"] == "pod"
     assert r.window_sent > 500 and r.status is Status.USED, _why(r)
-    assert r.phases["disruption"].fail_pct >= 3.0, _why(r)
+    assert r.phases[Phase.DISRUPTION].fail_pct >= 3.0, _why(r)
     assert not any(e.name == "rh-client" for e in r.events), "the client pod is not part of the workload"

@@ -10,7 +10,7 @@ import pytest
 
 from harness.matrix import run_matrix
 from harness.measure import CellRunner, run_cell
-from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.model import CellSpec, ConnMode, Phase, RunOptions, Status, Trigger
 from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -29,7 +29,7 @@ def _why(r: object) -> str:
 async def test_naive_set_image_loses_requests(target: Target) -> None:
     r = await run_cell(target, CellSpec("naive", Trigger.SET_IMAGE, ConnMode.NEW), OPTS)
     r.write(OUT / f"{r.name}.json")
-    status, pct = r.status, r.phases["disruption"].fail_pct
+    status, pct = r.status, r.phases[Phase.DISRUPTION].fail_pct
     assert status is Status.USED, _why(r)
     assert pct >= 3.0, _why(r)
     assert r.window is not None and r.window.trigger_s < r.window.complete_s <= r.window.old_pods_gone_s <= r.window.settled_s
