@@ -76,9 +76,11 @@ def analyse(
     n = 0
     for rec in records:
         n += 1
+        if rec.start >= window.end_s:  # the window is what is counted: load after its end counts for nothing
+            continue
         whole.add(rec)
         phases[bisect.bisect_right(bounds, rec.start)].add(rec)
-        if window.trigger_s <= rec.start < window.end_s and rec.kind != SKIPPED:
+        if window.trigger_s <= rec.start and rec.kind != SKIPPED:
             starts.append(rec.start)
             lateness.add(max(rec.lateness, 0.0))
         if rec.failed:

@@ -33,6 +33,16 @@ def run(recs: list[RequestRecord], events: list[Event] | None = None, gen: Gener
     return analyse(BASE, recs, WINDOW, events or [], RATE, Thresholds(max_lateness=0.5, max_gap=0.2), gen)
 
 
+def test_load_after_the_window_end_counts_for_nothing() -> None:
+    """Requests that start at or after end_s (the generator stops a little later) are in no phase, no count and no
+    summary: the window's N does not grow with them and their failures are not the rollout's."""
+    inside = run(records({800: "refused"}))
+    after = run(records({800: "refused", 950: "refused", 990: "no_route"}, n=1000), gen=replace(GEN, sent=1000))
+    assert after.lost == inside.lost == 1 and after.window_sent == inside.window_sent
+    assert after.phases[Phase.TAIL] == inside.phases[Phase.TAIL] and after.summary == inside.summary
+    assert after.status is Status.USED and after.generator is not None and after.generator.records == 1000
+
+
 def test_phases_split_by_actual_start() -> None:
     # seq 250 is scheduled in the baseline (2.5 s) but starts at 3.05 s: it belongs to the disruption
     r = run(records({400: "refused", 401: "reset", 800: "connect_timeout", 250: "refused"}, starts={250: 3.05}))
