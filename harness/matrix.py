@@ -1,6 +1,8 @@
 """The matrix: cells run in order, `parallel` at a time, through a cell runner (harness.measure.CellRunner on a
 cluster; anything with the same three methods in tests). With `ahead` (and parallel 1) the next cell is set up
-during the current cell's tail; with `stop_early` a cell whose verdict cannot change runs no more trials.
+during the current cell's tail. A cell (variant × trigger × mode) runs no more trials once they cannot change what
+it will say (`enough`): with `certify`, after its first rollout that lost or once enough rollouts lost nothing; with
+`stop_early`, after a trial that makes it lossy whatever follows.
 """
 
 from __future__ import annotations
@@ -44,6 +46,27 @@ EARLY_STOP_LOST = 10
 no_route, reset, HTTP errors) makes its cell lossy whatever the other trials show."""
 
 
+def rollout_lost(r: RunResult) -> bool:
+    """This rollout lost requests: a used trial with any loss, or an excluded one (noisy, unreliable) whose window
+    holds failures a stalled or noisy client cannot fake (see classify.TIMER_KINDS)."""
+    if r.status is Status.USED:
+        return r.lost > 0
+    return r.status is not Status.FAILED and any(n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS)
+
+
+def enough(schedule: Schedule, trials: list[RunResult]) -> str:
+    """Why a cell with these trials (last one last) needs no more ("" if it does)."""
+    last = trials[-1]
+    if schedule.certify is not None:
+        if rollout_lost(last):
+            return f"stopped after trial {last.trial}: this rollout lost requests (lossy, no certification)"
+        zeros = sum(1 for r in trials if r.status is Status.USED and r.lost == 0)
+        if zeros >= schedule.certify_rollouts:
+            return f"certified after trial {last.trial}: {zeros} rollouts lost nothing"
+        return ""
+    return settled_lossy(last) if schedule.stop_early else ""
+
+
 def settled_lossy(r: RunResult) -> str:
     """Why no further trial can change this cell's verdict ("" if one could)."""
     if r.status is not Status.USED:
@@ -61,6 +84,7 @@ async def run_matrix(
     re-raises, so `run` reports the error itself). Each result is written to `out` as it comes; the list comes back
     in the cells' order."""
     results: dict[int, RunResult] = {}
+    trials: dict[tuple[str, Trigger, ConnMode], list[RunResult]] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
     todo = iter(enumerate(cells, 1))  # shared by the workers: each cell is taken once
     ahead = schedule.ahead and schedule.parallel == 1
@@ -100,9 +124,11 @@ async def run_matrix(
                         raise
                     log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger, e)
                     result = runner.failed(cell, str(e))
-                if schedule.stop_early and cell.trial < schedule.trials and (why := settled_lossy(result)):
+                key = (cell.variant, cell.trigger, cell.mode)
+                trials.setdefault(key, []).append(result)
+                if cell.trial < schedule.trials and (why := enough(schedule, trials[key])):
                     result = replace(result, stopped=why)
-                    settled.add((cell.variant, cell.trigger, cell.mode))
+                    settled.add(key)
                 results[i] = result
                 if out:
                     result.write(out / f"{result.name}.json")

@@ -15,8 +15,9 @@ from test_analysis import records, run
 
 from harness.cell import Prepared, SetUp
 from harness.errors import ClusterError, RolloutError
-from harness.matrix import run_matrix
+from harness.matrix import enough, run_matrix
 from harness.model import CellSpec, ConnMode, Schedule, Status, Trigger
+from harness.records import SKIPPED
 from harness.results import RunResult
 from harness.verdict import Verdict, fold
 
@@ -152,3 +153,25 @@ async def test_a_set_up_says_how_much_of_it_was_hidden_before_its_turn() -> None
         s = SetUp(contextlib.AsyncExitStack(), asyncio.create_task(prepared(setup_s)), started)
         assert (await s.prepared(now)).base.setup_ahead_s == pytest.approx(ahead, abs=0.01)
         await s.close()
+
+
+async def test_certification_rolls_until_the_claim_or_the_first_loss() -> None:
+    """certify 50 %: 5 rollouts must lose nothing (1 - 0.05^(1/5) = 45 %). naive loses on its first rollout and stops
+    there; best-practice stops after its 5th zero; a unreliable trial with only timeouts is no evidence (it does not
+    count, the cell rolls once more); one whose window holds a refusal is a losing rollout."""
+    outcome = {"naive": NAIVE, "best-practice": {}}
+    runner = FakeRunner(outcome, tail=0.0)
+    schedule = Schedule(trials=8, certify=0.5)
+    assert schedule.certify_rollouts == 5
+    results = await run_matrix(runner, cells(("naive", "best-practice"), 8), schedule)
+    assert [r.trial for r in results if r.variant == "naive"] == [1]
+    assert [r.trial for r in results if r.variant == "best-practice"] == [1, 2, 3, 4, 5]
+    assert results[0].stopped.startswith("stopped after trial 1: this rollout lost") and "certified after trial 5" in results[-1].stopped
+
+    blind_timeouts = replace(run(records({445: "connect_timeout", 446: SKIPPED})), trial=2)  # a skipped request: unreliable
+    blind_refused = replace(run(records({445: "refused", 446: SKIPPED})), trial=2)
+    assert blind_timeouts.status is Status.UNRELIABLE and blind_refused.status is Status.UNRELIABLE
+    zero = run(records())
+    assert not enough(schedule, [zero, blind_timeouts, zero, zero, zero])
+    assert enough(schedule, [zero, blind_timeouts, zero, zero, zero, zero]).startswith("certified after trial 1: 5 rollouts")
+    assert "lost requests" in enough(schedule, [zero, blind_refused])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -82,6 +83,18 @@ class Schedule:
     """Runs per cell; `compare` defaults to 3 so a verdict rests on more than one run."""
     stop_early: bool = False
     """Adaptive trials: a cell runs no more trials once its verdict cannot change (see matrix.settled_lossy)."""
+    certify: float | None = None
+    """A certification run: show, with 95 % confidence, that the probability that a rollout loses anything is at most
+    this (0.10: 10 %). Each cell rolls until `certify_rollouts` of its rollouts lost nothing (the claim reached) or
+    until its first rollout that loses (lossy at once); `trials` is then the most rollouts a cell may take, excluded
+    ones included, before it is called inconclusive."""
+
+    @property
+    def certify_rollouts(self) -> int:
+        """Rollouts that must all lose nothing for the certification claim: the least n with 1 - 0.05^(1/n) <= certify
+        (exact binomial, one-sided 95 %): 29 for 10 %, 59 for 5 %. 0 without certification."""
+        return zero_rollouts_needed(self.certify) if self.certify is not None else 0
+
     parallel: int = 1
     """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
     ahead: bool = True
@@ -146,6 +159,13 @@ class RunOptions:
         t, s, w = self.traffic, self.subject, self.timing
         t.validate()
         _within("trials", self.schedule.trials, 1, 10_000)
+        if self.schedule.certify is not None:
+            _within("certification target", 100 * self.schedule.certify, 0.1, 90, "%")
+            if self.schedule.trials < self.schedule.certify_rollouts:
+                raise UsageError(
+                    f"certifying {100 * self.schedule.certify:g} % takes {self.schedule.certify_rollouts} rollouts that lose "
+                    f"nothing; the most trials per cell ({self.schedule.trials}) must be at least that"
+                )
         _within("parallel cells", self.schedule.parallel, 1, 64)
         _within("maximum lateness", self.thresholds.max_lateness, 0, 60, "s", low_open=True)
         _within("maximum gap", self.thresholds.max_gap, 0, 60, "s", low_open=True)
@@ -196,6 +216,18 @@ class RunOptions:
         }
         extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
         return always | extra | {"mode": mode.value}
+
+
+CONFIDENCE = 0.95
+"""Of every claim the harness prints about rollouts."""
+
+
+def zero_rollouts_needed(p: float) -> int:
+    """The least n for which 0 losing rollouts out of n bound the per-rollout loss probability at p (one-sided,
+    CONFIDENCE): n >= ln(1 - CONFIDENCE) / ln(1 - p)."""
+    if not 0 < p < 1:
+        raise UsageError(f"certification target {p:g}: must be a probability in (0, 1)")
+    return math.ceil(math.log(1 - CONFIDENCE) / math.log1p(-p) - 1e-9)
 
 
 def _within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
