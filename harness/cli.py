@@ -127,7 +127,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         ),
         Timing(args.baseline, args.tail, args.rollout_timeout),
         Thresholds(args.max_lateness, args.max_gap),
-        Schedule(args.trials, getattr(args, "stop_early", False), args.parallel, args.ahead),
+        Schedule(trials=args.trials, stop_early=getattr(args, "stop_early", False), parallel=args.parallel, ahead=args.ahead),
         Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
         Output(args.out, args.keep_records, args.pictures),
     )
