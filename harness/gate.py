@@ -1,8 +1,12 @@
 """The CI gate: a loss budget per cell, and which cells break it. Pure.
 
-A cell breaks the budget when its worst used trial lost more than `max_failures` requests, or lost more than
+A cell breaks the budget when its worst counted rollout lost more than `max_failures` requests, or lost more than
 `max_fail_pct` % of the requests sent in its window (trigger to end of tail), or when it is inconclusive (too few
 usable trials to show it stays within any budget). Exit status of run/compare/report: 1 if any cell breaks it.
+
+Counted rollouts are those of harness.verdict: used trials, and excluded (noisy, unreliable) trials whose window
+holds failures a stall cannot fake, with those failures. So a cell whose excluded trials lost requests never
+passes `--max-failures 0`, and under a larger budget their losses count toward the worst rollout.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ EXIT_OVER_BUDGET = 1
 @dataclass(frozen=True)
 class Budget:
     max_failures: int | None = None
-    """Lost requests allowed in any used trial of a cell (0: a lossless claim)."""
+    """Lost requests allowed in any counted rollout of a cell (0: a lossless claim)."""
     max_fail_pct: float | None = None
-    """Lost requests allowed in any used trial, in % of the requests sent in its window."""
+    """Lost requests allowed in any counted rollout, in % of the requests sent in its window."""
 
     def __post_init__(self) -> None:
         if self.max_failures is not None and self.max_failures < 0:
@@ -35,7 +39,7 @@ class Budget:
     def describe(self) -> str:
         parts = [f"at most {self.max_failures} lost" if self.max_failures is not None else ""]
         parts += [f"at most {self.max_fail_pct:g} % lost" if self.max_fail_pct is not None else ""]
-        return " and ".join(p for p in parts if p) + " per trial"
+        return " and ".join(p for p in parts if p) + " per rollout"
 
     def breach(self, c: CellVerdict) -> str:
         """Why the cell breaks the budget ("" if it does not, or if no budget is set)."""

@@ -18,6 +18,7 @@ from harness.classify import TIMER_KINDS
 from harness.errors import RolloutError
 from harness.model import CellSpec, ConnMode, Schedule, Status, Trigger
 from harness.results import RunResult
+from harness.verdict import counted_loss
 
 log = logging.getLogger("harness.matrix")
 
@@ -46,19 +47,11 @@ EARLY_STOP_LOST = 10
 no_route, reset, HTTP errors) makes its cell lossy whatever the other trials show."""
 
 
-def rollout_lost(r: RunResult) -> bool:
-    """This rollout lost requests: a used trial with any loss, or an excluded one (noisy, unreliable) whose window
-    holds failures a stalled or noisy client cannot fake (see classify.TIMER_KINDS)."""
-    if r.status is Status.USED:
-        return r.lost > 0
-    return r.status is not Status.FAILED and any(n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS)
-
-
 def enough(schedule: Schedule, trials: list[RunResult]) -> str:
     """Why a cell with these trials (last one last) needs no more ("" if it does)."""
     last = trials[-1]
     if schedule.certify is not None:
-        if rollout_lost(last):
+        if any((counted_loss(last) or {}).values()):  # excluded trials that lost count as losing rollouts
             return f"stopped after trial {last.trial}: this rollout lost requests (lossy, no certification)"
         zeros = sum(1 for r in trials if r.status is Status.USED and r.lost == 0)
         if zeros >= schedule.certify_rollouts:

@@ -3,7 +3,7 @@
 Run picture, top: requests per 100 ms by actual start, stacked by outcome (ok, then each failure kind); the
 phases shaded and the harness's marks (trigger, complete, old pods gone, settled) as lines. Bottom: one row per
 pod, coloured by its state over time, with the moment it left the ready endpoints marked.
-Overview: per cell, the mean loss % over used trials with its 95 % interval, coloured by verdict.
+Overview: per cell, the mean loss % over counted rollouts with its 95 % interval, coloured by verdict.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def overview_png(runs: list[RunResult], path: Path) -> None:
         ax.text(max(hi, 0) + 0.2, i, f"{c.verdict.value} {c.used}/{c.trials}", va="center", fontsize=8)
     ax.set_yticks(range(len(cells)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("lost requests, % of the window (mean over used trials, 95 % interval)")
+    ax.set_xlabel("lost requests, % of the window (mean over counted rollouts, 95 % t-interval)")
     _save(plt, fig, path)
 
 

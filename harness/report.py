@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -30,12 +31,17 @@ SHORT = {
 }
 
 LEGEND = (
-    "verdict: lossless = 0 lost in every used trial (loss: 95 % upper bound on the per-request loss rate); "
-    "lossy = some used trial lost requests (loss: mean fail % [95 % t-interval over used trials]); "
-    "inconclusive = too few usable trials. lost = failures from the trigger to the end of the tail (min-max over "
-    "used trials); kind columns = mean per used trial; used = trials without rollout failure, baseline failures "
-    "(noisy) or a stalled/blind generator (unreliable); max gap = longest time inside the window with no request "
-    "sent; settle s = trigger until old pods gone and endpoints settled."
+    "verdict: lossy = some counted rollout lost requests; lossless = none did, with at least 2 counted (1 when only "
+    "1 trial ran); inconclusive = fewer. used = trials left in: no rollout error (failed), no baseline failure (noisy), "
+    "a generator that saw the whole window (unreliable). rollouts = k/n lost: of the n rollouts that count (used "
+    "trials, plus excluded ones whose window holds refused, no-route, reset or HTTP failures, which a stalled "
+    "generator cannot fake), k lost at least one request. P(rollout loses) = the chance that one rollout loses any "
+    "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided "
+    "95 % interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with "
+    "its 95 % Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the "
+    "trigger to the end of the tail (an excluded one: only its refused/no-route/reset/HTTP failures); kind columns = "
+    "mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = longest time "
+    "inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
 )
 
 
@@ -63,16 +69,43 @@ def timeline_table(s: RunSummary) -> str:
 
 
 def _num(x: float) -> str:
-    return f"{x:.0f}" if x == int(x) else f"{x:.1f}"
+    """Three significant digits, whole numbers from 1,000 (0.0333 stays 0.0333, never 0.0)."""
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def _loss(c: CellVerdict) -> str:
-    if c.verdict is Verdict.LOSSLESS and c.upper_bound_pct is not None:
-        return f"0 (≤ {c.upper_bound_pct:.2g} %)"
-    if c.verdict is Verdict.LOSSY:
-        ci = f" [{c.fail_pct_ci[0]:.2f}, {c.fail_pct_ci[1]:.2f}]" if c.fail_pct_ci else ""
-        return f"{c.fail_pct_mean:.2f} %{ci}"
+def _pct(p: float, up: bool) -> str:
+    """A probability in %, two significant digits, rounded away from the inside of its interval (`up`: upwards)."""
+    x = 100 * p
+    if x <= 0 or x >= 100:
+        return f"{min(max(x, 0), 100):.0f}"
+    e = math.floor(math.log10(x)) - 1
+    v = (math.ceil(x / 10**e - 1e-9) if up else math.floor(x / 10**e + 1e-9)) * 10**e
+    return f"{v:.{max(0, -e)}f}"
+
+
+def rollouts_text(c: CellVerdict) -> str:
+    return f"{c.rollouts_lost}/{c.rollouts} lost" if c.rollouts else "-"
+
+
+def p_lose_text(c: CellVerdict) -> str:
+    """P(rollout loses): "≤ 9.9 %" (lossless), "3/10: 6.6-66 %" (lossy), "-" (inconclusive)."""
+    if c.p_lose_upper is not None:
+        return f"≤ {_pct(c.p_lose_upper, up=True)} %"
+    if c.p_lose_ci is not None:
+        return f"{c.rollouts_lost}/{c.rollouts}: {_pct(c.p_lose_ci[0], up=False)}-{_pct(c.p_lose_ci[1], up=True)} %"
     return "-"
+
+
+def lost_per_rollout_text(c: CellVerdict) -> str:
+    """Mean lost requests per rollout [95 % t-interval]; says so when every rollout lost the same."""
+    if c.verdict is Verdict.INCONCLUSIVE:
+        return "-"
+    ci = c.lost_per_rollout_ci
+    if ci is None or c.verdict is Verdict.LOSSLESS:
+        return _num(c.lost_per_rollout_mean)
+    if ci[0] == ci[1]:
+        return f"{_num(c.lost_per_rollout_mean)} (same in all {c.rollouts})"
+    return f"{_num(c.lost_per_rollout_mean)} [{_num(ci[0])}, {_num(ci[1])}]"
 
 
 def _notes(c: CellVerdict) -> str:
@@ -102,16 +135,17 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
     kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
     rows = []
     for c in cells:
-        lost = "-" if not c.used else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
+        lost = "-" if not c.rollouts else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
         row: list[Any] = [f"OVER: {budget.breach(c)}" if budget.breach(c) else "ok"] if budget.active else []
         row += [c.verdict.value, c.variant, c.trigger, c.mode]
         row += [label.get(c.key, f"opts {c.key}")] if len(keys) > 1 else []
-        row += [f"{c.used}/{c.trials}", lost, _loss(c)]
-        row += [_num(c.by_kind.get(k, 0.0)) if c.used else "-" for k in kinds]
+        row += [f"{c.used}/{c.trials}", rollouts_text(c), p_lose_text(c), lost_per_rollout_text(c), lost]
+        row += [_num(c.by_kind.get(k, 0.0)) if c.rollouts else "-" for k in kinds]
         row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
         rows.append(row)
     headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
-    headers += ["used", "lost", "loss", *[SHORT[k] for k in kinds], "baseline fail", "max gap ms", "settle s", "notes"]
+    headers += ["used", "rollouts", "P(rollout loses)", "lost/rollout", "lost", *[SHORT[k] for k in kinds]]
+    headers += ["baseline fail", "max gap ms", "settle s", "notes"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -128,33 +162,41 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
 
 
 CSV_FIELDS = (
-    *("verdict", "variant", "trigger", "mode", "key", "trials", "used", "lost_min", "lost_max", "lost_mean"),
-    *("fail_pct_mean", "fail_pct_max", "ci_low", "ci_high", "upper_bound_pct", "baseline_failed", "max_gap_ms", "rollout_s"),
+    *("verdict", "variant", "trigger", "mode", "key", "trials", "used", "rollouts", "rollouts_lost"),
+    *("p_lose_upper", "p_lose_ci_low", "p_lose_ci_high", "lost_min", "lost_max"),
+    *("lost_per_rollout_mean", "lost_per_rollout_ci_low", "lost_per_rollout_ci_high"),
+    *("fail_pct_mean", "fail_pct_max", "fail_pct_ci_low", "fail_pct_ci_high", "baseline_failed", "max_gap_ms", "rollout_s"),
     *("over_budget", "why"),
 )
+
+
+def _pair(x: tuple[float, float] | None, digits: int) -> list[Any]:
+    return [round(v, digits) for v in x] if x else ["", ""]
 
 
 def cells_json(runs: list[RunResult], budget: Budget) -> str:
     """Every cell's verdict with all its fields (the CellVerdict docstrings are the definitions), the budget and
     which cells break it, and the cluster settings."""
     cells = [asdict(c) | {"over_budget": budget.breach(c)} for c in fold_cells(runs)]
-    doc = {"schema": "rollout-harness/cells@1", "settings": settings_line(runs), "budget": asdict(budget), "cells": cells}
+    doc = {"schema": "rollout-harness/cells@2", "settings": settings_line(runs), "budget": asdict(budget), "cells": cells}
     return json.dumps(doc, indent=1)
 
 
 def cells_csv(runs: list[RunResult], budget: Budget) -> str:
-    """One row per cell; lost counts per kind follow the fixed columns as `lost_<kind>` (mean per used trial)."""
+    """One row per cell; lost counts per kind follow the fixed columns as `lost_<kind>` (mean per counted rollout).
+    Probabilities are 0-1, exact (not rounded outward as in the table)."""
     cells = fold_cells(runs)
     kinds = [k.value for k in FAILURE_KINDS if any(k.value in c.by_kind for c in cells)]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow([*CSV_FIELDS, *(f"lost_{k}" for k in kinds)])
     for c in cells:
-        ci = [round(x, 4) for x in c.fail_pct_ci] if c.fail_pct_ci else ["", ""]
-        ub = "" if c.upper_bound_pct is None else round(c.upper_bound_pct, 4)
-        row = [c.verdict.value, c.variant, c.trigger, c.mode, c.key, c.trials, c.used, c.lost_min, c.lost_max, round(c.lost_mean, 2)]
-        row += [round(c.fail_pct_mean, 4), round(c.fail_pct_max, 4), *ci, ub, c.baseline_failed, c.max_gap_ms, round(c.rollout_s, 2)]
-        w.writerow([*row, budget.breach(c), c.why, *(round(c.by_kind.get(k, 0.0), 2) for k in kinds)])
+        row: list[Any] = [c.verdict.value, c.variant, c.trigger, c.mode, c.key, c.trials, c.used, c.rollouts, c.rollouts_lost]
+        row += ["" if c.p_lose_upper is None else round(c.p_lose_upper, 6), *_pair(c.p_lose_ci, 6), c.lost_min, c.lost_max]
+        row += [round(c.lost_per_rollout_mean, 4), *_pair(c.lost_per_rollout_ci, 4)]
+        row += [round(c.fail_pct_mean, 4), round(c.fail_pct_max, 4), *_pair(c.fail_pct_ci, 4), c.baseline_failed, c.max_gap_ms]
+        row += [round(c.rollout_s, 2), budget.breach(c), c.why, *(round(c.by_kind.get(k, 0.0), 4) for k in kinds)]
+        w.writerow(row)
     return out.getvalue()
 
 
@@ -173,7 +215,8 @@ def junit_xml(runs: list[RunResult], budget: Budget) -> str:
         elif c.verdict is Verdict.INCONCLUSIVE:
             skipped += 1
             ET.SubElement(case, "skipped", message=c.why)
-        ET.SubElement(case, "system-out").text = f"{c.verdict.value}: {c.why}; loss {_loss(c)}; lost {c.lost_min}-{c.lost_max}"
+        out = f"{c.verdict.value}: {c.why}; P(rollout loses) {p_lose_text(c)}; lost/rollout {lost_per_rollout_text(c)}"
+        ET.SubElement(case, "system-out").text = f"{out}; lost {c.lost_min}-{c.lost_max}"
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
     ET.indent(suite)

@@ -1,29 +1,39 @@
 """Fold the trials of one cell (variant × trigger × mode × options) into a verdict with its uncertainty.
 
-- Only `used` trials enter the statistics; failed, noisy and unreliable ones are counted ("2/3 used") and their
-  refused/reset/no_route/5xx counts are still shown (a stalled generator cannot fake those).
-- lossless: 0 lost in every used trial, with at least min(2, trials) used. Printed with the one-sided 95 % upper
-  bound on the per-request loss rate over all used requests (exact binomial, 0 of N: 1 - 0.05**(1/N), about
-  3/N, "the rule of three").
-- lossy: some used trial lost requests. Printed with the mean fail % and its two-sided 95 % interval over the
-  used trials (Student's t, n-1 degrees of freedom: trials vary far more than binomial noise, since loss comes
-  in bursts), and the min-max count.
-- inconclusive: too few used trials to claim zero.
+The unit of evidence is the rollout, not the request: requests inside one rollout fail together (loss comes in
+bursts), rollouts are the independent trials. No figure here treats the requests of one rollout as independent.
+
+Which trials count as rollouts (n), and which of them lost (k):
+- a `used` trial counts, with every request it lost in its window (disruption + tail);
+- a `noisy` or `unreliable` trial whose window holds failures a stalled generator cannot fake (every kind but
+  classify.TIMER_KINDS: refused, no_route, reset, HTTP 5xx, ...) counts as a rollout that lost, with those failures
+  only (its timeouts are not evidence): an excluded trial is never evidence of safety;
+- any other excluded trial (only timeouts in its window, or nothing) is no evidence either way and is not counted,
+  nor is a `failed` trial (the rollout errored, nothing was measured).
+
+Verdicts:
+- lossy: k > 0. Printed with k of n, the exact two-sided 95 % (Clopper-Pearson) interval on the probability that
+  a rollout loses requests, and the lost requests per rollout (mean, Student-t 95 % interval over the n rollouts).
+- lossless: k = 0 with at least min(2, trials) rollouts counted. Printed with "0 of n" and the exact one-sided
+  95 % upper bound on the probability that a rollout loses anything, 1 - 0.05**(1/n) (≈ 3/n: 29 → 9.8 %).
+- inconclusive: k = 0 with fewer rollouts counted than that.
+
+The two claims are each exact, but which one is printed depends on k: over both, at a true probability just above
+the zero bound, the printed range covers it in at least ~93 % of cells (tests/test_coverage.py).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.classify import TIMER_KINDS
 from harness.model import Phase, Status
 from harness.results import RunResult
-
-# two-sided 95 % Student t quantiles by degrees of freedom (1..10); 1.96 beyond
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+from harness.stats import clopper_pearson, mean_ci, upper_bound_zero
 
 
 class Verdict(StrEnum):
@@ -44,19 +54,30 @@ class CellVerdict:
     trials: int
     used: int
     excluded: dict[str, int]
-    """Status -> trials left out of the statistics."""
+    """Status -> trials left out of the `used` count."""
+    rollouts: int
+    """n: trials that count as rollouts (used ones, and excluded ones whose window holds real-kind failures)."""
+    rollouts_lost: int
+    """k: of those, rollouts that lost at least one request."""
+    p_lose_upper: float | None
+    """lossless only: one-sided 95 % upper bound on the probability that a rollout loses requests (0-1)."""
+    p_lose_ci: tuple[float, float] | None
+    """lossy only: two-sided 95 % Clopper-Pearson interval on the probability that a rollout loses requests (0-1)."""
     lost_min: int
     lost_max: int
-    lost_mean: float
+    """Fewest and most requests lost by one counted rollout (an excluded one: its real-kind failures only)."""
+    lost_per_rollout_mean: float
+    """Mean requests lost per counted rollout."""
+    lost_per_rollout_ci: tuple[float, float] | None
+    """Two-sided 95 % Student-t interval of that mean over the rollouts (n - 1 df); None with fewer than 2. It assumes
+    rollouts independent, not normal: with bursty, mostly-zero losses and few rollouts it is approximate."""
     fail_pct_mean: float
     fail_pct_max: float
-    """Worst used trial's lost requests in % of the requests sent in its window."""
+    """Lost requests of a counted rollout in % of the requests sent in its window: mean and worst rollout."""
     fail_pct_ci: tuple[float, float] | None
-    """95 % interval of the mean fail % (None with fewer than 2 used trials)."""
-    upper_bound_pct: float | None
-    """lossless only: 95 % upper bound on the per-request loss rate, in %."""
+    """95 % Student-t interval of the mean fail % over the counted rollouts (None with fewer than 2)."""
     by_kind: dict[str, float]
-    """Mean lost requests per kind over used trials."""
+    """Mean lost requests per kind per counted rollout."""
     excluded_real: dict[str, int]
     """Refused/no_route/reset/HTTP failures (summed) in the disruption+tail of excluded, non-failed trials."""
     baseline_failed: int
@@ -67,59 +88,92 @@ class CellVerdict:
     notes: tuple[str, ...]
 
 
-def upper_bound_zero(n: int, alpha: float = 0.05) -> float:
-    """One-sided (1 - alpha) upper bound on a rate after 0 events in n trials (exact binomial)."""
-    return 1.0 - alpha ** (1.0 / n) if n > 0 else 1.0
-
-
-def mean_ci(values: list[float]) -> tuple[float, float] | None:
-    if len(values) < 2:
+def counted_loss(r: RunResult) -> dict[str, int] | None:
+    """The failures by kind a trial counts with as a rollout, or None when it is no evidence either way."""
+    if r.status is Status.USED:
+        return r.lost_by_kind
+    if r.status is Status.FAILED:
         return None
-    m, sd = statistics.mean(values), statistics.stdev(values)
-    half = _T95.get(len(values) - 1, 1.96) * sd / len(values) ** 0.5
-    return (max(0.0, m - half), m + half)
+    real = {k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS and n}
+    return real or None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What n rollouts show; the fields mean what CellVerdict's of the same names do."""
+
+    verdict: Verdict
+    rollouts: int
+    rollouts_lost: int
+    p_lose_upper: float | None
+    p_lose_ci: tuple[float, float] | None
+
+
+def claim(lost: Sequence[int], trials: int) -> Claim:
+    """The verdict and the bound or interval on P(a rollout loses) from the lost requests of each counted rollout,
+    out of `trials` run (counted or not)."""
+    n, k = len(lost), sum(1 for x in lost if x)
+    if k:
+        return Claim(Verdict.LOSSY, n, k, None, clopper_pearson(k, n))
+    if n >= min(2, trials):
+        return Claim(Verdict.LOSSLESS, n, 0, upper_bound_zero(n), None)
+    return Claim(Verdict.INCONCLUSIVE, n, 0, None, None)
+
+
+def _why(c: Claim, used: int, trials: int, counted_excluded: int) -> str:
+    if c.verdict is Verdict.LOSSY:
+        extra = f" ({counted_excluded} of them excluded trials with refused/no-route/reset/HTTP failures)" if counted_excluded else ""
+        return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{extra}"
+    if c.verdict is Verdict.LOSSLESS:
+        return f"0 of {c.rollouts} rollouts lost a request"
+    return f"{used}/{trials} trials usable; need {min(2, trials)}"
+
+
+def _note(r: RunResult, counted: dict[str, int] | None) -> str:
+    how = f" (counts as a rollout that lost: {', '.join(f'{k} {n}' for k, n in sorted(counted.items()))})" if counted else ""
+    return f"{r.status.value} t{r.trial}{how}: {'; '.join(r.reasons) or r.error}"
 
 
 def fold(runs: list[RunResult]) -> CellVerdict:
     first = runs[0]
     used = [r for r in runs if r.status is Status.USED]
-    excluded = Counter(r.status.value for r in runs if r.status is not Status.USED)
     measured = [r for r in runs if r.status is not Status.FAILED]
-    lost = [r.lost for r in used]
-    pct = [r.fail_pct for r in used]
-    kinds = sorted({k for r in used for k in r.lost_by_kind})
+    counted = [(r, c) for r in runs if (c := counted_loss(r)) is not None]
+    lost = [sum(c.values()) for _, c in counted]
+    pct = [100.0 * x / r.window_sent if r.window_sent else 0.0 for x, (r, _) in zip(lost, counted, strict=True)]
+    kinds = sorted({k for _, by in counted for k in by})
     real: Counter[str] = Counter()
     for r in measured:
         if r.status is not Status.USED:
             real.update({k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS})
-    notes = [f"{r.status.value} t{r.trial}: {'; '.join(r.reasons) or r.error}" for r in runs if r.status is not Status.USED]
+    cl = claim(lost, len(runs))
+    lost_ci = mean_ci(lost)
+    notes = [_note(r, counted_loss(r)) for r in runs if r.status is not Status.USED]
+    if lost_ci is not None and lost_ci[0] == lost_ci[1] and cl.verdict is Verdict.LOSSY:
+        notes.append(f"every rollout lost {lost[0]}: no spread seen, so no interval on lost/rollout")
     notes += [r.stopped for r in runs if r.stopped]
-    need = min(2, len(runs))
-    if any(lost):
-        verdict, why = Verdict.LOSSY, f"{sum(1 for x in lost if x)}/{len(used)} used trials lost requests"
-    elif len(used) >= need:
-        verdict, why = Verdict.LOSSLESS, f"0 lost in {len(used)}/{len(runs)} trials"
-    else:
-        verdict, why = Verdict.INCONCLUSIVE, f"{len(used)}/{len(runs)} trials usable; need {need}"
-    window_sent = sum(r.window_sent for r in used)
     return CellVerdict(
         variant=first.variant,
         trigger=first.trigger,
         mode=first.mode,
         key=first.provenance.key(),
-        verdict=verdict,
-        why=why,
+        verdict=cl.verdict,
+        why=_why(cl, len(used), len(runs), sum(1 for r, _ in counted if r.status is not Status.USED)),
         trials=len(runs),
         used=len(used),
-        excluded=dict(excluded),
+        excluded=dict(Counter(r.status.value for r in runs if r.status is not Status.USED)),
+        rollouts=cl.rollouts,
+        rollouts_lost=cl.rollouts_lost,
+        p_lose_upper=cl.p_lose_upper,
+        p_lose_ci=cl.p_lose_ci,
         lost_min=min(lost, default=0),
         lost_max=max(lost, default=0),
-        lost_mean=statistics.mean(lost) if lost else 0.0,
+        lost_per_rollout_mean=float(statistics.mean(lost)) if lost else 0.0,
+        lost_per_rollout_ci=lost_ci,
         fail_pct_mean=statistics.mean(pct) if pct else 0.0,
         fail_pct_max=max(pct, default=0.0),
         fail_pct_ci=mean_ci(pct),
-        upper_bound_pct=100 * upper_bound_zero(window_sent) if verdict is Verdict.LOSSLESS else None,
-        by_kind={k: statistics.mean(r.lost_by_kind.get(k, 0) for r in used) for k in kinds},
+        by_kind={k: statistics.mean(by.get(k, 0) for _, by in counted) for k in kinds},
         excluded_real=dict(real),
         baseline_failed=sum(r.phases[Phase.BASELINE].failed for r in measured if Phase.BASELINE in r.phases),
         max_gap_ms=max((r.blindness.max_gap_ms for r in measured if r.blindness), default=0.0),

@@ -154,19 +154,30 @@ def test_formats_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["report", str(saved), "--format", "json", "--max-failures", "0", "--junit", str(tmp_path / "j.xml")]) == 1
     doc = json.loads(capsys.readouterr().out)
     cells = {c["variant"]: c for c in doc["cells"]}
-    assert doc["schema"] == "rollout-harness/cells@1" and doc["budget"] == {"max_failures": 0, "max_fail_pct": None}
+    assert doc["schema"] == "rollout-harness/cells@2" and doc["budget"] == {"max_failures": 0, "max_fail_pct": None}
     assert cells["naive"]["verdict"] == "lossy" and cells["naive"]["lost_max"] == 1 and cells["naive"]["over_budget"] == "lost 1 > 0"
     assert cells["best-practice"]["verdict"] == "lossless" and cells["best-practice"]["over_budget"] == ""
+    assert (cells["naive"]["rollouts"], cells["naive"]["rollouts_lost"], cells["naive"]["p_lose_upper"]) == (2, 2, None)
+    assert cells["naive"]["p_lose_ci"] == pytest.approx([0.025**0.5, 1.0]) and cells["naive"]["lost_per_rollout_ci"] == [1, 1]
+    assert cells["best-practice"]["p_lose_upper"] == pytest.approx(1 - 0.05**0.5) and "upper_bound_pct" not in cells["naive"]
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "0")
     failing = [c.get("classname") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failing == ["rollout-harness.naive"]
+    said = [c.findtext("system-out") for c in suite.iter("testcase")]
+    assert said[0] == "lossy: 2 of 2 rollouts lost requests; P(rollout loses) 2/2: 15-100 %; lost/rollout 1 (same in all 2); lost 1-1"
+    assert said[1] == "lossless: 0 of 2 rollouts lost a request; P(rollout loses) ≤ 78 %; lost/rollout 0; lost 0-0"
     assert main(["report", str(saved), "--format", "csv"]) == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     assert [(r["variant"], r["verdict"], r["lost_max"], r["lost_refused"]) for r in rows] == [
         ("naive", "lossy", "1", "1"),
         ("best-practice", "lossless", "0", "0.0"),
     ]
+    assert [(r["rollouts"], r["rollouts_lost"], r["p_lose_upper"], r["p_lose_ci_low"]) for r in rows] == [
+        ("2", "2", "", str(round(0.025**0.5, 6))),
+        ("2", "0", str(round(1 - 0.05**0.5, 6)), ""),
+    ]
+    assert [r["lost_per_rollout_mean"] for r in rows] == ["1.0", "0.0"] and "upper_bound_pct" not in rows[0]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

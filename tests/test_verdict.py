@@ -1,5 +1,7 @@
-"""Folding trials into a verdict: only used trials count, a failed rollout is never a zero, intervals and bounds
-are the documented ones, and runs made with different options are never folded together."""
+"""Folding trials into a verdict: claims are per rollout (k of n, an exact bound or interval on the chance that a
+rollout loses), a failed rollout is never a zero, an excluded trial that saw real failures counts as a rollout that
+lost (the review's cases, /work/shared/notes/review-verdicts.md section 2), and runs made with different options are
+never folded together."""
 
 from __future__ import annotations
 
@@ -8,14 +10,23 @@ from dataclasses import replace
 import pytest
 from test_analysis import BASE, records, run
 
+from harness.gate import Budget
 from harness.model import Status
-from harness.report import compare_table
+from harness.records import SKIPPED
+from harness.report import compare_table, lost_per_rollout_text, p_lose_text
 from harness.results import Provenance, RunResult
-from harness.verdict import Verdict, fold, fold_cells, mean_ci, upper_bound_zero
+from harness.stats import t_ppf
+from harness.verdict import Verdict, fold, fold_cells
+
+ZERO = run(records())
 
 
-def lossy(n_failed: int, trial: int = 1) -> RunResult:
-    return replace(run(records({400 + i: "refused" for i in range(n_failed)})), trial=trial)
+def lossy(n_failed: int, trial: int = 1, kind: str = "refused") -> RunResult:
+    return replace(run(records({400 + i: kind for i in range(n_failed)})), trial=trial)
+
+
+def zeros(*trials: int) -> list[RunResult]:
+    return [replace(ZERO, trial=t) for t in trials]
 
 
 def failed(trial: int) -> RunResult:
@@ -24,37 +35,105 @@ def failed(trial: int) -> RunResult:
 
 def test_a_failed_rollout_is_excluded_not_averaged_as_zero() -> None:
     c = fold([lossy(100), lossy(100, 2), failed(3)])
-    assert c.verdict is Verdict.LOSSY and (c.used, c.trials) == (2, 3)
-    assert c.excluded == {"failed": 1}
-    assert c.lost_mean == 100 and (c.lost_min, c.lost_max) == (100, 100)
+    assert c.verdict is Verdict.LOSSY and (c.used, c.trials, c.rollouts, c.rollouts_lost) == (2, 3, 2, 2)
+    assert c.excluded == {"failed": 1} and c.why == "2 of 2 rollouts lost requests"
+    assert c.lost_per_rollout_mean == 100 and (c.lost_min, c.lost_max) == (100, 100)
     assert c.fail_pct_mean == pytest.approx(100 * 100 / 600)
+    assert c.p_lose_ci == pytest.approx((0.025**0.5, 1.0))  # 2 of 2: Clopper-Pearson, lower end 0.025^(1/n)
 
 
-def test_lossless_needs_two_used_zero_trials_and_gives_the_rule_of_three_bound() -> None:
-    zero = run(records())
-    c = fold([zero, replace(zero, trial=2), replace(zero, trial=3)])
-    assert c.verdict is Verdict.LOSSLESS and c.used == 3
-    assert c.upper_bound_pct == pytest.approx(100 * (1 - 0.05 ** (1 / (3 * 600))))
-    assert c.upper_bound_pct == pytest.approx(300 / (3 * 600), rel=0.01)  # ≈ 3/N
+def test_lossless_is_a_bound_on_the_chance_that_a_rollout_loses() -> None:
+    c = fold(zeros(1, 2, 3))
+    assert c.verdict is Verdict.LOSSLESS and (c.rollouts, c.rollouts_lost) == (3, 0) and c.why == "0 of 3 rollouts lost a request"
+    assert c.p_lose_upper == pytest.approx(1 - 0.05 ** (1 / 3)) and p_lose_text(c) == "≤ 64 %"  # 63.2 %, rounded up
+    assert c.p_lose_ci is None and c.lost_per_rollout_mean == 0
+    assert p_lose_text(fold(zeros(*range(1, 30)))) == "≤ 9.9 %" and p_lose_text(fold(zeros(*range(1, 60)))) == "≤ 5.0 %"
     stalled = {i: 4.4 for i in range(400, 440)}
     blind = replace(run(records(starts=stalled)), trial=2)
     assert blind.status is Status.UNRELIABLE
-    one = fold([zero, blind, failed(3)])
-    assert one.verdict is Verdict.INCONCLUSIVE and "1/3" in one.why
+    one = fold([ZERO, blind, failed(3)])
+    assert one.verdict is Verdict.INCONCLUSIVE and "1/3" in one.why and one.rollouts == 1 and one.p_lose_upper is None
 
 
-def test_excluded_trials_still_show_failures_a_stall_cannot_fake() -> None:
-    noisy = run(records({100: "connect_timeout", 500: "refused", 501: "connect_timeout"}))
-    assert noisy.status is Status.NOISY
-    c = fold([lossy(3), noisy])
-    assert c.excluded_real == {"refused": 1} and c.baseline_failed == 1
+def test_lossy_states_k_of_n_with_its_exact_interval() -> None:
+    c = fold([lossy(20), lossy(40, 2), lossy(30, 3), *zeros(4, 5, 6, 7, 8, 9, 10)])
+    assert (c.rollouts, c.rollouts_lost) == (10, 3) and c.p_lose_ci == pytest.approx((0.06674, 0.65245), abs=1e-5)
+    assert p_lose_text(c) == "3/10: 6.6-66 %"  # rounded outward
+    half = t_ppf(0.975, 9) * (2090 / 9) ** 0.5 / 10**0.5  # squared deviations from 9: 121 + 961 + 441 + 7 × 81
+    assert c.lost_per_rollout_mean == 9 and c.lost_per_rollout_ci == pytest.approx((0.0, 9 + half), abs=0.01)
 
 
-def test_interval_is_student_t() -> None:
-    lo, hi = mean_ci([1.0, 2.0, 3.0]) or (0, 0)
-    assert (lo, hi) == pytest.approx((max(0.0, 2 - 4.303 / 3**0.5), 2 + 4.303 / 3**0.5))
-    assert mean_ci([5.0]) is None
-    assert upper_bound_zero(3000) == pytest.approx(0.000998, rel=0.01)
+def test_one_reset_in_thirty_rollouts_is_not_printed_as_zero() -> None:
+    c = fold([replace(lossy(1, kind="reset"), trial=1), *zeros(*range(2, 31))])
+    assert c.verdict is Verdict.LOSSY and (c.rollouts_lost, c.rollouts) == (1, 30)
+    assert p_lose_text(c) == "1/30: 0.084-18 %"
+    half = t_ppf(0.975, 29) * (1 / 30) ** 0.5  # sd of 1 one and 29 zeros is sqrt(1/30)
+    assert c.lost_per_rollout_ci == pytest.approx((0.0, 1 / 30 + half / 30**0.5))
+    assert lost_per_rollout_text(c) == "0.0333 [0, 0.102]"
+    row = next(ln for ln in compare_table([lossy(1, kind="reset"), *zeros(*range(2, 31))]).splitlines() if "lossy" in ln)
+    assert "| 1/30 lost " in row and "0.00" not in row
+
+
+def test_identical_lossy_rollouts_say_they_have_no_spread() -> None:
+    c = fold([lossy(5), lossy(5, 2), lossy(5, 3)])
+    assert c.lost_per_rollout_ci == (5.0, 5.0) and lost_per_rollout_text(c) == "5 (same in all 3)"
+    assert any("every rollout lost 5: no spread seen" in n for n in c.notes)
+
+
+def test_the_mean_interval_is_student_t_beyond_ten_rollouts() -> None:
+    runs = [lossy(10 + (t % 3), t) for t in range(1, 16)]  # 15 rollouts losing 10, 11 or 12: 14 df, t = 2.145
+    c = fold(runs)
+    half = 2.1448 * (10 / 14) ** 0.5 / 15**0.5
+    assert c.lost_per_rollout_ci == pytest.approx((11 - half, 11 + half), abs=1e-3)
+
+
+# --- excluded trials: the review's reproductions ------------------------------------------------------------
+
+
+def noisy_window(kind: str, n: int = 50) -> RunResult:
+    """A baseline connect timeout (noisy) and `n` failures of `kind` in the window."""
+    return run(records({100: "connect_timeout", **{400 + i: kind for i in range(n)}}))
+
+
+def test_an_excluded_trial_with_only_timeouts_is_no_evidence() -> None:
+    t1 = noisy_window("connect_timeout")
+    assert t1.status is Status.NOISY and t1.lost == 50
+    c = fold([t1, *zeros(2, 3)])
+    assert c.verdict is Verdict.LOSSLESS and c.why == "0 of 2 rollouts lost a request" and (c.rollouts, c.used) == (2, 2)
+    assert c.p_lose_upper == pytest.approx(1 - 0.05**0.5) and Budget(max_failures=0).breach(c) == ""
+    assert "noisy t1: 1 failed in the baseline" in c.notes[0]
+    alone = fold([t1, *zeros(2)])  # 1 usable zero of 2 trials: not enough
+    assert alone.verdict is Verdict.INCONCLUSIVE and alone.rollouts == 1
+
+
+def test_an_excluded_trial_with_real_failures_makes_the_cell_lossy() -> None:
+    t1 = noisy_window("refused")
+    assert t1.status is Status.NOISY
+    c = fold([t1, *zeros(2, 3)])
+    assert c.verdict is Verdict.LOSSY and (c.rollouts_lost, c.rollouts, c.used) == (1, 3, 2)
+    assert c.why == "1 of 3 rollouts lost requests (1 of them excluded trials with refused/no-route/reset/HTTP failures)"
+    assert (c.lost_min, c.lost_max) == (0, 50) and c.by_kind == {"refused": pytest.approx(50 / 3)}
+    assert "noisy t1 (counts as a rollout that lost: refused 50)" in c.notes[0]
+    assert Budget(max_failures=0).breach(c) == "lost 50 > 0"
+    assert Budget(max_failures=40).breach(c) == "lost 50 > 40" and Budget(max_failures=50).breach(c) == ""
+    assert Budget(max_fail_pct=5).breach(c) == "lost 8.33 % > 5 %"  # 50 of 600
+
+
+def test_only_the_real_kinds_of_an_excluded_trial_count() -> None:
+    mixed = run(records({100: "connect_timeout", **{400 + i: "connect_timeout" for i in range(30)}, 450: "reset", 451: "http_5xx"}))
+    c = fold([mixed, *zeros(2, 3)])
+    assert c.verdict is Verdict.LOSSY and c.lost_max == 2 and c.by_kind == {"http_5xx": pytest.approx(1 / 3), "reset": pytest.approx(1 / 3)}
+    assert Budget(max_failures=1).breach(c) == "lost 2 > 1" and Budget(max_failures=2).breach(c) == ""
+
+
+def test_a_skipped_request_and_read_timeouts_are_no_evidence_but_refusals_are() -> None:
+    timeouts = run(records({500: SKIPPED, **{400 + i: "read_timeout" for i in range(40)}}))
+    assert timeouts.status is Status.UNRELIABLE and timeouts.lost == 40
+    c = fold([timeouts, *zeros(2, 3)])
+    assert c.verdict is Verdict.LOSSLESS and c.rollouts == 2 and Budget(max_failures=0).breach(c) == ""
+    refusals = run(records({500: SKIPPED, **{400 + i: "refused" for i in range(40)}}))
+    lost = fold([refusals, *zeros(2, 3)])
+    assert lost.verdict is Verdict.LOSSY and lost.rollouts_lost == 1 and Budget(max_failures=0).breach(lost) == "lost 40 > 0"
 
 
 def test_runs_with_different_options_are_not_folded() -> None:
@@ -66,10 +145,10 @@ def test_runs_with_different_options_are_not_folded() -> None:
 
 
 def test_compare_table_puts_the_verdict_first() -> None:
-    zero = replace(run(records()), variant="best")
+    zero = replace(ZERO, variant="best")
     runs = [zero, replace(zero, trial=2), lossy(4), replace(lossy(6), trial=2), failed(3)]
     rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in compare_table(runs).splitlines()]
-    assert rows[0][:7] == ["verdict", "variant", "trigger", "mode", "used", "lost", "loss"]
-    assert rows[2][:2] == ["lossless", "best"] and rows[2][4] == "2/2" and rows[2][6].startswith("0 (≤ ")
-    assert rows[3][:2] == ["lossy", "naive"] and rows[3][4:6] == ["2/3", "4-6"] and "[" in rows[3][6]
+    assert rows[0][:9] == ["verdict", "variant", "trigger", "mode", "used", "rollouts", "P(rollout loses)", "lost/rollout", "lost"]
+    assert rows[2][:2] == ["lossless", "best"] and rows[2][4:9] == ["2/2", "0/2 lost", "≤ 78 %", "0", "0"]
+    assert rows[3][:2] == ["lossy", "naive"] and rows[3][4:9] == ["2/3", "2/2 lost", "2/2: 15-100 %", "5 [0, 17.7]", "4-6"]
     assert "failed t3: rollout did not complete" in rows[3][-1]

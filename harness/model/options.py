@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -11,6 +10,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.model.domain import CellSpec, Client, ConnMode, Discovery, Trigger, WorkloadKind
+from harness.stats import zero_events_needed
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Schedule:
     def certify_rollouts(self) -> int:
         """Rollouts that must all lose nothing for the certification claim: the least n with 1 - 0.05^(1/n) <= certify
         (exact binomial, one-sided 95 %): 29 for 10 %, 59 for 5 %. 0 without certification."""
-        return zero_rollouts_needed(self.certify) if self.certify is not None else 0
+        return zero_events_needed(self.certify) if self.certify is not None else 0
 
     parallel: int = 1
     """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
@@ -216,18 +216,6 @@ class RunOptions:
         }
         extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
         return always | extra | {"mode": mode.value}
-
-
-CONFIDENCE = 0.95
-"""Of every claim the harness prints about rollouts."""
-
-
-def zero_rollouts_needed(p: float) -> int:
-    """The least n for which 0 losing rollouts out of n bound the per-rollout loss probability at p (one-sided,
-    CONFIDENCE): n >= ln(1 - CONFIDENCE) / ln(1 - p)."""
-    if not 0 < p < 1:
-        raise UsageError(f"certification target {p:g}: must be a probability in (0, 1)")
-    return math.ceil(math.log(1 - CONFIDENCE) / math.log1p(-p) - 1e-9)
 
 
 def _within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
