@@ -25,6 +25,9 @@ class Budget:
     """Lost requests allowed in any counted rollout of a cell (0: a lossless claim)."""
     max_fail_pct: float | None = None
     """Lost requests allowed in any counted rollout, in % of the requests sent in its window."""
+    certify: float | None = None
+    """A certification claim to reach: P(a rollout loses anything) shown at most this (95 %). A lossy cell breaks
+    it, and so does a lossless one whose rollouts were too few for the claim."""
 
     def __post_init__(self) -> None:
         if self.max_failures is not None and self.max_failures < 0:
@@ -34,12 +37,14 @@ class Budget:
 
     @property
     def active(self) -> bool:
-        return self.max_failures is not None or self.max_fail_pct is not None
+        return self.max_failures is not None or self.max_fail_pct is not None or self.certify is not None
 
     def describe(self) -> str:
         parts = [f"at most {self.max_failures} lost" if self.max_failures is not None else ""]
         parts += [f"at most {self.max_fail_pct:g} % lost" if self.max_fail_pct is not None else ""]
-        return " and ".join(p for p in parts if p) + " per rollout"
+        per = " and ".join(p for p in parts if p) + " per rollout" if any(parts) else ""
+        claim = f"P(a rollout loses) ≤ {100 * self.certify:g} % shown" if self.certify is not None else ""
+        return "; ".join(p for p in (per, claim) if p)
 
     def breach(self, c: CellVerdict) -> str:
         """Why the cell breaks the budget ("" if it does not, or if no budget is set)."""
@@ -47,6 +52,12 @@ class Budget:
             return ""
         if c.verdict is Verdict.INCONCLUSIVE:
             return f"inconclusive ({c.why}): cannot show it stays within budget"
+        if self.certify is not None:
+            if c.verdict is Verdict.LOSSY:
+                return f"not certified: {c.why}"
+            if c.p_lose_upper is None or c.p_lose_upper > self.certify:
+                bound = f"≤ {100 * c.p_lose_upper:.0f} %" if c.p_lose_upper is not None else "no bound"
+                return f"not certified: {c.why} shows {bound}, not ≤ {100 * self.certify:g} %"
         return self.exceeded(c.lost_max, c.fail_pct_max)
 
     def exceeded(self, lost: int, pct: float) -> str:

@@ -152,3 +152,12 @@ def test_compare_table_puts_the_verdict_first() -> None:
     assert rows[2][:2] == ["lossless", "best"] and rows[2][4:9] == ["2/2", "0/2 lost", "≤ 78 %", "0", "0"]
     assert rows[3][:2] == ["lossy", "naive"] and rows[3][4:9] == ["2/3", "2/2 lost", "2/2: 15-100 %", "5 [0, 17.7]", "4-6"]
     assert "failed t3: rollout did not complete" in rows[3][-1]
+
+
+def test_a_certification_gate_passes_only_the_claim_reached() -> None:
+    """certify 50 % needs 5 zero rollouts (1 - 0.05^(1/5) = 45 %): 5 pass, 4 do not (53 %), a lossy cell never does."""
+    gate = Budget(certify=0.5)
+    assert gate.active and gate.describe() == "P(a rollout loses) ≤ 50 % shown"
+    assert gate.breach(fold(zeros(1, 2, 3, 4, 5))) == ""
+    assert gate.breach(fold(zeros(1, 2, 3, 4))) == "not certified: 0 of 4 rollouts lost a request shows ≤ 53 %, not ≤ 50 %"
+    assert gate.breach(fold([*zeros(1, 2, 3, 4, 5), lossy(3, 6)])) == "not certified: 1 of 6 rollouts lost requests"
