@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness import hostlock
@@ -105,6 +105,17 @@ def _update(ctx: TriggerContext) -> tuple[dict[str, Any], str]:
         bump = {"annotations": {"rollout-harness.io/release": now_rfc3339()}}
         return {"spec": {"template": {"metadata": bump}}}, "new pod template, same image (no --new-image)"
     return {"spec": {"template": {"spec": {"containers": [container]}}}}, f"set image {image}"
+
+
+def nth_rollout(ctx: TriggerContext, n: int) -> TriggerContext:
+    """The context of the n-th rollout (0-based) of a series on one set-up: set-image goes forth and back between the
+    deployed image and the new one (v1 -> v2 -> v1 ...); the other series triggers repeat as they are."""
+    if n % 2 == 0:
+        return ctx
+    if ctx.new_image is None:
+        w = ctx.workload
+        return replace(ctx, new_version=w.image[len(w.image_repo) + 1 :] or "latest")
+    return replace(ctx, new_image=ctx.workload.image) if ctx.new_image else ctx
 
 
 async def _patch(ctx: TriggerContext, patch: dict[str, Any] | list[dict[str, Any]], what: str) -> None:

@@ -67,7 +67,7 @@ def analyse(
     """Fill `base` (name, cell, provenance, setup time) with everything measured. Event times must already be
     relative to the load's t0, like the records'."""
     bounds = [window.trigger_s, window.settled_s]
-    phases = [_Phase(0.0, window.trigger_s), _Phase(window.trigger_s, window.settled_s), _Phase(window.settled_s, window.end_s)]
+    phases = [_Phase(window.start_s, window.trigger_s), _Phase(window.trigger_s, window.settled_s), _Phase(window.settled_s, window.end_s)]
     whole = Accumulator()
     starts: list[float] = []
     lateness = Histogram()
@@ -76,8 +76,8 @@ def analyse(
     n = 0
     for rec in records:
         n += 1
-        if rec.start >= window.end_s:  # the window is what is counted: load after its end counts for nothing
-            continue
+        if not window.start_s <= rec.start < window.end_s:  # the window is what is counted: load after its end (or
+            continue  # before its start, in a series) counts for nothing
         whole.add(rec)
         phases[bisect.bisect_right(bounds, rec.start)].add(rec)
         if window.trigger_s <= rec.start and rec.kind != SKIPPED:
@@ -98,7 +98,7 @@ def analyse(
         summary=whole.summary(),
         generator=replace(generator, records=n),
         attribution=attribute(events, [(r.start, r.pod) for r in failures], last_served),
-        events=tuple(events),
+        events=tuple(e for e in events if window.start_s <= e.t <= window.end_s),
         failure_samples=tuple(failures[:MAX_FAILURE_SAMPLES]),
     )
     reasons = _unreliable(result, blind, thresholds, n)

@@ -18,11 +18,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from harness import progress
-from harness.cliargs import DEFAULT_VARIANTS, build_parser
+from harness.cliargs import COMPARE_TRIALS, DEFAULT_VARIANTS, build_parser
 from harness.errors import HarnessError, UsageError
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import LoadSpec
@@ -43,6 +43,7 @@ from harness.model import (
     WorkloadKind,
 )
 from harness.results import RunResult
+from harness.stats import zero_events_needed
 
 log = logging.getLogger("harness")
 
@@ -110,6 +111,16 @@ def _writable_dir(path: Path) -> None:
         raise UsageError(f"--out {path}: cannot write there ({e.strerror})") from None
 
 
+def _schedule(args: argparse.Namespace) -> Schedule:
+    certify = args.certify
+    need = zero_events_needed(certify) if certify is not None else 0
+    default = COMPARE_TRIALS if args.verb == "compare" else Schedule.trials
+    trials = args.trials or (need + max(2, -(-need // 5)) if certify is not None else default)
+    series = args.series if args.series is not None else certify is not None
+    stop_early = getattr(args, "stop_early", False)
+    return Schedule(trials=trials, stop_early=stop_early, certify=certify, series=series, parallel=args.parallel, ahead=args.ahead)
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     discovery = Discovery(args.discovery)
     client = Client(args.client) if args.client else (Client.POD if discovery is Discovery.DNS else Client.HOST)
@@ -127,7 +138,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         ),
         Timing(args.baseline, args.tail, args.rollout_timeout),
         Thresholds(args.max_lateness, args.max_gap),
-        Schedule(trials=args.trials, stop_early=getattr(args, "stop_early", False), parallel=args.parallel, ahead=args.ahead),
+        _schedule(args),
         Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
         Output(args.out, args.keep_records, args.pictures),
     )
@@ -149,7 +160,7 @@ async def _matrix(args: argparse.Namespace) -> int:
         variants = [chosen or "naive"] if args.verb == "run" else _split(chosen or ",".join(DEFAULT_VARIANTS))
     modes = [args.mode] if args.verb == "run" else _split(args.modes)
     triggers = [args.trigger] if args.verb == "run" else _split(args.triggers)
-    cells = _cells(variants, triggers, modes, args.trials)
+    cells = _cells(variants, triggers, modes, opts.schedule.trials)
     opts.validate(cells)
     for name in dict.fromkeys(variants):
         cell_variant(opts, name)  # every variant (or workload + overlays) loads and converts before any cluster work
@@ -165,7 +176,7 @@ async def _matrix(args: argparse.Namespace) -> int:
         if (line := progress.status()) is not None:
             line.cell(f"cell {i}/{n} {cell.variant} × {cell.trigger.value} ({cell.mode.value}, trial {cell.trial})", left)
 
-    budget = _budget(args)
+    budget = replace(_budget(args), certify=opts.schedule.certify)
     target = await connect(args.no_up, args.kubeconfig, args.context)
     try:
         target.check(opts)
@@ -175,7 +186,7 @@ async def _matrix(args: argparse.Namespace) -> int:
         if (line := progress.status()) is not None:
             line.close()  # the tables go to the same terminal
     wall = time.monotonic() - t0
-    measured = sum(r.generator.wall_seconds for r in results if r.generator)
+    measured = sum(r.window.end_s - r.window.start_s for r in results if r.window)
     setup = sum(r.setup_s - r.setup_ahead_s for r in results)  # what the next cell set up in a tail did not cost
     ahead = sum(r.setup_ahead_s for r in results)
     footer = f"{len(results)} runs in {wall:.0f}s wall; " + (

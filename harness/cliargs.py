@@ -23,6 +23,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def parse_percent(text: str) -> float:
+    """`10%` or `0.1` -> 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (give e.g. 10%)") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0% and 100%: {text!r}")
+    return value
+
+
 def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
     def conv(text: str) -> float:
         try:
@@ -93,17 +104,38 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument("--variant", default=None, help="(default naive; with --workload: as-is)")
             r.add_argument("--trigger", default="set-image", help=f"one of {', '.join(t.value for t in Trigger)} (default %(default)s)")
             r.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=sc.trials, help="(default %(default)d)")
+            r.add_argument(
+                "--trials", type=_positive(int), default=None, help=f"(default {sc.trials}; with --certify: what it needs + 20 %%)"
+            )
         else:
             r.add_argument("--variants", default=None, help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)})")
             r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
             r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
-            r.add_argument("--trials", type=_positive(int), default=COMPARE_TRIALS, help="runs per cell (default %(default)d)")
+            r.add_argument(
+                "--trials",
+                type=_positive(int),
+                default=None,
+                help=f"runs per cell (default {COMPARE_TRIALS}; with --certify: at most what it needs + 20 %%)",
+            )
             r.add_argument(
                 "--stop-early",
                 action="store_true",
                 help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/HTTP requests",
             )
+        r.add_argument(
+            "--certify",
+            type=parse_percent,
+            default=None,
+            metavar="P%",
+            help="roll each cell until P(a rollout loses) <= P is shown with 95 %% confidence (10%%: 29 rollouts that lose nothing), "
+            "or until its first rollout that loses; exit 1 unless every cell reached it",
+        )
+        r.add_argument(
+            "--series",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="roll a cell's trials t..2t-1 on one set-up, back and forth (set-image, restart, rollback, scale; on with --certify)",
+        )
         r.add_argument(
             "--kind",
             choices=["deployment", "statefulset"],

@@ -35,7 +35,9 @@ P = TypeVar("P", bound=Pending)
 class Runner(Protocol[P]):
     def start(self, cell: CellSpec, label: str = "") -> P: ...
 
-    def run(self, cell: CellSpec, set_up: P | None = None, on_tail: Callable[[], None] | None = None) -> Coroutine[Any, Any, RunResult]: ...
+    def run(
+        self, cells: list[CellSpec], set_up: P | None = None, on_tail: Callable[[], None] | None = None
+    ) -> Coroutine[Any, Any, list[RunResult]]: ...
 
     def failed(self, cell: CellSpec, error: str) -> RunResult: ...
 
@@ -70,66 +72,93 @@ def settled_lossy(r: RunResult) -> str:
     return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/HTTP failures)"
 
 
+def batch_size(schedule: Schedule, cell: CellSpec, before: list[RunResult]) -> int:
+    """How many trials, from this one on, roll on one set-up: 1, or with series (repeatable triggers) trials t..2t-1,
+    and no more than a certification still needs after the trials `before` it."""
+    if not (schedule.series and cell.trigger.repeatable):
+        return 1
+    if schedule.certify is None:
+        return cell.trial
+    zeros = sum(1 for r in before if r.status is Status.USED and r.lost == 0)
+    return max(1, min(cell.trial, schedule.certify_rollouts - zeros))
+
+
 async def run_matrix(
     runner: Runner[P], cells: list[CellSpec], schedule: Schedule, out: Path | None = None, progress: Progress | None = None
 ) -> list[RunResult]:
     """Run the cells; a rollout that fails becomes a `failed` result and the matrix goes on (a single cell
     re-raises, so `run` reports the error itself). Each result is written to `out` as it comes; the list comes back
-    in the cells' order."""
+    in the cells' order. With series, a batch of one cell's trials rolls on one set-up (batch_size)."""
     results: dict[int, RunResult] = {}
     trials: dict[tuple[str, Trigger, ConnMode], list[RunResult]] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
-    todo = iter(enumerate(cells, 1))  # shared by the workers: each cell is taken once
+    queue = list(enumerate(cells, 1))  # shared by the workers: each cell is taken once (or put back, not rolled)
     ahead = schedule.ahead and schedule.parallel == 1
 
+    def key(cell: CellSpec) -> tuple[str, Trigger, ConnMode]:
+        return (cell.variant, cell.trigger, cell.mode)
+
     def needed(cell: CellSpec) -> bool:
-        if (cell.variant, cell.trigger, cell.mode) not in settled:
+        if key(cell) not in settled:
             return True
         log.info("[compare] %s × %s (%s): trial %d not needed, verdict settled", cell.variant, cell.trigger, cell.mode, cell.trial)
         return False
 
-    def take() -> tuple[int, CellSpec, P | None] | None:
-        """The next cell still needed, not set up yet."""
-        return next(((i, c, None) for i, c in todo if needed(c)), None)
+    def take() -> tuple[list[tuple[int, CellSpec]], P | None] | None:
+        """The next cells still needed, not set up yet: the first one and, with series, its next trials."""
+        while queue:
+            i, first = queue.pop(0)
+            if not needed(first):
+                continue
+            batch = [(i, first)]
+            size = batch_size(schedule, first, trials.get(key(first), []))
+            for entry in [e for e in queue if key(e[1]) == key(first)][: size - 1]:
+                queue.remove(entry)
+                batch.append(entry)
+            return batch, None
+        return None
 
     async def worker() -> None:
-        upcoming = take()  # the next cell, with its set-up if that started during the tail of the cell before it
+        upcoming = take()  # the next cells, with their set-up if that started during the tail of the batch before
 
         def on_tail() -> None:
             nonlocal upcoming
             if ahead and (n := take()) is not None:
-                upcoming = (n[0], n[1], runner.start(n[1], label="next cell: "))
+                upcoming = (n[0], runner.start(n[0][0][1], label="next cell: "))
 
         try:
             while upcoming is not None:
-                (i, cell, set_up), upcoming = upcoming, None
-                if not needed(cell):  # settled by the cell measured while this one was set up
+                (batch, set_up), upcoming = upcoming, None
+                batch = [(i, c) for i, c in batch if needed(c)]  # some may be settled by the batch measured meanwhile
+                if not batch:
                     if set_up is not None:
                         await set_up.close()
                     upcoming = take()
                     continue
+                i, cell = batch[0]
                 if progress is not None:
                     progress(i, len(cells), cell)
                 try:
-                    result = await runner.run(cell, set_up, on_tail)
+                    done = await runner.run([c for _, c in batch], set_up, on_tail)
                 except RolloutError as e:
                     if len(cells) == 1:
                         raise
                     log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger, e)
-                    result = runner.failed(cell, str(e))
-                key = (cell.variant, cell.trigger, cell.mode)
-                trials.setdefault(key, []).append(result)
-                if cell.trial < schedule.trials and (why := enough(schedule, trials[key])):
-                    result = replace(result, stopped=why)
-                    settled.add(key)
-                results[i] = result
-                if out:
-                    result.write(out / f"{result.name}.json")
+                    done = [runner.failed(cell, str(e))]
+                queue[:0] = batch[len(done) :]  # not rolled: a rollout of the series failed before them
+                for (i, cell), result in zip(batch, done, strict=False):
+                    trials.setdefault(key(cell), []).append(result)
+                    if key(cell) not in settled and cell.trial < schedule.trials and (why := enough(schedule, trials[key(cell)])):
+                        result = replace(result, stopped=why)
+                        settled.add(key(cell))
+                    results[i] = result
+                    if out:
+                        result.write(out / f"{result.name}.json")
                 if upcoming is None:
                     upcoming = take()
         finally:
-            if upcoming is not None and upcoming[2] is not None:
-                await upcoming[2].close()
+            if upcoming is not None and upcoming[1] is not None:
+                await upcoming[1].close()
 
     workers = max(1, min(schedule.parallel, len(cells)))
     if workers == 1:

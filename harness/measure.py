@@ -11,14 +11,14 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness import actions, clientpod, plot, progress
 from harness.analysis import analyse
 from harness.cell import Prepared, SetUp, base_result
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RolloutError
 from harness.model import CellSpec, Event, RunOptions, Status
-from harness.records import read_records
+from harness.records import RequestRecord, read_records
 from harness.results import GeneratorStats, RunResult, Window
 from harness.target import Target
 
@@ -36,13 +36,15 @@ class CellRunner:
         """Start the cell's set-up as a task (e.g. during the tail of the cell before it)."""
         return SetUp.start(self.target, cell, self.opts, label)
 
-    async def run(self, cell: CellSpec, set_up: SetUp | None = None, on_tail: Callable[[], None] | None = None) -> RunResult:
-        """Set the cell up (or take the set-up started ahead for it), measure it, release everything it made.
-        on_tail: called when the cell's tail starts (its old pods gone)."""
+    async def run(self, cells: list[CellSpec], set_up: SetUp | None = None, on_tail: Callable[[], None] | None = None) -> list[RunResult]:
+        """Set the first cell up (or take the set-up started ahead for it), roll each cell in turn on it (a series:
+        consecutive trials of one variant × trigger × mode), release everything it made. Returns a result per cell
+        rolled, in order: fewer than given when a rollout failed (its result is `failed`; the rest were not rolled),
+        unless the first one failed, which raises. on_tail: called when the last rollout's tail starts."""
         turn = time.monotonic()
-        s = set_up or self.start(cell)  # started now: none of it is ahead
+        s = set_up or self.start(cells[0])  # started now: none of it is ahead
         try:
-            return await measure(cell, self.opts, await s.prepared(turn), on_tail)
+            return await measure(cells, self.opts, await s.prepared(turn), on_tail)
         finally:
             await s.close()
 
@@ -53,32 +55,50 @@ class CellRunner:
 
 async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResult:
     """Set one cell up, measure it and release everything it made."""
-    return await CellRunner(target, opts).run(cell)
+    (result,) = await CellRunner(target, opts).run([cell])
+    return result
 
 
-async def measure(cell: CellSpec, opts: RunOptions, p: Prepared, on_tail: Callable[[], None] | None) -> RunResult:
+async def measure(cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail: Callable[[], None] | None) -> list[RunResult]:
+    """Baseline, then each cell's rollout (trigger, complete, old pods gone and settled, tail) in turn; each tail is
+    the next rollout's baseline. The n-th rollout of a series goes back where the one before came from
+    (actions.nth_rollout)."""
     ctx, watcher, launch, proc, records_path = p.ctx, p.watcher, p.launch, p.proc, p.records_path
-    marks: dict[str, float] = {}
+    marks: list[dict[str, float]] = []
+    error: list[RolloutError] = []
     dns_keep = 0.0
+
+    async def rollout(n: int, cell: CellSpec) -> None:
+        m: dict[str, float] = {}
+        c = actions.nth_rollout(ctx, n)
+        async with actions.exclusive(cell.trigger, c):  # a wait here lengthens the baseline, not the window
+            progress.phase(cell.trigger.value if len(cells) == 1 else f"{cell.trigger.value} {n + 1}/{len(cells)}")
+            m["trigger"] = time.monotonic()
+            await actions.fire(cell.trigger, c)
+            m["complete"] = time.monotonic()
+        c.mark("complete", f"{cell.trigger.value}: rollout complete")
+        progress.phase("waiting for old pods to go")
+        m["gone"] = await actions.wait_settled(c, cell.trigger.value)
+        m["settled"] = time.monotonic()
+        c.mark("settled", "old pods gone, endpoints settled")
+        progress.phase("tail load")
+        if on_tail is not None and n == len(cells) - 1:
+            on_tail()
+        await asyncio.sleep(dns_keep + opts.timing.tail)  # a DNS client may hold a gone pod's address for dns_keep s
+        m["end"] = time.monotonic()
+        marks.append(m)
 
     async def control() -> None:
         progress.phase("baseline load")
         await asyncio.sleep(opts.timing.baseline)
-        async with actions.exclusive(cell.trigger, ctx):  # a wait here lengthens the baseline, not the window
-            progress.phase(cell.trigger.value)
-            marks["trigger"] = time.monotonic()
-            await actions.fire(cell.trigger, ctx)
-            marks["complete"] = time.monotonic()
-        ctx.mark("complete", f"{cell.trigger.value}: rollout complete")
-        progress.phase("waiting for old pods to go")
-        marks["gone"] = await actions.wait_settled(ctx, cell.trigger.value)
-        marks["settled"] = time.monotonic()
-        ctx.mark("settled", "old pods gone, endpoints settled")
-        progress.phase("tail load")
-        if on_tail is not None:
-            on_tail()
-        await asyncio.sleep(dns_keep + opts.timing.tail)  # a DNS client may hold a gone pod's address for dns_keep s
-        marks["end"] = time.monotonic()
+        for n, cell in enumerate(cells):
+            try:
+                await rollout(n, cell)
+            except RolloutError as e:
+                if n == 0:
+                    raise
+                error.append(e)  # the rollouts before it stand; the series ends here
+                return
 
     started = await proc.start()
     dns_keep = started.dns_keep
@@ -96,7 +116,6 @@ async def measure(cell: CellSpec, opts: RunOptions, p: Prepared, on_tail: Callab
     if launch.prefix:
         await clientpod.fetch(launch.prefix, clientpod.RECORDS, records_path)
     t0 = res.t0_mono
-    window = Window(*(round(marks[k] - t0, 3) for k in ("trigger", "complete", "gone", "settled", "end")))
     events = [Event(round(e.t - t0, 3), e.source, e.name, e.state) for e in watcher.events]
     gen = GeneratorStats(
         sent=res.sent,
@@ -108,13 +127,38 @@ async def measure(cell: CellSpec, opts: RunOptions, p: Prepared, on_tail: Callab
         max_in_flight=started.max_in_flight,
     )
     records = list(read_records(records_path))
-    result = analyse(p.base, records, window, events, opts.traffic.rate, opts.thresholds, gen)
+    results = []
+    start = 0.0
+    for n, (cell, m) in enumerate(zip(cells, marks, strict=False)):
+        at = {k: round(v - t0, 3) for k, v in m.items()}
+        window = Window(at["trigger"], at["complete"], at["gone"], at["settled"], at["end"], start_s=start)
+        base = p.base if n == 0 else replace(p.base, name=cell.name, trial=cell.trial, setup_s=0.0, setup_ahead_s=0.0)
+        results.append(_analysed(cell, opts, base, records, window, events, gen))
+        start = window.settled_s
+    if error:
+        cell = cells[len(marks)]
+        results.append(replace(p.base, name=cell.name, trial=cell.trial, status=Status.FAILED, error=str(error[0])))
     out = opts.output.out
-    if opts.output.pictures and out and plot.available():
-        plot.run_png(result, records, out / f"{cell.name}.png")
     if opts.output.keep_records and out:
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(records_path, out / f"{cell.name}.records.jsonl")
+        shutil.copyfile(records_path, out / f"{cells[0].name}.records.jsonl")
+    return results
+
+
+def _analysed(
+    cell: CellSpec,
+    opts: RunOptions,
+    base: RunResult,
+    records: list[RequestRecord],
+    window: Window,
+    events: list[Event],
+    gen: GeneratorStats,
+) -> RunResult:
+    result = analyse(base, records, window, events, opts.traffic.rate, opts.thresholds, gen)
+    out = opts.output.out
+    if opts.output.pictures and out and plot.available():
+        shown = [r for r in records if window.start_s <= r.start < window.end_s]
+        plot.run_png(result, shown, out / f"{cell.name}.png")
     log.info(
         "[run] %s × %s: %s; lost %d %s, settled %.1fs after the trigger, max gap %.0f ms%s",
         cell.variant,

@@ -3,8 +3,8 @@
 JSON is written and read only through RunResult.to_json / RunResult.from_json. Every time inside a result is in
 seconds after the load generator's t0 (CLOCK_MONOTONIC); every count is of scheduled requests.
 
-Phases, by each request's *actual* start:
-  baseline    [0, trigger)        steady load before the trigger; a failure here marks the run `noisy`
+Phases, by each request's *actual* start (a request outside [start, end) belongs to no phase of this run):
+  baseline    [start, trigger)    steady load before the trigger; a failure here marks the run `noisy`
   disruption  [trigger, settled)  from the trigger until every old pod is deleted (not just marked) and the
                                   Service's EndpointSlices list exactly the new, ready pods
   tail        [settled, end)      steady load after the disruption (kube-proxy may lag the EndpointSlices)
@@ -62,7 +62,10 @@ class Window:
     """Old pods gone and the EndpointSlices list exactly the ready pods: the end of the disruption phase."""
     end_s: float
     """settled_s + tail (with discovery dns, + the seconds the client keeps an answer): the harness asked the
-    generator to stop."""
+    generator to stop, or, in a series, the next rollout's trigger came."""
+    start_s: float = 0.0
+    """Where this run's baseline starts: 0 (the load's start), or, for a later rollout of a series (several rollouts
+    on one set-up, Schedule.series), the previous rollout's settled_s: its tail is this rollout's baseline."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ class FakeRunner:
         self.outcome, self.setup, self.tail = outcome, setup, tail
         self.events: list[tuple[str, str]] = []
         self.in_flight = self.peak = 0
+        self.batches: list[list[int]] = []
+        self.stuck_trials: set[int] = set()
+        self.clean_trials: set[int] = set()
 
     def start(self, cell: CellSpec, label: str = "") -> FakeSetUp:
         self.events.append((f"set-up{' ahead' if label else ''}", cell.name))
@@ -51,25 +54,37 @@ class FakeRunner:
 
     async def _set_up(self, cell: CellSpec) -> RunResult:
         await asyncio.sleep(self.setup)
-        return replace(run(records(self.outcome[cell.variant])), name=cell.name, variant=cell.variant, trial=cell.trial)
+        return self.result(cell)
 
-    async def run(self, cell: CellSpec, set_up: FakeSetUp | None = None, on_tail: Callable[[], None] | None = None) -> RunResult:
-        s = set_up or self.start(cell)
+    def result(self, cell: CellSpec) -> RunResult:
+        lost = self.outcome[cell.variant] if cell.trial not in self.clean_trials else {}
+        return replace(run(records(lost)), name=cell.name, variant=cell.variant, trial=cell.trial)
+
+    async def run(
+        self, cells: list[CellSpec], set_up: FakeSetUp | None = None, on_tail: Callable[[], None] | None = None
+    ) -> list[RunResult]:
+        s = set_up or self.start(cells[0])
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self.batches.append([c.trial for c in cells])
+        out: list[RunResult] = []
         try:
             base = await s.task
-            self.events.append(("measure", cell.name))
-            await asyncio.sleep(0.01)
-            if on_tail is not None:
-                on_tail()
-            await asyncio.sleep(self.tail)
-            if cell.variant == "broken":
-                raise ClusterError("the API server went away")
-            if cell.variant == "stuck":
-                raise RolloutError("rollout did not complete")
-            self.events.append(("measured", cell.name))
-            return base
+            for n, cell in enumerate(cells):
+                self.events.append(("measure", cell.name))
+                await asyncio.sleep(0.01)
+                if on_tail is not None and n == len(cells) - 1:
+                    on_tail()
+                await asyncio.sleep(self.tail)
+                if cell.variant == "broken":
+                    raise ClusterError("the API server went away")
+                if cell.variant == "stuck" or cell.trial in self.stuck_trials:
+                    if n == 0:
+                        raise RolloutError("rollout did not complete")
+                    return [*out, self.failed(cell, "rollout did not complete")]
+                self.events.append(("measured", cell.name))
+                out.append(self.result(cell) if n else base)
+            return out
         finally:
             self.in_flight -= 1
             await s.close()
@@ -175,3 +190,27 @@ async def test_certification_rolls_until_the_claim_or_the_first_loss() -> None:
     assert not enough(schedule, [zero, blind_timeouts, zero, zero, zero])
     assert enough(schedule, [zero, blind_timeouts, zero, zero, zero, zero]).startswith("certified after trial 1: 5 rollouts")
     assert "lost requests" in enough(schedule, [zero, blind_refused])
+
+
+async def test_a_series_rolls_trials_t_to_2t_minus_1_on_one_set_up() -> None:
+    """With series, trials t..2t-1 share a set-up, and certification asks for no more than it needs: best-practice goes
+    1 | 2-3 | 4-5 (5 zeros for 50 %); naive (lossy from its second trial) stops at the end of the batch that lost; drain
+    never goes in a series; a rollout that fails mid-series ends the series, the trials after it go back to the queue."""
+    runner = FakeRunner({"best-practice": {}, "naive": NAIVE}, setup=0.0, tail=0.0)
+    runner.clean_trials = {1}  # naive's first rollout loses nothing
+    results = await run_matrix(runner, cells(("best-practice", "naive"), 8), Schedule(trials=8, series=True, certify=0.5))
+    assert runner.batches == [[1], [1], [2, 3], [2, 3], [4, 5]]
+    assert [r.trial for r in results if r.variant == "naive"] == [1, 2, 3]
+    assert [r.trial for r in results if r.variant == "best-practice"] == [1, 2, 3, 4, 5]
+    assert "certified after trial 5" in next(r.stopped for r in results if r.variant == "best-practice" and r.stopped)
+
+    drains = [CellSpec("best-practice", Trigger.DRAIN, ConnMode.NEW, t) for t in (1, 2, 3)]
+    runner = FakeRunner({"best-practice": {}}, setup=0.0, tail=0.0)
+    await run_matrix(runner, drains, Schedule(trials=3, series=True))
+    assert runner.batches == [[1], [2], [3]]
+
+    runner = FakeRunner({"best-practice": {}}, setup=0.0, tail=0.0)
+    runner.stuck_trials = {5}
+    results = await run_matrix(runner, cells(("best-practice",), 7), Schedule(trials=7, series=True))
+    assert runner.batches == [[1], [2, 3], [4, 5, 6, 7], [6, 7]]
+    assert [(r.trial, r.status) for r in results] == [(t, Status.FAILED if t == 5 else Status.USED) for t in range(1, 8)]

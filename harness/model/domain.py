@@ -16,6 +16,12 @@ class Trigger(StrEnum):
     RESTART = "restart"
     NODE_DOWN = "node-down"
 
+    @property
+    def repeatable(self) -> bool:
+        """It can roll the same pods again and again, each rollout leaving them as a fresh set-up would (a series:
+        Schedule.series). Drain and node-down move pods between nodes and take nodes away: never in a series."""
+        return self not in (Trigger.DRAIN, Trigger.NODE_DOWN)
+
 
 class ConnMode(StrEnum):
     """How the requests use connections."""

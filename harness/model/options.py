@@ -97,6 +97,10 @@ class Schedule:
 
     parallel: int = 1
     """Cells run at once, each in its own namespace (drains still take turns: see actions.exclusive)."""
+    series: bool = False
+    """Roll a cell's later trials on one set-up instead of a fresh one each: trials t..2t-1 (1, 2-3, 4-7, 8-15, ...)
+    share a namespace, pods and load, each rollout's tail being the next one's baseline and set-image going back and
+    forth (v1 -> v2 -> v1). Only for repeatable triggers (not drain, node-down). Certification turns it on."""
     ahead: bool = True
     """With parallel 1: set the next cell up (namespace, pods, the Service answering) during this cell's tail, once
     its old pods are gone, instead of after its window: about 3 s less per cell (see README, Time to verdict)."""
