@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from support import collect, free_port
 
 from harness import discovery
 from harness.discovery import DnsError, Resolver, lookup, parse, qualify, query, resolv_conf
 from harness.load import LoadSpec
 from harness.model import Discovery
-from tests.support import collect, free_port
 
 Answers = Callable[[str], tuple[int, list[str], int | list[int]]]  # name -> (rcode, addresses, TTL or one per address)
 
