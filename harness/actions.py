@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from harness.model import Trigger
 from harness.waiting import wait_for
 from harness.workload import Workload
 
-log = logging.getLogger("harness.actions")
 POLL = 0.25  # seconds between status reads: ~4 API calls/s, fine-grained enough for windows of 5-60 s
 EVICT_RETRY = 1.0  # kubectl drain retries a 429 every 5 s; 1 s keeps runs short (loss under a PDB is the same)
 

@@ -8,7 +8,6 @@ Overview: per cell, the mean loss % over counted rollouts with its 95 % interval
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +19,6 @@ from harness.records import RequestRecord
 from harness.results import RunResult
 from harness.verdict import Verdict, fold_cells
 
-log = logging.getLogger("harness.plot")
 BIN = 0.1  # s
 KIND_COLORS = {
     "ok": "#9ccc9c",

@@ -183,10 +183,3 @@ class Accumulator:
             client_errors=self.kinds.get(FailureKind.CLIENT_ERROR.value, 0),
             unfinished=self.kinds.get(UNFINISHED, 0),
         )
-
-
-def summarize(records: list[RequestRecord]) -> RunSummary:
-    acc = Accumulator()
-    for r in records:
-        acc.add(r)
-    return acc.summary()

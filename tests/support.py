@@ -126,11 +126,12 @@ class ProbeApps:
         self._stack = contextlib.ExitStack()
         self.started = 0
 
-    def start(self, port: int | None = None, ready: bool = True, **env: str) -> LocalApp:
+    def start(self, port: int | None = None, ready: bool = True, timeout: float = 10.0, **env: str) -> LocalApp:
         """`ready=False`: return at once, without waiting for /readyz (a HANG app never answers it)."""
         self.started += 1
         log = self._tmp / f"probe-{self.started}.log"
-        return self._stack.enter_context(running(port, ready=ready, log=log, **{"POD_NAME": "probe-0", **env}))
+        # timeout is passed by name so that **env can only fill running()'s **env (it is typed str, timeout float)
+        return self._stack.enter_context(running(port, ready=ready, timeout=timeout, log=log, **{"POD_NAME": "probe-0", **env}))
 
     def close(self) -> None:
         self._stack.close()

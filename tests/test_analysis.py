@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from harness.analysis import analyse
-from harness.model import Event, Phase, PodState, Source, Status, Thresholds
+from harness.model import ConnMode, Event, Phase, PodState, Source, Status, Thresholds, Trigger
 from harness.records import SKIPPED, RequestRecord
 from harness.results import GeneratorStats, Provenance, RunResult, Window, load_results
 
 RATE = 100.0
 WINDOW = Window(trigger_s=3.0, complete_s=5.0, old_pods_gone_s=6.0, settled_s=7.0, end_s=9.0)
-BASE = RunResult("naive__set-image__new__t1", "naive", "set-image", "new", 1, Status.USED, (), Provenance({"rate": RATE}, {}, {}))
+BASE = RunResult(
+    "naive__set-image__new__t1", "naive", Trigger.SET_IMAGE, ConnMode.NEW, 1, Status.USED, (), Provenance({"rate": RATE}, {}, {})
+)
 GEN = GeneratorStats(sent=900, records=0, cpu_seconds=1.0, cpu_ms_per_1k=1.1, wall_seconds=9.0, scheduling="rr", max_in_flight=2000)
 
 
@@ -46,7 +49,7 @@ def test_load_after_the_window_end_counts_for_nothing() -> None:
 def test_phases_split_by_actual_start() -> None:
     # seq 250 is scheduled in the baseline (2.5 s) but starts at 3.05 s: it belongs to the disruption
     r = run(records({400: "refused", 401: "reset", 800: "connect_timeout", 250: "refused"}, starts={250: 3.05}))
-    b, d, t = (r.phases[p] for p in ("baseline", "disruption", "tail"))
+    b, d, t = (r.phases[p] for p in (Phase.BASELINE, Phase.DISRUPTION, Phase.TAIL))
     assert (b.sent, d.sent, t.sent) == (299, 401, 200)
     assert (b.failed, d.failed, t.failed) == (0, 3, 1)
     assert d.by_kind == {"refused": 2, "reset": 1} and t.by_kind == {"connect_timeout": 1}
@@ -98,7 +101,7 @@ def test_attribution_uses_actual_starts_and_relative_events() -> None:
     assert r.attribution is not None and r.attribution.states_at_failure == {"pod terminating": 1}
 
 
-def test_json_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_json_round_trip(tmp_path: Path) -> None:
     r = run(records({400: "refused"}), [Event(3.5, Source.POD, "web-a", PodState.TERMINATING)])
     r = replace(r, setup_s=12.5)
     r.write(tmp_path / "a.json")

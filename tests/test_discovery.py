@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from support import collect, free_port
 
 from harness import discovery
 from harness.discovery import DnsError, Resolver, lookup, parse, qualify, query, resolv_conf
 from harness.load import LoadSpec
 from harness.model import Discovery
-from tests.support import collect, free_port
 
 Answers = Callable[[str], tuple[int, list[str], int | list[int]]]  # name -> (rcode, addresses, TTL or one per address)
 
@@ -85,6 +85,7 @@ def test_parse_rejects_errors_truncation_and_foreign_answers() -> None:
         parse(struct.pack("!HHHHHH", 7, 0x8180, 1, 0, 0, 0) + q[12:], 7)
 
 
+@pytest.mark.integration
 async def test_lookup_returns_every_address_and_the_smallest_ttl() -> None:
     proto, port, transport = await serve_dns(lambda name: (0, ["10.0.0.1", "10.0.0.2", "10.0.0.3"], 0))
     try:
@@ -103,6 +104,7 @@ async def test_lookup_returns_every_address_and_the_smallest_ttl() -> None:
         await lookup("x.svc.cluster.local", "127.0.0.1", silent.getsockname()[1], timeout=0.2)
 
 
+@pytest.mark.integration
 async def test_resolver_keeps_an_answer_for_its_ttl_or_the_cache_time_and_asks_once_at_a_time() -> None:
     proto, port, transport = await serve_dns(lambda name: (0, ["10.0.0.1", "10.0.0.2"], 1))
     try:
@@ -137,6 +139,7 @@ async def _http(host: str, port: int) -> web.AppRunner:
     return runner
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cache", [0.0, 2.0])
 async def test_a_gone_address_is_called_until_the_answer_expires(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache: float) -> None:
     """Known answer. DNS answers [127.0.0.2, 127.0.0.3] (TTL 1 s) for 1 s, then only 127.0.0.3; nothing listens on

@@ -13,7 +13,7 @@ import pytest
 from harness import hostlock
 from harness.deploy import PortPool
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]  # every test starts Python processes
 HOLD = """import sys, time
 from harness import hostlock
 with hostlock.held(sys.argv[1]):

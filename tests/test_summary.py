@@ -6,7 +6,7 @@ import pytest
 
 from harness.records import SKIPPED, RequestRecord
 from harness.report import summary_table, timeline_table
-from harness.summary import Accumulator, Histogram, summarize
+from harness.summary import Accumulator, Histogram, RunSummary
 
 RATE = 100.0
 
@@ -16,6 +16,14 @@ def rec(seq: int, kind: str = "ok", status: int = 0, latency: float = 0.010, lat
     if kind == "ok" and not status:
         status = 200
     return RequestRecord(seq, sched, sched + late, sched + late + latency, kind, status)
+
+
+def summary_of(records: list[RequestRecord]) -> RunSummary:
+    """The way the harness aggregates (analysis, `load`): feed an Accumulator in any order, then summary()."""
+    acc = Accumulator()
+    for r in records:
+        acc.add(r)
+    return acc.summary()
 
 
 def run_of(pattern: str) -> list[RequestRecord]:
@@ -30,7 +38,7 @@ def test_counts_failures_by_kind_and_http_code() -> None:
     records += [rec(13 + i, "reset") for i in range(2)]
     records += [rec(15, "http_5xx", 503), rec(16, "http_5xx", 503), rec(17, "http_5xx", 502)]
     records += [rec(18, "http_other", 404)]
-    s = summarize(records)
+    s = summary_of(records)
     assert (s.requests, s.ok, s.failed, s.skipped) == (19, 10, 9, 0)
     assert s.by_kind == {"refused": 3, "reset": 2, "http_5xx": 3, "http_other": 1}
     assert s.http_codes == {"404": 1, "502": 1, "503": 2}
@@ -38,50 +46,50 @@ def test_counts_failures_by_kind_and_http_code() -> None:
 
 
 def test_no_failures_is_zero_everywhere() -> None:
-    s = summarize([rec(i) for i in range(50)])
+    s = summary_of([rec(i) for i in range(50)])
     assert (s.failed, s.failure_pct, s.longest_outage_ms, s.disruption_seconds) == (0, 0.0, 0.0, 0)
     assert s.outage_start_s is None and s.by_kind == {} and s.http_codes == {}
 
 
 def test_empty_run() -> None:
-    s = summarize([])
+    s = summary_of([])
     assert (s.requests, s.ok, s.failed, s.failure_pct, s.achieved_rate, s.timeline) == (0, 0, 0, 0.0, 0.0, [])
 
 
 def test_skipped_is_neither_ok_nor_failure() -> None:
-    s = summarize(run_of("....SSSS....R"))
+    s = summary_of(run_of("....SSSS....R"))
     assert (s.requests, s.ok, s.failed, s.skipped) == (13, 8, 1, 4)
     assert s.failure_pct == pytest.approx(100 / 9, abs=1e-4)  # over requests actually sent
     assert s.by_kind == {"refused": 1}
     # a second with only skipped requests is not a disrupted second
     only_skips = [rec(i) for i in range(100)] + [rec(100 + i, SKIPPED) for i in range(100)]
-    assert summarize(only_skips).disruption_seconds == 0
+    assert summary_of(only_skips).disruption_seconds == 0
 
 
 def test_longest_outage_is_first_to_last_failure_of_longest_run() -> None:
     #            0         1         2         3
     #            0123456789012345678901234567890123
     pattern = "..........RRRRR.....TTTTTXXXXX...5"
-    s = summarize(run_of(pattern))
+    s = summary_of(run_of(pattern))
     # run 20..29 (timeouts then resets, one run): sched 0.20 -> 0.29
     assert s.longest_outage_ms == pytest.approx(90.0)
     assert s.outage_start_s == pytest.approx(0.20)
 
 
 def test_skipped_inside_an_outage_does_not_split_it() -> None:
-    s = summarize(run_of("...RRSSRR..."))
+    s = summary_of(run_of("...RRSSRR..."))
     assert s.longest_outage_ms == pytest.approx(50.0)  # seq 3 -> 8
     assert s.outage_start_s == pytest.approx(0.03)
 
 
 def test_outage_running_to_the_end_counts() -> None:
-    s = summarize(run_of("..RR....RRRRRRR"))
+    s = summary_of(run_of("..RR....RRRRRRR"))
     assert s.longest_outage_ms == pytest.approx(60.0)
     assert s.outage_start_s == pytest.approx(0.08)
 
 
 def test_single_failure_is_a_zero_length_outage() -> None:
-    s = summarize(run_of("....R...."))
+    s = summary_of(run_of("....R...."))
     assert s.longest_outage_ms == 0.0
     assert s.outage_start_s == pytest.approx(0.04)
 
@@ -90,7 +98,7 @@ def test_order_of_arrival_does_not_matter() -> None:
     records = run_of("....RRRR...TT..5.." * 20)
     shuffled = records[:]
     random.Random(7).shuffle(shuffled)
-    assert summarize(shuffled) == summarize(records)
+    assert summary_of(shuffled) == summary_of(records)
 
 
 def test_disruption_seconds_and_timeline() -> None:
@@ -98,7 +106,7 @@ def test_disruption_seconds_and_timeline() -> None:
     records[50] = rec(50, "refused")
     records[250] = rec(250, "reset")
     records[251] = rec(251, "http_5xx", 503)
-    s = summarize(records)
+    s = summary_of(records)
     assert s.disruption_seconds == 2
     assert s.timeline == [
         {"t": 0, "ok": 99, "refused": 1},
@@ -108,7 +116,7 @@ def test_disruption_seconds_and_timeline() -> None:
     ]
     table = _cells(timeline_table(s))
     assert table == [["second", "ok", "refused", "reset", "5xx"], ["0", "99", "1", "0", "0"], ["2", "98", "0", "1", "1"]]
-    assert timeline_table(summarize([rec(i) for i in range(10)])) == "(no failures in any second)"
+    assert timeline_table(summary_of([rec(i) for i in range(10)])) == "(no failures in any second)"
 
 
 def _cells(markdown: str) -> list[list[str]]:
@@ -120,7 +128,7 @@ def _cells(markdown: str) -> list[list[str]]:
 def test_percentiles_within_two_percent() -> None:
     n = 1000
     records = [rec(i, latency=(i + 1) / 1000, late=(n - i) / 100_000) for i in range(n)]  # 1..1000 ms; 10 µs..10 ms
-    s = summarize(records)
+    s = summary_of(records)
     assert s.latency_p50_ms == pytest.approx(500, rel=0.02)
     assert s.latency_p99_ms == pytest.approx(990, rel=0.02)
     assert s.latency_max_ms == pytest.approx(1000, rel=1e-6)
@@ -130,12 +138,12 @@ def test_percentiles_within_two_percent() -> None:
 
 def test_failures_do_not_count_in_latency() -> None:
     records = [rec(i, latency=0.005) for i in range(100)] + [rec(100 + i, "read_timeout", latency=2.0) for i in range(5)]
-    s = summarize(records)
+    s = summary_of(records)
     assert s.latency_max_ms == pytest.approx(5.0)
 
 
 def test_achieved_rate() -> None:
-    s = summarize([rec(i, latency=0.0) for i in range(201)])  # first start 0.0, last end 2.0
+    s = summary_of([rec(i, latency=0.0) for i in range(201)])  # first start 0.0, last end 2.0
     assert s.achieved_rate == pytest.approx(100.5, abs=0.1)
 
 
@@ -157,7 +165,7 @@ def test_accumulator_grows_beyond_its_initial_buffer() -> None:
 
 
 def test_summary_table_has_the_metrics() -> None:
-    s = summarize(run_of("....RR..55..SS.."))
+    s = summary_of(run_of("....RR..55..SS.."))
     table = summary_table(s)
     lines = table.splitlines()
     assert lines[0].startswith("| metric") and "value" in lines[0]

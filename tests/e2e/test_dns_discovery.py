@@ -25,7 +25,7 @@ async def test_dns_discovery_set_image(target: Target, variant: str, cache: floa
     r.write(Path("results/e2e") / f"dns-{r.name}-cache{cache:g}.json")
     why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
     assert r.status is Status.USED and r.provenance.options["discovery"] == "dns", why
-    assert r.window.end_s - r.window.settled_s >= (cache or 5.0) + 3.0 - 0.5, r.window  # the tail covers the cache
+    assert r.window is not None and r.window.end_s - r.window.settled_s >= (cache or 5.0) + 3.0 - 0.5, r.window  # the tail covers the cache
     if cache:
         assert r.lost_by_kind.get("no_route", 0) > 0 and set(r.lost_by_kind) <= {"refused", "no_route", "reset"}, why
     else:
