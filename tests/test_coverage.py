@@ -16,7 +16,7 @@ from functools import cache
 import pytest
 from test_analysis import BASE, WINDOW
 
-from harness.model import Status
+from harness.model import Phase, Status
 from harness.results import PhaseStats, RunResult
 from harness.stats import clopper_pearson, upper_bound_zero
 from harness.verdict import CellVerdict, Verdict, claim, fold
@@ -39,9 +39,9 @@ def trial(status: Status, kind: str = "", lost: int = 0) -> RunResult:
         return PhaseStats(start, end, SENT[name], SENT[name] - n, n, failed, 0, 0)
 
     phases = {
-        "baseline": phase("baseline", 0.0, WINDOW.trigger_s, {"connect_timeout": 1} if status is Status.NOISY else {}),
-        "disruption": phase("disruption", WINDOW.trigger_s, WINDOW.settled_s, {kind: lost} if lost else {}),
-        "tail": phase("tail", WINDOW.settled_s, WINDOW.end_s, {}),
+        Phase.BASELINE: phase("baseline", 0.0, WINDOW.trigger_s, {"connect_timeout": 1} if status is Status.NOISY else {}),
+        Phase.DISRUPTION: phase("disruption", WINDOW.trigger_s, WINDOW.settled_s, {kind: lost} if lost else {}),
+        Phase.TAIL: phase("tail", WINDOW.settled_s, WINDOW.end_s, {}),
     }
     return replace(BASE, status=status, reasons=() if status is Status.USED else ("synthetic",), window=WINDOW, phases=phases)
 
@@ -119,8 +119,8 @@ def test_printed_rollout_bounds_cover_the_true_chance_and_the_old_per_request_bo
         if c.verdict is not Verdict.INCONCLUSIVE:
             claims[p, n] += 1
             hits[p, n] += covers(c, p)
-        if old := old_claim_covers(runs, 100 * p * (POISSON_MEAN if poisson else GEOMETRIC_MEAN) / 600):
-            old_claims[old] += 1
+        if held := old_claim_covers(runs, 100 * p * (POISSON_MEAN if poisson else GEOMETRIC_MEAN) / 600):
+            old_claims[held] += 1
     coverage = sum(hits.values()) / sum(claims.values())  # 0.985 with this seed; the worst point (p 0.3, n 10) 0.956
     assert verdicts[Verdict.LOSSLESS] > 1000 and verdicts[Verdict.LOSSY] > 5000 and verdicts[Verdict.INCONCLUSIVE] < 100
     assert coverage >= 0.95, f"{coverage:.4f} of {sum(claims.values())} claims hold the true p"
