@@ -262,7 +262,7 @@ def thaw_nodes(name: str = CLUSTER) -> None:
 
 def proxy_mode(kubeconfig: Path) -> str:
     """kube-proxy's configured mode, from its ConfigMap (kubeadm and kind write one; empty mode means iptables)."""
-    from harness.kube import proxy_mode_of
+    from harness.kubeviews import proxy_mode_of
 
     return proxy_mode_of(
         _kubectl(kubeconfig, "-n", "kube-system", "get", "configmap", "kube-proxy", "-o", r"jsonpath={.data.config\.conf}")

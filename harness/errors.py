@@ -5,6 +5,7 @@ HarnessError
 ├── EnvironmentProblem   docker, go, disk space or another prerequisite is missing
 ├── ClusterError         the kind cluster cannot be created, reached or made Ready
 └── RolloutError         a Kubernetes action failed or never completed
+    └── ApiError         the API server refused a call (its HTTP status in `status`)
 """
 
 from __future__ import annotations
@@ -28,3 +29,11 @@ class ClusterError(HarnessError):
 
 class RolloutError(HarnessError):
     """A Kubernetes action failed, timed out or the rollout stopped progressing."""
+
+
+class ApiError(RolloutError):
+    """The API server answered a call with an error: `status` is its HTTP status (404, 409, 429, ...)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from harness.kube import Kube
+from harness.kubewatch import stream_pods, stream_slices
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class Watcher:
             self.events.append(e)
 
     def run_pods(self) -> None:
-        for t, typ, pod in self.kube.stream_pods(self.namespace, self._stop.is_set, self.selector):
+        for t, typ, pod in stream_pods(self.kube, self.namespace, self._stop.is_set, self.selector):
             state = "deleted" if typ == "DELETED" else pod.state
             if self._pods.get(pod.name) != state:
                 self._pods[pod.name] = state
                 self._emit(Event(t, "pod", pod.name, state))
 
     def run_endpoints(self) -> None:
-        for t, typ, sl in self.kube.stream_slices(self.namespace, self._stop.is_set, self.service):
+        for t, typ, sl in stream_slices(self.kube, self.namespace, self._stop.is_set, self.service):
             new = {} if typ == "DELETED" else {e.pod: e.state for e in sl.endpoints}
             old = self._slices.get(sl.name, {})
             self._slices[sl.name] = new
