@@ -4,6 +4,7 @@ HarnessError
 ├── UsageError           bad flag, duration, variant name or manifest
 ├── EnvironmentProblem   docker, go, disk space or another prerequisite is missing
 ├── ClusterError         the kind cluster cannot be created, reached or made Ready
+│   └── CommandFailed    a docker, kind, kubectl or iptables command or a bundled script exited non-zero
 └── RolloutError         a Kubernetes action failed or never completed
     └── ApiError         the API server refused a call (its HTTP status in `status`)
 """
@@ -25,6 +26,15 @@ class EnvironmentProblem(HarnessError):
 
 class ClusterError(HarnessError):
     """The cluster cannot be created, reached or made Ready."""
+
+
+class CommandFailed(ClusterError):
+    """A command exited non-zero: `code` is its exit code, `detail` the line of its stderr that says why."""
+
+    def __init__(self, message: str, code: int, detail: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
 
 
 class RolloutError(HarnessError):
