@@ -34,7 +34,6 @@ class ClusterInfo:
     name: str
     kubeconfig: Path
     node_image: str
-    nodeport_host: str = "127.0.0.1"
 
 
 def kubeconfig_path(name: str = CLUSTER) -> Path:
