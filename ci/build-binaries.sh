@@ -58,7 +58,7 @@ if [ ! -x "$CACHE/bin/etcd" ]; then
   mv "$CACHE/bin/etcd.tmp" "$CACHE/bin/etcd"
 fi
 # kindnetd is not on the Go module proxy (nested module, 404), so the cluster uses a static ptp CNI instead
-# (see harness/cluster.py: setup_cni).
+# (see harness/network.py: setup_cni).
 if [ ! -x "$CACHE/bin/crictl" ] && [ ! -f "$CACHE/crictl.unavailable" ]; then
   # optional: kind uses crictl only to skip re-loading images that are already present
   step "crictl $CRICTL_VERSION (optional)"

@@ -310,14 +310,15 @@ async def _dispatch(args: argparse.Namespace) -> int:
             await asyncio.to_thread(cluster.down)
             return 0
         from harness.netguard import DeadPodIP
+        from harness.network import NetSettings, ProxyMode
 
         net = None
         if args.dead_pod_ip or args.icmp_ratelimit or args.proxy_mode:
             cur = await asyncio.to_thread(cluster.current_settings)
-            net = cluster.NetSettings(
+            net = NetSettings(
                 DeadPodIP(args.dead_pod_ip) if args.dead_pod_ip else cur.dead_pod_ip,
                 args.icmp_ratelimit == "off" if args.icmp_ratelimit else cur.icmp_ratelimit_off,
-                cluster.ProxyMode(args.proxy_mode) if args.proxy_mode else cur.proxy_mode,
+                ProxyMode(args.proxy_mode) if args.proxy_mode else cur.proxy_mode,
             )
         info = await asyncio.to_thread(cluster.up, args.offline, cluster.CLUSTER, 300, net)
         print(f"cluster {info.name} ready; kubeconfig {info.kubeconfig}")

@@ -22,12 +22,11 @@ import functools
 import hashlib
 import logging
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness import provision
+from harness import provision, sh
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.kube import LABEL, Kube
 from harness.waiting import wait_for
@@ -54,16 +53,16 @@ def image() -> str:
     for p in sorted(src.glob("*.py")):
         h.update(p.name.encode() + p.read_bytes())
     tag = f"rollout-harness/client:{h.hexdigest()[:12]}"
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+    if provision.image_present(tag):
         return tag
-    if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode != 0:
+    if not provision.image_present(BASE):
         raise EnvironmentProblem(f"the client image needs {BASE}; run `rollout-harness up` first (it builds it)")
     log.info("[client] building %s", tag)
     with tempfile.TemporaryDirectory(prefix="rh-client-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(DOCKERFILE)
         shutil.copytree(src, ctx / "harness", ignore=shutil.ignore_patterns("__pycache__", "bundled", "scripts"))
-        provision.run(["docker", "build", "-q", "-t", tag, str(ctx)], "building the client image", timeout=600)
+        sh.run(["docker", "build", "-q", "-t", tag, str(ctx)], timeout=600, what="building the client image")
     return tag
 
 

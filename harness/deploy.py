@@ -36,10 +36,8 @@ OWNER = f"{socket.gethostname()} {os.getpid()}"
 
 @dataclass(frozen=True)
 class Deployed:
-    namespace: str
     url: str
     """The NodePort URL on 127.0.0.1 ("" without a NodePort)."""
-    node_port: int | None
     workload: Workload
 
 
@@ -102,7 +100,7 @@ async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels
     await asyncio.to_thread(kube.create_namespace, ns, labels, OWNER)
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
-    return Deployed(ns, f"http://127.0.0.1:{port}{path}" if port else "", port, Workload.from_objects(variant.deployment, variant.service))
+    return Deployed(f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service))
 
 
 async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozenset()) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from harness.kube import Kube
+from harness.kubewatch import stream_pods, stream_slices
 from harness.model import EndpointState, Event, PodState, Source
 
 
@@ -24,8 +25,8 @@ class Watcher:
         self.service = service
         self.events: list[Event] = []
         self._stop = threading.Event()
-        self._pods: dict[str, str] = {}
-        self._slices: dict[str, dict[str, str]] = {}
+        self._pods: dict[str, PodState] = {}
+        self._slices: dict[str, dict[str, EndpointState]] = {}
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -39,15 +40,15 @@ class Watcher:
             self.events.append(e)
 
     def run_pods(self) -> None:
-        for t, typ, pod in self.kube.stream_pods(self.namespace, self._stop.is_set, self.selector):
+        for t, typ, pod in stream_pods(self.kube, self.namespace, self._stop.is_set, self.selector):
             state = PodState.DELETED if typ == "DELETED" else pod.state
             if self._pods.get(pod.name) != state:
                 self._pods[pod.name] = state
                 self._emit(Event(t, Source.POD, pod.name, state))
 
     def run_endpoints(self) -> None:
-        for t, typ, sl in self.kube.stream_slices(self.namespace, self._stop.is_set, self.service):
-            new = {} if typ == "DELETED" else {e.pod: e.state for e in sl.endpoints}
+        for t, typ, sl in stream_slices(self.kube, self.namespace, self._stop.is_set, self.service):
+            new: dict[str, EndpointState] = {} if typ == "DELETED" else {e.pod: e.state for e in sl.endpoints}
             old = self._slices.get(sl.name, {})
             self._slices[sl.name] = new
             for pod in sorted(set(old) | set(new)):

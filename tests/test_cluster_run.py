@@ -1,5 +1,5 @@
-"""provision.run, the runner behind every docker/kind/script call: its timeout holds even when the child is silent,
-a timed-out child takes what it started with it, and failures come back as one HarnessError naming the action."""
+"""sh.run, the runner behind every docker/kind/kubectl/iptables/script call: its timeout holds even when the child is
+silent, a timed-out child takes what it started with it, and failures come back as one HarnessError naming the action."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import restart_reason
-from harness.errors import ClusterError, EnvironmentProblem
-from harness.provision import run
+from harness.errors import ClusterError, CommandFailed, EnvironmentProblem
+from harness.sh import ok, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 def test_silent_child_is_stopped_at_the_timeout() -> None:
     t0 = time.monotonic()
     with pytest.raises(ClusterError, match=r"^sleeping: timed out after 1s$"):
-        run(["sleep", "5"], "sleeping", timeout=1)
+        run(["sleep", "5"], timeout=1, what="sleeping")
     assert time.monotonic() - t0 < 3
 
 
@@ -26,7 +26,7 @@ def test_timeout_stops_what_the_child_started(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     t0 = time.monotonic()
     with pytest.raises(ClusterError, match="timed out"):
-        run(["bash", "-c", f"sleep 30 & echo $! > {pids}; sleep 30"], "a script with a background job", timeout=1)
+        run(["bash", "-c", f"sleep 30 & echo $! > {pids}; sleep 30"], timeout=1, what="a script with a background job")
     assert time.monotonic() - t0 < 3  # the grandchild held the pipes: returning at all means it is gone
     assert _gone(int(pids.read_text()))
 
@@ -41,19 +41,37 @@ def _gone(pid: int) -> bool:
 
 def test_stdout_is_returned_and_stderr_does_not_block() -> None:
     script = "head -c 200000 /dev/zero | tr '\\0' e >&2; head -c 200000 /dev/zero | tr '\\0' o"  # > a pipe buffer each
-    assert run(["bash", "-c", script], "printing") == "o" * 200_000
+    assert run(["bash", "-c", script], timeout=30) == "o" * 200_000
 
 
 def test_failure_names_the_action_and_the_error_line() -> None:
-    with pytest.raises(ClusterError, match=r"^building failed \(exit 1\): error: no disk$"):
-        run(["bash", "-c", "echo '[step] one' >&2; echo 'error: no disk' >&2; echo trailing >&2; exit 1"], "building")
+    with pytest.raises(CommandFailed, match=r"^building failed \(exit 1\): error: no disk$") as e:
+        run(["bash", "-c", "echo '[step] one' >&2; echo 'error: no disk' >&2; echo trailing >&2; exit 1"], timeout=30, what="building")
+    assert (e.value.code, e.value.detail) == (1, "error: no disk")
+    with pytest.raises(CommandFailed, match=r"^bash -c echo no >&2; exit 2 failed \(exit 2\): no$"):
+        run(["bash", "-c", "echo no >&2; exit 2"], timeout=30)  # named by the command itself, with its last line
 
 
-def test_exit_3_and_a_missing_command_are_environment_problems() -> None:
-    with pytest.raises(EnvironmentProblem, match=r"^jq is needed$"):
-        run(["bash", "-c", "echo 'error: jq is needed' >&2; exit 3"], "checking")
+def test_a_command_that_may_fail_returns_its_output_and_a_probe_its_success() -> None:
+    assert run(["bash", "-c", "echo partial; exit 1"], timeout=30, check=False) == "partial\n"
+    assert ok(["true"], timeout=30) and not ok(["false"], timeout=30)
+    with pytest.raises(ClusterError, match="timed out"):  # a hang is not a tolerated failure
+        run(["sleep", "5"], timeout=1, check=False)
+
+
+def test_a_missing_command_is_an_environment_problem() -> None:
     with pytest.raises(EnvironmentProblem, match=r"^checking: no-such-command-rh not found$"):
-        run(["no-such-command-rh"], "checking")
+        run(["no-such-command-rh"], timeout=30, what="checking")
+
+
+def test_a_bundled_script_that_exits_3_names_the_missing_prerequisite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness import provision, resources
+
+    script = tmp_path / "build-coredns.sh"  # stands in for the bundled one: the boundary is where scripts are found
+    script.write_text("echo '[step] checking' >&2; echo 'error: jq is needed' >&2; exit 3\n")
+    monkeypatch.setattr(resources, "script", lambda name: script)
+    with pytest.raises(EnvironmentProblem, match=r"^jq is needed$"):
+        provision.build_coredns_image()
 
 
 def test_a_cluster_is_reused_only_if_all_its_nodes_run_since_creation() -> None:
@@ -82,7 +100,7 @@ async def test_node_down_is_refused_where_the_harness_cannot_freeze_a_node() -> 
 
 
 def test_only_kind_node_containers_are_frozen() -> None:
-    from harness.cluster import freeze_node
+    from harness.nodes import freeze_node
 
     with pytest.raises(ClusterError, match="'no-such-container-rh' is not a kind node container"):
         freeze_node("no-such-container-rh", True)

@@ -1,0 +1,154 @@
+"""The cluster's network as `up` sets it: kube-proxy's mode (fixed when the cluster is created), static pod
+networking instead of a CNI daemon, what the nodes do with packets for dead pod IPs (harness.netguard), and
+CoreDNS. NetSettings chooses them; node_settings and NetSettings.read_back read them from a running cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from harness import netguard, provision, sh
+from harness.errors import ClusterError
+from harness.waiting import wait_for_sync
+
+log = logging.getLogger("harness.network")
+
+
+class ProxyMode(StrEnum):
+    """kube-proxy's mode, fixed when the cluster is created."""
+
+    IPTABLES = "iptables"
+    NFTABLES = "nftables"
+    IPVS = "ipvs"
+
+
+def check_proxy_mode(mode: ProxyMode) -> None:
+    """Refuse a mode this host cannot run before anything is created."""
+    if mode is ProxyMode.IPVS and not Path("/proc/net/ip_vs").exists():
+        raise ClusterError(
+            f"kube-proxy ipvs mode needs IPVS in the host kernel; this one ({platform.release()}) has none (no /proc/net/ip_vs). "
+            "Use iptables or nftables"
+        )
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    """How the cluster treats packets for dead pod IPs (see harness.netguard). Defaults, and why: `reject` makes a
+    SYN sent to a pod that no longer exists visible as what it is (`no_route`, at once) instead of a timeout that
+    a stalled client could also produce; ICMP limit `off` because a real Service's clients come from many
+    addresses, each with its own per-destination ICMP budget, while all our load comes from one."""
+
+    dead_pod_ip: netguard.DeadPodIP = netguard.DeadPodIP.REJECT
+    icmp_ratelimit_off: bool = True
+    proxy_mode: ProxyMode = ProxyMode.IPTABLES
+    """iptables: the default of kube-proxy and kind. Changing it means recreating the cluster (`down`, then `up`)."""
+
+    @classmethod
+    def read_back(cls, now: dict[str, str]) -> NetSettings:
+        """The settings a running cluster has, from what was read of it ({proxy_mode, dead_pod_ip, icmp_ratelimit});
+        a value none of ours (a mixed or unguarded cluster) gives way to the default."""
+        mode = ProxyMode(now["proxy_mode"]) if now["proxy_mode"] in {m.value for m in ProxyMode} else ProxyMode.IPTABLES
+        if now["dead_pod_ip"] not in (m.value for m in netguard.DeadPodIP):
+            return cls(proxy_mode=mode)
+        off = now["icmp_ratelimit"] == "off" or now["icmp_ratelimit"].startswith("node 0ms")  # the host part may have been reset
+        return cls(netguard.DeadPodIP(now["dead_pod_ip"]), off, mode)
+
+
+def node_settings(nodes: list[str]) -> dict[str, str]:
+    """What the nodes do with dead pod IPs, read from each of them: {dead_pod_ip, icmp_ratelimit}, `mixed` when
+    they do not agree."""
+    seen = {tuple(sorted(netguard.read_node_settings(n).items())) for n in nodes}
+    return dict(seen.pop()) if len(seen) == 1 else {"dead_pod_ip": "mixed", "icmp_ratelimit": "mixed"}
+
+
+def _cni_conflist(pod_cidr: str) -> str:
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "rollout-harness-ptp",
+            "plugins": [
+                {
+                    "type": "ptp",
+                    "ipMasq": False,
+                    "mtu": 1500,
+                    "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]},
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+    )
+
+
+_NODES_JSONPATH = (
+    "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=='InternalIP')].address}{'\\n'}{end}"
+)
+
+
+def setup_cni(kubeconfig: Path, settings: NetSettings, count: int, timeout: float = 120) -> None:
+    """Static pod networking instead of kindnetd (not buildable offline), once all `count` nodes have a podCIDR: a
+    ptp conflist per node from its podCIDR, a route on every node to every other node's podCIDR via that node's IP,
+    and the catch-all routes of harness.netguard so that no packet for a pod or Service address leaves the node.
+    Idempotent."""
+
+    def addressed() -> tuple[list[list[str]] | None, str]:
+        out = provision.kubectl(kubeconfig, "get", "nodes", "-o", _NODES_JSONPATH)
+        nodes = [ln.split() for ln in out.splitlines() if ln.strip()]
+        done = len(nodes) == count and all(len(n) == 3 for n in nodes)
+        return (nodes if done else None), repr(out.strip())
+
+    nodes = wait_for_sync(addressed, timeout=timeout, every=1, what=f"{count} nodes with a podCIDR and an InternalIP", error=ClusterError)
+    for node, cidr, _ip in nodes:
+        script = f"mkdir -p /etc/cni/net.d && printf '%s' '{_cni_conflist(cidr)}' > /etc/cni/net.d/10-rollout-harness.conflist"
+        script += " && " + netguard.node_script(settings.dead_pod_ip, settings.icmp_ratelimit_off)
+        for other, ocidr, oip in nodes:
+            if other != node:
+                script += f" && ip route replace {ocidr} via {oip}"
+        sh.run(["docker", "exec", node, "sh", "-c", script], timeout=60, what=f"configure pod networking on {node}")
+    log.info(
+        "[up] pod networking: static ptp CNI on %d nodes; dead pod IPs: %s; ICMP rate limit per destination: %s",
+        len(nodes),
+        settings.dead_pod_ip.value,
+        "off" if settings.icmp_ratelimit_off else "kernel default",
+    )
+
+
+# kubeadm's Corefile without `forward` and `loop` (no query may leave the machine: names outside the cluster get
+# SERVFAIL) and with CoreDNS's own default TTL, 5 s (kubeadm writes 30): see README, "Client-side discovery".
+COREFILE = """.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       ttl %d
+    }
+    prometheus :9153
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    reload
+    loadbalance
+}
+"""
+DNS_TTL = 5
+
+
+def start_dns(kubeconfig: Path, image: str) -> None:
+    """CoreDNS (`image`, loaded into the nodes) with COREFILE, one replica on the control-plane node, where no
+    trigger drains or freezes it."""
+    corefile = {"data": {"Corefile": COREFILE % DNS_TTL}}
+    provision.kubectl(kubeconfig, "-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", json.dumps(corefile))
+    spec = {"replicas": 1, "template": {"spec": {"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}}}
+    provision.kubectl(
+        kubeconfig, "-n", "kube-system", "patch", "deployment", "coredns", "--type", "merge", "-p", json.dumps({"spec": spec})
+    )
+    log.info("[up] waiting for CoreDNS (%s)", image)
+    provision.kubectl(kubeconfig, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", "180s", timeout=200)

@@ -1,0 +1,132 @@
+"""The one way the harness runs a command (docker, kind, kubectl, iptables, the bundled scripts): under a timeout,
+its exit code checked, its stderr relayed to the log, and a failure turned into one line that names the command.
+
+A command still running at its timeout is stopped with everything it started: SIGTERM (so a script's EXIT trap
+can clean up), SIGKILL after a grace period. The child stays in our process group, so a Ctrl-C in the terminal
+reaches it (and what it started) directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from harness.errors import ClusterError, CommandFailed, EnvironmentProblem
+
+log = logging.getLogger("harness.sh")
+
+_GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out command
+_TAIL = 15  # stderr lines kept to explain a failure
+
+
+def run(args: Sequence[str], *, timeout: float, check: bool = True, what: str = "", env: Mapping[str, str] | None = None) -> str:
+    """Run a command and return its stdout.
+
+    check=True: a non-zero exit raises CommandFailed, "<what> failed (exit N): <why>", where why is the last
+    `error:` line of its stderr, else its last line. check=False, for a command that may fail: its stdout whatever
+    the exit. Either way a missing command raises EnvironmentProblem, and one still running after `timeout` seconds
+    ClusterError. what: how messages name the command (default: its program and first two arguments). env: added
+    to this process's environment. Stderr goes to the log, at INFO the lines of a checked command that report
+    progress (`[step] ...`) or an error (`error: ...`), the rest at DEBUG.
+    """
+    what = what or _name(args)
+    code, out, tail = _exec(args, what, timeout, env, logging.INFO if check else logging.DEBUG)
+    if check and code != 0:
+        why = next((t for t in reversed(tail) if t.startswith("error:")), tail[-1] if tail else "")
+        raise CommandFailed(f"{what} failed (exit {code})" + (f": {why}" if why else ""), code, why)
+    return out
+
+
+def ok(args: Sequence[str], *, timeout: float) -> bool:
+    """True when the command exits 0: a probe (is this image there, this rule installed, the daemon up?)."""
+    return _exec(args, _name(args), timeout, None, logging.DEBUG)[0] == 0
+
+
+def _name(args: Sequence[str]) -> str:
+    return " ".join([Path(args[0]).name, *args[1:3]])
+
+
+def _exec(args: Sequence[str], what: str, timeout: float, env: Mapping[str, str] | None, level: int) -> tuple[int, str, list[str]]:
+    """(exit code, stdout, the last lines of stderr)."""
+    log.debug("$ %s", " ".join(args))
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    except FileNotFoundError as e:
+        raise EnvironmentProblem(f"{what}: {args[0]} not found") from e
+    assert proc.stdout is not None and proc.stderr is not None
+    out: list[str] = []
+    tail: deque[str] = deque(maxlen=_TAIL)
+    readers = [
+        threading.Thread(target=_collect, args=(proc.stdout, out), name=f"{what}: stdout", daemon=True),
+        threading.Thread(target=_relay, args=(proc.stderr, tail, level), name=f"{what}: stderr", daemon=True),
+    ]
+    for t in readers:
+        t.start()
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise ClusterError(f"{what}: timed out after {timeout:.0f}s") from None
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        for t in readers:
+            t.join(_GRACE_S)  # a daemon the child left behind may hold the pipes open: do not wait for it
+        if not any(t.is_alive() for t in readers):
+            proc.stdout.close()
+            proc.stderr.close()
+    return code, "".join(out), list(tail)  # copies: a reader left running (see above) may still append
+
+
+def _collect(stream: IO[str], out: list[str]) -> None:
+    out.append(stream.read())
+
+
+def _relay(stream: IO[str], tail: deque[str], level: int) -> None:
+    for raw in stream:
+        line = raw.rstrip()
+        log.log(level if line.startswith(("[", "error:")) else logging.DEBUG, "%s", line)
+        tail.append(line)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the child and everything it started, SIGKILL them after a grace period, reap the child. The tree is
+    read before any signal: orphans are re-parented and lost from view."""
+    tree = [proc.pid, *_descendants(proc.pid)]
+    _signal(tree, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(_GRACE_S)
+    _signal(tree, signal.SIGKILL)
+    proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "pid (comm)": state, ppid, ...
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
