@@ -2,8 +2,9 @@
 
 Flags (their grammar: harness.cliargs) parse into options objects (defaults declared once, in the dataclasses),
 then one library call.
-main(argv) is the single exit point: results on stdout (or --out), progress on stderr via logging, any
-HarnessError as one line with exit code 2, Ctrl-C as exit code 130 after cleanup.
+main(argv) is the single exit point: results on stdout (or --out), diagnostics on stderr through the `harness`
+logger (never the root logger: a program that calls main() keeps its logging as it was), any HarnessError as one
+line with exit code 2, Ctrl-C as exit code 130 after cleanup.
 """
 
 from __future__ import annotations
@@ -257,12 +258,14 @@ async def _load(args: argparse.Namespace) -> int:
     return 0
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
+NOISY = ("kubernetes", "urllib3", "asyncio")
+"""Loggers whose retries would bury the one-line error: errors only, unless -vv."""
+
+
+def _levels(verbose: int, quiet: bool) -> dict[str, int]:
+    """The log level of each logger main() writes to stderr."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    progress.install(sys.stderr, level)
-    if verbose < 2:
-        for noisy in ("kubernetes", "urllib3", "asyncio"):  # their retries would bury the one-line error
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+    return {"harness": level} | dict.fromkeys(NOISY, logging.DEBUG if verbose > 1 else logging.ERROR)
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -346,24 +349,30 @@ async def _until_terminated(args: argparse.Namespace) -> int:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
+def _error(e: HarnessError) -> int:
+    print(f"rollout-harness: error: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    verbose = 0
     try:
         args = build_parser().parse_args(argv)
-        verbose = args.verbose
-        _setup_logging(args.verbose, args.quiet)
-        return asyncio.run(_until_terminated(args))
     except HarnessError as e:
-        print(f"rollout-harness: error: {e}", file=sys.stderr)
-        if verbose:
-            logging.getLogger("harness").debug("detail", exc_info=True)
-        return 2
-    except KeyboardInterrupt:
-        print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("rollout-harness: terminated; cleaned up", file=sys.stderr)
-        return 143
+        return _error(e)
+    with progress.logging_to(sys.stderr, _levels(args.verbose, args.quiet)):
+        try:
+            return asyncio.run(_until_terminated(args))
+        except HarnessError as e:
+            code = _error(e)
+            if args.verbose:
+                log.debug("detail", exc_info=True)
+            return code
+        except KeyboardInterrupt:
+            print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
+            return 130
+        except Terminated:
+            print("rollout-harness: terminated; cleaned up", file=sys.stderr)
+            return 143
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -167,6 +168,27 @@ def test_formats_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
         ("naive", "lossy", "1", "1"),
         ("best-practice", "lossless", "0", "0.0"),
     ]
+
+
+def test_main_leaves_the_callers_logging_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """main() writes its diagnostics to stderr through the `harness` logger only, and puts every logger back as it
+    found it: a program that embeds main() keeps its root logger, and its handlers see no second copy."""
+    root = logging.getLogger()
+    seen: list[logging.LogRecord] = []
+    mine = logging.Handler(logging.DEBUG)
+    mine.emit = seen.append  # type: ignore[method-assign]
+    root.addHandler(mine)
+    names = ("harness", "kubernetes", "urllib3", "asyncio")
+    try:
+        before = (list(root.handlers), root.level, [(logging.getLogger(n).level, logging.getLogger(n).handlers[:]) for n in names])
+        assert main(["report", str(_saved(tmp_path)), "--max-failures", "1"]) == 0
+        after = (list(root.handlers), root.level, [(logging.getLogger(n).level, logging.getLogger(n).handlers[:]) for n in names])
+    finally:
+        root.removeHandler(mine)
+    assert after == before
+    assert all(logging.getLogger(n).propagate for n in names)
+    assert "all 2 cells within" in capsys.readouterr().err
+    assert not [r for r in seen if r.name.startswith("harness")]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
