@@ -191,6 +191,15 @@ def test_main_leaves_the_callers_logging_alone(capsys: pytest.CaptureFixture[str
     assert not [r for r in seen if r.name.startswith("harness")]
 
 
+def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in ("up", "down", "load", "run", "compare", "client-image", "variants", "report"):
+        with pytest.raises(SystemExit) as e:
+            main([verb, "--help"])
+        assert e.value.code == 0
+        usage = capsys.readouterr().out
+        assert f"rollout-harness {verb}" in usage.split("example")[1], verb
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["--version"])
