@@ -191,6 +191,18 @@ def test_main_leaves_the_callers_logging_alone(capsys: pytest.CaptureFixture[str
     assert not [r for r in seen if r.name.startswith("harness")]
 
 
+def test_verbosity_flags_go_before_or_after_the_verb(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    saved, missing = str(_saved(tmp_path)), str(tmp_path / "nope")
+    for argv in (["-q", "report", saved, "--max-failures", "1"], ["report", saved, "--max-failures", "1", "-q"]):
+        assert main(argv) == 0
+        assert capsys.readouterr().err == "", argv
+    for argv in (["-vv", "report", missing], ["report", missing, "-vv"], ["-v", "report", "-v", missing]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err  # -vv: debug lines too (asyncio's among them), and the error's traceback
+        lines = err.splitlines()
+        assert any(ln.startswith("rollout-harness: error: no such results directory") for ln in lines) and "Traceback" in err, argv
+
+
 def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     for verb in ("up", "down", "load", "run", "compare", "client-image", "variants", "report"):
         with pytest.raises(SystemExit) as e:

@@ -40,13 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     p = Parser(prog="rollout-harness", description="Measure traffic lost while a Kubernetes Deployment rolls.", formatter_class=raw)
     p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv: debug)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    _add_verbosity(p, "")
     sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser)
     for v in VERBS.values():
         vp = sub.add_parser(v.name, help=v.summary, description=v.description, epilog=v.examples, formatter_class=raw)
         v.add_arguments(vp)
+        _add_verbosity(vp, "_after")  # -v/-q also after the verb; counted with those before it
     return p
+
+
+def _add_verbosity(p: argparse.ArgumentParser, suffix: str) -> None:
+    p.add_argument("-v", "--verbose", dest=f"verbose{suffix}", action="count", default=0, help="more detail on stderr (-vv: debug)")
+    p.add_argument("-q", "--quiet", dest=f"quiet{suffix}", action="store_true", help="only errors on stderr")
 
 
 def _levels(verbose: int, quiet: bool) -> dict[str, int]:
@@ -97,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except HarnessError as e:
         return _error(e)
-    verbose = args.verbose
-    with progress.logging_to(sys.stderr, _levels(verbose, args.quiet)):
+    verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after
+    with progress.logging_to(sys.stderr, _levels(verbose, quiet)):
         try:
             return asyncio.run(_until_terminated(VERBS[args.verb].run(args)))
         except HarnessError as e:
