@@ -50,8 +50,8 @@ def image() -> str:
     """Build (once per harness source) and return the client image's tag."""
     src = Path(__file__).parent
     h = hashlib.sha256(DOCKERFILE.encode())
-    for p in sorted(src.glob("*.py")):
-        h.update(p.name.encode() + p.read_bytes())
+    for p in sorted(src.rglob("*.py")):  # every module the image copies, subpackages (model, cli) included
+        h.update(str(p.relative_to(src)).encode() + p.read_bytes())
     tag = f"rollout-harness/client:{h.hexdigest()[:12]}"
     if provision.image_present(tag):
         return tag

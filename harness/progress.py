@@ -8,7 +8,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TextIO
@@ -86,21 +86,39 @@ class StatusLine:
             self._shown = False
 
 
-_status: StatusLine | None = None
+_line: ContextVar[StatusLine | None] = ContextVar("progress_line", default=None)
 
 
 def status() -> StatusLine | None:
-    return _status
+    """The status line of the `logging_to` this code runs under (None: none, e.g. a library caller's run)."""
+    return _line.get()
 
 
-def install(stream: TextIO, level: int) -> StatusLine:
-    """Log to `stream` (message only) under a status line that is drawn only if `stream` is a terminal."""
-    global _status
-    _status = StatusLine(stream)
-    handler = _Handler(stream, _status)
+@contextmanager
+def logging_to(stream: TextIO, levels: Mapping[str, int]) -> Iterator[StatusLine]:
+    """For the duration: the named loggers' records (message only) on `stream`, at the given levels and not passed on
+    to the root logger, under a status line that is drawn only if `stream` is a terminal; the status line current
+    in this context (`status`, `phase`). On exit the line is erased and the loggers are as they were: the root
+    logger, and every logger not named, are never touched."""
+    line = StatusLine(stream)
+    handler = _Handler(stream, line)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    return _status
+    loggers = [(logging.getLogger(name), level) for name, level in levels.items()]
+    saved = [(lg, lg.level, lg.propagate) for lg, _ in loggers]
+    for lg, level in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = False
+    token = _line.set(line)
+    try:
+        yield line
+    finally:
+        _line.reset(token)
+        line.close()
+        for lg, level, propagate in saved:
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+            lg.propagate = propagate
 
 
 _label: ContextVar[str] = ContextVar("progress_label", default="")
@@ -113,9 +131,9 @@ def label(text: str) -> None:
 
 
 def phase(name: str) -> None:
-    """Name what the current cell is doing (a no-op unless a status line is installed and drawn)."""
-    if _status is not None:
-        _status.phase(_label.get() + name)
+    """Name what the current cell is doing (a no-op unless a status line is current and drawn)."""
+    if (line := _line.get()) is not None:
+        line.phase(_label.get() + name)
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -1,4 +1,4 @@
-"""Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown; logging restored.
+"""Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown.
 
 Tiers (kopf's convention): a bare `pytest` runs unit + integration tests and never touches Docker; `--with-e2e`
 adds the tests on the real kind cluster (`ci/rh test` and `.ci/run` pass it, and CI fails on any skip).
@@ -6,7 +6,6 @@ adds the tests on the real kind cluster (`ci/rh test` and `.ci/run` pass it, and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,21 +50,3 @@ def probe_apps(tmp_path: Path) -> Iterator[ProbeApps]:
         yield apps
     finally:
         apps.close()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """cli.main() reconfigures the root logger (basicConfig force=True); undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {n: logging.getLogger(n).level for n in ("asyncio", "kubernetes", "urllib3")}
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
-    for n, lv in levels.items():
-        logging.getLogger(n).setLevel(lv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -178,6 +179,48 @@ def test_formats_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
         ("2", "0", str(round(1 - 0.05**0.5, 6)), ""),
     ]
     assert [r["lost_per_rollout_mean"] for r in rows] == ["1.0", "0.0"] and "upper_bound_pct" not in rows[0]
+
+
+def test_main_leaves_the_callers_logging_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """main() writes its diagnostics to stderr through the `harness` logger only, and puts every logger back as it
+    found it: a program that embeds main() keeps its root logger, and its handlers see no second copy."""
+    root = logging.getLogger()
+    seen: list[logging.LogRecord] = []
+    mine = logging.Handler(logging.DEBUG)
+    mine.emit = seen.append  # type: ignore[method-assign,assignment]
+    root.addHandler(mine)
+    names = ("harness", "kubernetes", "urllib3", "asyncio")
+    try:
+        before = (list(root.handlers), root.level, [(logging.getLogger(n).level, logging.getLogger(n).handlers[:]) for n in names])
+        assert main(["report", str(_saved(tmp_path)), "--max-failures", "1"]) == 0
+        after = (list(root.handlers), root.level, [(logging.getLogger(n).level, logging.getLogger(n).handlers[:]) for n in names])
+    finally:
+        root.removeHandler(mine)
+    assert after == before
+    assert all(logging.getLogger(n).propagate for n in names)
+    assert "all 2 cells within" in capsys.readouterr().err
+    assert not [r for r in seen if r.name.startswith("harness")]
+
+
+def test_verbosity_flags_go_before_or_after_the_verb(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    saved, missing = str(_saved(tmp_path)), str(tmp_path / "nope")
+    for argv in (["-q", "report", saved, "--max-failures", "1"], ["report", saved, "--max-failures", "1", "-q"]):
+        assert main(argv) == 0
+        assert capsys.readouterr().err == "", argv
+    for argv in (["-vv", "report", missing], ["report", missing, "-vv"], ["-v", "report", "-v", missing]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err  # -vv: debug lines too (asyncio's among them), and the error's traceback
+        lines = err.splitlines()
+        assert any(ln.startswith("rollout-harness: error: no such results directory") for ln in lines) and "Traceback" in err, argv
+
+
+def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in ("up", "down", "load", "run", "compare", "client-image", "variants", "report"):
+        with pytest.raises(SystemExit) as e:
+            main([verb, "--help"])
+        assert e.value.code == 0
+        usage = capsys.readouterr().out
+        assert f"rollout-harness {verb}" in usage.split("example")[1], verb
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,14 +27,10 @@ def test_cell_phase_and_time_left_on_one_line() -> None:
 
 def test_log_lines_go_above_the_status_line_and_close_erases_it() -> None:
     stream = Tty()
-    line = progress.install(stream, logging.INFO)
-    try:
+    with progress.logging_to(stream, {"harness": logging.INFO}) as line:
         line.cell("cell 1/2 a × b", None)
         logging.getLogger("harness.test").info("[run] something happened")
         line.close()
-    finally:
-        progress._status = None
-        logging.basicConfig(force=True)
     erase = "\r\x1b[2K"
     assert (
         stream.getvalue()
@@ -44,13 +40,10 @@ def test_log_lines_go_above_the_status_line_and_close_erases_it() -> None:
 
 def test_nothing_but_log_lines_when_not_a_terminal() -> None:
     stream = io.StringIO()
-    line = progress.install(stream, logging.INFO)
-    try:
+    with progress.logging_to(stream, {"harness": logging.INFO}) as line:
         line.cell("cell 1/2 a × b", 60)
         progress.phase("tail load")
         logging.getLogger("harness.test").info("plain")
         line.close()
-    finally:
-        progress._status = None
-        logging.basicConfig(force=True)
     assert stream.getvalue() == "plain\n"
+    assert progress.status() is None  # current only inside logging_to

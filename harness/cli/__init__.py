@@ -1,0 +1,119 @@
+"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `variants`, `client-image`.
+
+One module per verb (up and down share `cluster`, run and compare share `matrix`), each verb a Verb record with its
+flags (`add_arguments`) and what it runs (`run`), listed in VERBS. Shared: harness.cli.verb (the Verb record, the
+parser), harness.cli.output (budget, --format, --junit, and printing the cells), harness.cli.runflags (the flags of a
+measured run, into RunOptions). Each verb turns the parsed flags into typed options at once and calls the library
+with those: nothing below the command line sees an argparse Namespace.
+
+main(argv) is the single exit point: results on stdout (or --out), diagnostics on stderr through the `harness`
+logger (never the root logger: a program that calls main() keeps its logging as it was), any HarnessError as one
+line with exit code 2, Ctrl-C as exit code 130 and SIGTERM as 143, after cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Sequence
+
+from harness import __version__, progress
+from harness.cli import client_image, cluster, load, matrix, report, variants
+from harness.cli.verb import Parser, Verb
+from harness.errors import HarnessError
+
+log = logging.getLogger("harness")
+
+VERBS: dict[str, Verb] = {
+    v.name: v for v in (cluster.UP, cluster.DOWN, load.VERB, matrix.RUN, matrix.COMPARE, client_image.VERB, variants.VERB, report.VERB)
+}
+
+NOISY = ("kubernetes", "urllib3", "asyncio")
+"""Loggers whose retries would bury the one-line error: errors only, unless -vv."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = Parser(prog="rollout-harness", description="Measure traffic lost while a Kubernetes Deployment rolls.", formatter_class=raw)
+    p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
+    _add_verbosity(p, "")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    for v in VERBS.values():
+        vp = sub.add_parser(v.name, help=v.summary, description=v.description, epilog=v.examples, formatter_class=raw)
+        v.add_arguments(vp)
+        _add_verbosity(vp, "_after")  # -v/-q also after the verb; counted with those before it
+    return p
+
+
+def _add_verbosity(p: argparse.ArgumentParser, suffix: str) -> None:
+    p.add_argument("-v", "--verbose", dest=f"verbose{suffix}", action="count", default=0, help="more detail on stderr (-vv: debug)")
+    p.add_argument("-q", "--quiet", dest=f"quiet{suffix}", action="store_true", help="only errors on stderr")
+
+
+def _levels(verbose: int, quiet: bool) -> dict[str, int]:
+    """The log level of each logger main() writes to stderr."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    return {"harness": level} | dict.fromkeys(NOISY, logging.DEBUG if verbose > 1 else logging.ERROR)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: the run was cancelled as Ctrl-C cancels it, and cleaned up."""
+
+
+async def _until_terminated(run: Awaitable[int]) -> int:
+    """`run`, cancelled by SIGTERM the way asyncio cancels it on Ctrl-C, so the same cleanup runs (namespaces
+    deleted, the load process and client pod stopped) whether a user or a CI runner stops it."""
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    # Signal handlers belong to the main thread; a caller running main() in a worker thread (asyncio.to_thread,
+    # an embedding service) keeps its own SIGTERM handling.
+    loop = asyncio.get_running_loop() if threading.current_thread() is threading.main_thread() else None
+    if loop is not None:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await run
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
+    finally:
+        if loop is not None:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _error(e: HarnessError) -> int:
+    print(f"rollout-harness: error: {e}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except HarnessError as e:
+        return _error(e)
+    verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after
+    with progress.logging_to(sys.stderr, _levels(verbose, quiet)):
+        try:
+            return asyncio.run(_until_terminated(VERBS[args.verb].run(args)))
+        except HarnessError as e:
+            code = _error(e)
+            if verbose:
+                log.debug("detail", exc_info=True)
+            return code
+        except KeyboardInterrupt:
+            print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
+            return 130
+        except Terminated:
+            print("rollout-harness: terminated; cleaned up", file=sys.stderr)
+            return 143

@@ -1,0 +1,114 @@
+"""`load`: open-loop HTTP load against a URL (harness.load), its summary on stdout, like `fortio load`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from harness.cli import output
+from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_dir
+from harness.durations import ACCEPTED, parse_duration
+from harness.gate import EXIT_OVER_BUDGET, Budget
+from harness.load import LoadSpec
+from harness.model import ConnMode
+
+log = logging.getLogger("harness")
+
+
+def add_arguments(ld: argparse.ArgumentParser) -> None:
+    ld.add_argument("url")
+    ld.add_argument("--rate", type=positive(float), default=LoadSpec.rate, help="requests/s (default %(default)g)")
+    ld.add_argument("--duration", type=parse_duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
+    ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
+    ld.add_argument("--connect-timeout", type=parse_duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
+    ld.add_argument("--read-timeout", type=parse_duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
+    ld.add_argument("--connections", type=positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
+    ld.add_argument("--max-in-flight", type=positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
+    ld.add_argument("-n", "--requests", type=positive(int), default=None, help="stop after this many requests")
+    output.add_budget_arguments(ld)
+    ld.add_argument("--out", type=Path, help="write the JSON result here")
+    ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
+    ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
+
+
+async def run(args: argparse.Namespace) -> int:
+    spec = LoadSpec(
+        url=args.url,
+        rate=args.rate,
+        duration=args.duration,
+        mode=ConnMode(args.mode),
+        max_requests=args.requests,
+        max_in_flight=args.max_in_flight,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        connections=args.connections,
+    )
+    return await load(spec, output.budget(args), args.out, args.records, args.timeline)
+
+
+async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path | None, timeline: bool) -> int:
+    """Run the load; print its summary (and per-second timeline); write the JSON result to `out` and every record to
+    `records`; return the budget's exit status."""
+    from harness.load import run_load
+    from harness.records import RecordWriter, RequestRecord
+    from harness.report import summary_table, timeline_table
+    from harness.summary import Accumulator
+
+    spec.validate()
+    if out:
+        writable_dir(out.parent)
+    acc = Accumulator()
+    writer = RecordWriter(records)
+    last = time.monotonic()
+    done = 0
+
+    def sink(rec: RequestRecord) -> None:
+        nonlocal last, done
+        acc.add(rec)
+        writer.write(rec)
+        done += 1
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            log.info("[load] %d/%d requests, %d failed", done, spec.total(), acc.failed)
+
+    log.info("[load] %s: %d requests at %g/s (%s connections)", spec.url, spec.total(), spec.rate, spec.mode.value)
+    try:
+        result = await run_load(spec, sink)
+    finally:
+        writer.close()
+    summary = acc.summary()
+    print(summary_table(summary))
+    if timeline:
+        print()
+        print(timeline_table(summary))
+    if out:
+        doc = {
+            "schema": "rollout-harness/load@1",
+            "url": spec.url,
+            "mode": spec.mode.value,
+            "rate": spec.rate,
+            "generator": {"cpu_seconds": result.cpu_seconds, "cpu_ms_per_1k": result.cpu_ms_per_1k, "wall_seconds": result.wall_seconds},
+            "summary": asdict(summary),
+        }
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+    if why := budget.exceeded(summary.failed, summary.failure_pct):
+        log.warning("over budget (%s): %s", budget.describe(), why)
+        return EXIT_OVER_BUDGET
+    return 0
+
+
+VERB = Verb(
+    "load",
+    "open-loop HTTP load against a URL, like `fortio load`",
+    "Send requests to a URL at a fixed rate, each at its scheduled time whatever the server does (open loop), and\n"
+    "print what came back by kind of failure. No cluster needed.",
+    "examples:\n"
+    "  rollout-harness load http://127.0.0.1:8080/ --rate 200 --duration 30s --mode keepalive --timeline\n"
+    "  rollout-harness load http://127.0.0.1:8080/healthz -n 1000 --max-failures 0 --out load.json",
+    add_arguments,
+    run,
+)

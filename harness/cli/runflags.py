@@ -1,0 +1,166 @@
+"""The flags of a measured run, shared by `run` and `compare`, and their conversion into harness.model.RunOptions
+(defaults taken from its groups, declared once there) and the cluster to run on."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cli import output
+from harness.cli.verb import CONNECTIONS_HELP, percent, positive
+from harness.durations import parse_duration
+from harness.model import (
+    Client,
+    Discovery,
+    Output,
+    RunOptions,
+    Schedule,
+    Subject,
+    Thresholds,
+    Timing,
+    Traffic,
+    WorkloadKind,
+)
+from harness.stats import zero_events_needed
+
+
+@dataclass(frozen=True)
+class Where:
+    """The cluster to run on: the harness's own (brought up unless no_up), or the one a kubeconfig or context names."""
+
+    no_up: bool = False
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+def where(args: argparse.Namespace) -> Where:
+    return Where(args.no_up, args.kubeconfig, args.context)
+
+
+def schedule(args: argparse.Namespace, trials: int, stop_early: bool = False) -> Schedule:
+    """The verb's --trials (or `trials`; with --certify, what it needs + 20 %, at least 2 more) and the flags of
+    add_arguments that say how the cells are scheduled."""
+    certify = args.certify
+    need = zero_events_needed(certify) if certify is not None else 0
+    trials = args.trials or (need + max(2, -(-need // 5)) if certify is not None else trials)
+    series = args.series if args.series is not None else certify is not None
+    return Schedule(trials=trials, stop_early=stop_early, certify=certify, series=series, parallel=args.parallel, ahead=args.ahead)
+
+
+def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> RunOptions:
+    """RunOptions from the flags add_arguments declared (and the verb's --trials, `trials` when not given)."""
+    discovery = Discovery(args.discovery)
+    client = Client(args.client) if args.client else (Client.POD if discovery is Discovery.DNS else Client.HOST)
+    return RunOptions(
+        Traffic(
+            args.rate,
+            args.connect_timeout,
+            args.read_timeout,
+            args.connections,
+            args.path,
+            client,
+            discovery,
+            args.dns_cache,
+            args.client_image,
+        ),
+        Timing(args.baseline, args.tail, args.rollout_timeout),
+        Thresholds(args.max_lateness, args.max_gap),
+        schedule(args, trials, stop_early),
+        Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
+        Output(args.out, args.keep_records, args.pictures),
+    )
+
+
+def add_arguments(r: argparse.ArgumentParser) -> None:
+    """Every flag of a measured run but the cells' (variants, triggers, modes, trials)."""
+    tr, ti, th, sc, su = Traffic(), Timing(), Thresholds(), Schedule(), Subject()
+    r.add_argument(
+        "--certify",
+        type=percent,
+        default=None,
+        metavar="P%",
+        help="roll each cell until P(a rollout loses) <= P is shown with 95 %% confidence (10%%: 29 rollouts that lose "
+        "nothing), or until a rollout loses; exit 1 unless every cell reached it",
+    )
+    r.add_argument(
+        "--series",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="roll a cell's trials t..2t-1 on one set-up, back and forth (set-image, restart, rollback, scale; on with --certify)",
+    )
+    r.add_argument(
+        "--kind",
+        choices=[k.value for k in WorkloadKind],
+        default=su.kind.value,
+        help="run the pods as a Deployment or as a StatefulSet (+ headless Service) (default %(default)s)",
+    )
+    r.add_argument(
+        "--parallel",
+        type=positive(int),
+        default=sc.parallel,
+        help="cells at once, each in its own namespace (default %(default)d)",
+    )
+    r.add_argument(
+        "--no-ahead",
+        dest="ahead",
+        action="store_false",
+        help="set each cell up only after the one before it ended (default: during its tail, once its old pods are gone)",
+    )
+    r.add_argument("--rate", type=positive(float), default=tr.rate, help="requests/s (default %(default)g)")
+    r.add_argument("--baseline", type=parse_duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
+    r.add_argument("--tail", type=parse_duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
+    r.add_argument("--rollout-timeout", type=parse_duration, default=ti.rollout_timeout, help="(default %(default)gs)")
+    r.add_argument("--connect-timeout", type=parse_duration, default=tr.connect_timeout, help="(default %(default)gs)")
+    r.add_argument("--read-timeout", type=parse_duration, default=tr.read_timeout, help="(default %(default)gs)")
+    r.add_argument("--connections", type=positive(int), default=tr.connections, help=CONNECTIONS_HELP)
+    r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
+    r.add_argument(
+        "--client",
+        choices=[c.value for c in Client],
+        default=None,
+        help="load from the host through the NodePort, or from a pod through the ClusterIP (default host; pod with --discovery dns)",
+    )
+    r.add_argument(
+        "--discovery",
+        choices=[d.value for d in Discovery],
+        default=tr.discovery.value,
+        help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
+        "in turn, caching answers for their TTL (default %(default)s)",
+    )
+    r.add_argument(
+        "--dns-cache",
+        type=parse_duration,
+        default=tr.dns_cache,
+        help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
+    )
+    r.add_argument(
+        "--max-lateness",
+        type=parse_duration,
+        default=th.max_lateness,
+        help="unreliable above this lateness p99 (default %(default)gs)",
+    )
+    r.add_argument(
+        "--max-gap",
+        type=parse_duration,
+        default=th.max_gap,
+        help="a zero with a longer blind gap is unreliable (default %(default)gs)",
+    )
+    output.add_arguments(r)
+    r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
+    r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
+    r.add_argument(
+        "--workload",
+        type=Path,
+        default=None,
+        help="your own Deployment + Service (+ objects) YAML; the variants are then overlays on it (default as-is; "
+        "`variants --workload FILE` lists them, a+b combines)",
+    )
+    r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
+    r.add_argument("--path", default=tr.path, help="HTTP path of every request (default %(default)s)")
+    r.add_argument("--port", type=positive(int), default=None, help="--workload: the Service port to load (default: its first)")
+    r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
+    r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
+    r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
+    r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
+    r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")

@@ -1,0 +1,70 @@
+"""What a verb is, and what every verb's flags share: a parser whose complaints are UsageErrors (one line, exit 2),
+converters for positive numbers, and the check that an output path can be written before any work is done."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UsageError
+
+CONNECTIONS_HELP = "keep-alive mode: connections the requests are spread over (default %(default)d)"
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One verb of the command line: its flags and what it runs. harness.cli lists them in a table."""
+
+    name: str
+    summary: str
+    """One line, in the list of verbs."""
+    description: str
+    """What it does, one or two sentences: the top of its --help."""
+    examples: str
+    """One or two command lines, the bottom of its --help."""
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Awaitable[int]]
+    """Turns the parsed flags into typed options at once, calls the library with them, returns the exit status."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+    def conv(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from e
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return conv
+
+
+def percent(text: str) -> float:
+    """`10%` or `0.1` -> 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (give e.g. 10%)") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0% and 100%: {text!r}")
+    return value
+
+
+def writable_dir(path: Path) -> None:
+    """Reject an --out that cannot be written before the run, not after it (results would be lost)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".rh-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {path}: cannot write there ({e.strerror})") from None
