@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
@@ -72,15 +73,16 @@ def settled_lossy(r: RunResult) -> str:
     return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/HTTP failures)"
 
 
-def batch_size(schedule: Schedule, cell: CellSpec, before: list[RunResult]) -> int:
+def batch_size(schedule: Schedule, cell: CellSpec, before: list[RunResult], rolling: int = 0) -> int:
     """How many trials, from this one on, roll on one set-up: 1, or with series (repeatable triggers) trials t..2t-1,
-    and no more than a certification still needs after the trials `before` it."""
+    and no more than a certification still needs after the trials `before` it and the `rolling` ones still measured
+    (a set-up made during a tail is made before they are counted; they are taken to lose nothing)."""
     if not (schedule.series and cell.trigger.repeatable):
         return 1
     if schedule.certify is None:
         return cell.trial
     zeros = sum(1 for r in before if r.status is Status.USED and r.lost == 0)
-    return max(1, min(cell.trial, schedule.certify_rollouts - zeros))
+    return max(1, min(cell.trial, schedule.certify_rollouts - zeros - rolling))
 
 
 async def run_matrix(
@@ -92,6 +94,7 @@ async def run_matrix(
     results: dict[int, RunResult] = {}
     trials: dict[tuple[str, Trigger, ConnMode], list[RunResult]] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
+    rolling: Counter[tuple[str, Trigger, ConnMode]] = Counter()  # trials being measured now, per cell
     queue = list(enumerate(cells, 1))  # shared by the workers: each cell is taken once (or put back, not rolled)
     ahead = schedule.ahead and schedule.parallel == 1
 
@@ -111,7 +114,7 @@ async def run_matrix(
             if not needed(first):
                 continue
             batch = [(i, first)]
-            size = batch_size(schedule, first, trials.get(key(first), []))
+            size = batch_size(schedule, first, trials.get(key(first), []), rolling[key(first)])
             for entry in [e for e in queue if key(e[1]) == key(first)][: size - 1]:
                 queue.remove(entry)
                 batch.append(entry)
@@ -139,12 +142,15 @@ async def run_matrix(
                 if progress is not None:
                     progress(i, len(cells), cell)
                 try:
+                    rolling[key(cell)] += len(batch)
                     done = await runner.run([c for _, c in batch], set_up, on_tail)
                 except RolloutError as e:
                     if len(cells) == 1:
                         raise
                     log.warning("[compare] %s × %s: %s", cell.variant, cell.trigger, e)
                     done = [runner.failed(cell, str(e))]
+                finally:
+                    rolling[key(cell)] -= len(batch)
                 queue[:0] = batch[len(done) :]  # not rolled: a rollout of the series failed before them
                 for (i, cell), result in zip(batch, done, strict=False):
                     trials.setdefault(key(cell), []).append(result)

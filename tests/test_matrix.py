@@ -204,6 +204,10 @@ async def test_a_series_rolls_trials_t_to_2t_minus_1_on_one_set_up() -> None:
     assert [r.trial for r in results if r.variant == "best-practice"] == [1, 2, 3, 4, 5]
     assert "certified after trial 5" in next(r.stopped for r in results if r.variant == "best-practice" and r.stopped)
 
+    runner = FakeRunner({"best-practice": {}}, setup=0.0, tail=0.0)  # the next batch is set up during this one's tail,
+    await run_matrix(runner, cells(("best-practice",), 8), Schedule(trials=8, series=True, certify=0.5))
+    assert runner.batches == [[1], [2, 3], [4, 5]]  # before the batch's results count: they are taken to lose nothing
+
     drains = [CellSpec("best-practice", Trigger.DRAIN, ConnMode.NEW, t) for t in (1, 2, 3)]
     runner = FakeRunner({"best-practice": {}}, setup=0.0, tail=0.0)
     await run_matrix(runner, drains, Schedule(trials=3, series=True))
