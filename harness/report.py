@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -16,6 +15,7 @@ from tabulate import tabulate
 from harness.classify import FAILURE_KINDS
 from harness.gate import Budget
 from harness.results import RunResult
+from harness.stats import pct_text
 from harness.summary import RunSummary
 from harness.verdict import CellVerdict, Verdict, fold_cells
 
@@ -73,16 +73,6 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def _pct(p: float, up: bool) -> str:
-    """A probability in %, two significant digits, rounded away from the inside of its interval (`up`: upwards)."""
-    x = 100 * p
-    if x <= 0 or x >= 100:
-        return f"{min(max(x, 0), 100):.0f}"
-    e = math.floor(math.log10(x)) - 1
-    v = (math.ceil(x / 10**e - 1e-9) if up else math.floor(x / 10**e + 1e-9)) * 10**e
-    return f"{v:.{max(0, -e)}f}"
-
-
 def rollouts_text(c: CellVerdict) -> str:
     return f"{c.rollouts_lost}/{c.rollouts} lost" if c.rollouts else "-"
 
@@ -90,9 +80,9 @@ def rollouts_text(c: CellVerdict) -> str:
 def p_lose_text(c: CellVerdict) -> str:
     """P(rollout loses): "≤ 9.9 %" (lossless), "3/10: 6.6-66 %" (lossy), "-" (inconclusive)."""
     if c.p_lose_upper is not None:
-        return f"≤ {_pct(c.p_lose_upper, up=True)} %"
+        return f"≤ {pct_text(c.p_lose_upper, up=True)} %"
     if c.p_lose_ci is not None:
-        return f"{c.rollouts_lost}/{c.rollouts}: {_pct(c.p_lose_ci[0], up=False)}-{_pct(c.p_lose_ci[1], up=True)} %"
+        return f"{c.rollouts_lost}/{c.rollouts}: {pct_text(c.p_lose_ci[0], up=False)}-{pct_text(c.p_lose_ci[1], up=True)} %"
     return "-"
 
 

@@ -11,6 +11,7 @@ its quantiles, and from them Student's t quantiles, Clopper-Pearson intervals an
   (upper_bound_zero at k = 0).
 - binomial_sf(m, n, p): P(X >= m) for X ~ Binomial(n, p), = I_p(m, n-m+1); binomial_quantile(n, p, q): the least x
   with P(X <= x) >= q.
+- pct_text(p, up): a probability printed in %, two significant digits, rounded outward.
 """
 
 from __future__ import annotations
@@ -131,6 +132,16 @@ def zero_events_needed(p: float, alpha: float = 0.05) -> int:
     """The least n for which 0 events in n trials bound the event probability at p (one-sided, 1 - alpha): the
     inverse of upper_bound_zero, n >= ln(alpha) / ln(1 - p). 29 for 10 %, 59 for 5 %."""
     return math.ceil(math.log(alpha) / math.log1p(-p) - 1e-9)
+
+
+def pct_text(p: float, up: bool) -> str:
+    """A probability in %, two significant digits, rounded away from the inside of its interval (`up`: upwards)."""
+    x = 100 * p
+    if x <= 0 or x >= 100:
+        return f"{min(max(x, 0), 100):.0f}"
+    e = math.floor(math.log10(x)) - 1
+    v = (math.ceil(x / 10**e - 1e-9) if up else math.floor(x / 10**e + 1e-9)) * 10**e
+    return f"{v:.{max(0, -e)}f}"
 
 
 def mean_ci(values: Sequence[float], floor: float = 0.0) -> tuple[float, float] | None:
