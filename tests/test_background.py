@@ -6,6 +6,9 @@ where the rule before backgrounds read almost all of them lossy. Seeded: the sam
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import random
 from dataclasses import replace
@@ -19,7 +22,7 @@ from harness.gate import Budget
 from harness.matrix import enough, settled_lossy
 from harness.model import Schedule, Status, Thresholds
 from harness.records import SKIPPED
-from harness.report import compare_table
+from harness.report import cells_csv, cells_json, compare_table
 from harness.results import PhaseStats, RunResult, Window
 from harness.stats import binomial_quantile, binomial_upper
 from harness.verdict import Verdict, fold, rollouts
@@ -126,6 +129,19 @@ def test_the_matrix_stops_on_the_same_notion_of_a_rollout_that_lost() -> None:
     assert settled_lossy(many_5xx, Background.of(runs)) == ""
     assert "30 refused" in settled_lossy(long_run(STEADY | {7000 + i: "refused" for i in range(30)}), Background.of(runs))
     assert "lossy whatever follows (30" in settled_lossy(long_run({7000 + i: "http_5xx" for i in range(30)}), Background.of([]))
+
+
+def test_the_table_json_and_csv_carry_the_background() -> None:
+    runs = steady_cell()
+    header, _, row = (ln.split("|")[1:-1] for ln in compare_table(runs).splitlines())
+    cols = dict(zip((h.strip() for h in header), (c.strip() for c in row), strict=True))
+    assert cols["verdict"] == "lossless" and cols["background"] == "0.05 % (≤ 0.088 %)" and cols["rollouts"] == "0/3 lost"
+    (cell,) = json.loads(cells_json(runs, Budget()))["cells"]
+    assert cell["background"] == {"failures": 9, "requests": 18_000, "rate": 0.0005, "upper": pytest.approx(UPPER)}
+    (line,) = csv.DictReader(io.StringIO(cells_csv(runs, Budget())))
+    assert (line["background_rate"], line["background_upper"]) == ("0.0005", str(round(UPPER, 8)))
+    (none,) = csv.DictReader(io.StringIO(cells_csv([long_run({}, t) for t in (1, 2)], Budget())))
+    assert (none["background_rate"], none["background_upper"]) == ("0.0", "")
 
 
 # --- (d) simulation: cells with a steady background and no rollout loss ------------------------------------------
