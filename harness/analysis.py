@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from harness.attribution import attribute
+from harness.background import BACKGROUND_KINDS, burst
 from harness.classify import LOST, FailureKind
 from harness.model import Event, Phase, Status, Thresholds
 from harness.records import SKIPPED, RequestRecord
@@ -101,17 +102,25 @@ def analyse(
         events=tuple(e for e in events if window.start_s <= e.t <= window.end_s),
         failure_samples=tuple(failures[:MAX_FAILURE_SAMPLES]),
     )
+    noisy = _noisy(stats[Phase.BASELINE], [r.start for r in failures if r.start < window.trigger_s and r.kind in BACKGROUND_KINDS])
     reasons = _unreliable(result, blind, thresholds, n)
     if reasons:
-        return replace(result, status=Status.UNRELIABLE, reasons=reasons + _noisy(stats))
-    if _noisy(stats):
-        return replace(result, status=Status.NOISY, reasons=_noisy(stats))
+        return replace(result, status=Status.UNRELIABLE, reasons=reasons + noisy)
+    if noisy:
+        return replace(result, status=Status.NOISY, reasons=noisy)
     return replace(result, status=Status.USED, reasons=())
 
 
-def _noisy(stats: dict[Phase, PhaseStats]) -> tuple[str, ...]:
-    b = stats[Phase.BASELINE]
-    return (f"{b.failed} failed in the baseline ({', '.join(f'{k} {v}' for k, v in b.by_kind.items())})",) if b.failed else ()
+def _noisy(b: PhaseStats, http_errors: list[float]) -> tuple[str, ...]:
+    """Why the baseline makes the run noisy: a failure a steady background does not explain (a kind other than an
+    HTTP error, or HTTP errors in a burst; see harness.background). HTTP errors at a steady rate are background."""
+    if not b.failed:
+        return ()
+    failed = f"{b.failed} failed in the baseline ({', '.join(f'{k} {v}' for k, v in b.by_kind.items())})"
+    if any(k not in BACKGROUND_KINDS for k in b.by_kind):
+        return (failed,)
+    crowd = burst(http_errors, b.end_s - b.start_s)
+    return (f"{failed}: a burst, {crowd} in one second",) if crowd else ()
 
 
 def _unreliable(r: RunResult, blind: Blindness, th: Thresholds, records: int) -> tuple[str, ...]:

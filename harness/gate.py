@@ -6,7 +6,10 @@ usable trials to show it stays within any budget). Exit status of run/compare/re
 
 Counted rollouts are those of harness.verdict: used trials, and excluded (noisy, unreliable) trials whose window
 holds failures a stall cannot fake, with those failures. So a cell whose excluded trials lost requests never
-passes `--max-failures 0`, and under a larger budget their losses count toward the worst rollout.
+passes `--max-failures 0`, and under a larger budget their losses count toward the worst rollout. The lost
+requests are every counted failure, background errors included (harness.background): a workload with a background
+of HTTP errors loses some in every rollout and passes only a budget above them, or a certification (which counts
+rollouts that lost beyond the background).
 """
 
 from __future__ import annotations

@@ -15,11 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from harness.background import BACKGROUND_KINDS, Background
 from harness.classify import TIMER_KINDS
 from harness.errors import RolloutError
 from harness.model import CellSpec, ConnMode, Schedule, Status, Trigger
 from harness.results import RunResult
-from harness.verdict import counted_loss
+from harness.verdict import rollouts
 
 log = logging.getLogger("harness.matrix")
 
@@ -51,23 +52,29 @@ no_route, reset, HTTP errors) makes its cell lossy whatever the other trials sho
 
 
 def enough(schedule: Schedule, trials: list[RunResult]) -> str:
-    """Why a cell with these trials (last one last) needs no more ("" if it does)."""
+    """Why a cell with these trials (last one last) needs no more ("" if it does). Rollouts are counted, and judged
+    against the background of the trials so far, as the verdict does (harness.verdict.rollouts)."""
     last = trials[-1]
     if schedule.certify is not None:
-        if any((counted_loss(last) or {}).values()):  # excluded trials that lost count as losing rollouts
-            return f"stopped after trial {last.trial}: this rollout lost requests (lossy, no certification)"
-        zeros = sum(1 for r in trials if r.status is Status.USED and r.lost == 0)
+        each = rollouts(trials)
+        losing = [r.trial for r, c in zip(trials, each, strict=True) if c is not None and c.lost]  # excluded ones too
+        if losing:  # an earlier one only when a tighter background bound put it beyond
+            which = "this rollout" if losing[-1] == last.trial else f"rollout {losing[-1]}"
+            return f"stopped after trial {last.trial}: {which} lost requests (lossy, no certification)"
+        zeros = sum(1 for c in each if c is not None and not c.lost)
         if zeros >= schedule.certify_rollouts:
             return f"certified after trial {last.trial}: {zeros} rollouts lost nothing"
         return ""
-    return settled_lossy(last) if schedule.stop_early else ""
+    return settled_lossy(last, Background.of(trials)) if schedule.stop_early else ""
 
 
-def settled_lossy(r: RunResult) -> str:
-    """Why no further trial can change this cell's verdict ("" if one could)."""
+def settled_lossy(r: RunResult, background: Background) -> str:
+    """Why no further trial can change this cell's verdict ("" if one could). With a background, HTTP errors do not
+    settle it: later baselines may show a background that explains them."""
     if r.status is not Status.USED:
         return ""
-    real = sum(n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS)
+    settles = TIMER_KINDS | (BACKGROUND_KINDS if background.upper is not None else frozenset())
+    real = sum(n for k, n in r.lost_by_kind.items() if k not in settles)
     if real < EARLY_STOP_LOST:
         return ""
     return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/HTTP failures)"

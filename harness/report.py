@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -16,6 +15,7 @@ from tabulate import tabulate
 from harness.classify import FAILURE_KINDS
 from harness.gate import Budget
 from harness.results import RunResult
+from harness.stats import pct_text
 from harness.summary import RunSummary
 from harness.verdict import CellVerdict, Verdict, fold_cells
 
@@ -31,17 +31,21 @@ SHORT = {
 }
 
 LEGEND = (
-    "verdict: lossy = some counted rollout lost requests; lossless = none did, with at least 2 counted (1 when only "
-    "1 trial ran); inconclusive = fewer. used = trials left in: no rollout error (failed), no baseline failure (noisy), "
-    "a generator that saw the whole window (unreliable). rollouts = k/n lost: of the n rollouts that count (used "
-    "trials, plus excluded ones whose window holds refused, no-route, reset or HTTP failures, which a stalled "
-    "generator cannot fake), k lost at least one request. P(rollout loses) = the chance that one rollout loses any "
-    "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided "
-    "95 % interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with "
-    "its 95 % Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the "
-    "trigger to the end of the tail (an excluded one: only its refused/no-route/reset/HTTP failures); kind columns = "
-    "mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = longest time "
-    "inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
+    "verdict: lossy = some counted rollout lost requests; lossless = none did, with at least 2 counted (1 when only 1 "
+    "trial ran); inconclusive = fewer. used = trials left in: no rollout error (failed), no baseline failure but "
+    "background (noisy), a generator that saw the whole window (unreliable). background = HTTP 5xx/4xx errors at a "
+    "steady rate (not in a burst) before the trigger are the workload's own, not noise: the trial stays used and the "
+    "used trials' baselines give the rate, with its 95 % upper bound. With a background, a rollout lost only when its "
+    "window holds any other failure or more HTTP errors than that bound gives in 1 rollout in 1,000 (without one, any "
+    "failure counts). rollouts = k/n lost: of the n rollouts that count (used trials, plus excluded ones whose window "
+    "holds refused, no-route, reset or HTTP failures beyond the background, which a stalled generator cannot fake), k "
+    "lost at least one request (beyond the background). P(rollout loses) = the chance that one rollout loses any "
+    "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided 95 % "
+    "interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with its 95 % "
+    "Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the trigger to "
+    "the end of the tail (an excluded one: only its refused/no-route/reset/HTTP failures), background errors included; "
+    "kind columns = mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = "
+    "longest time inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
 )
 
 
@@ -73,16 +77,6 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def _pct(p: float, up: bool) -> str:
-    """A probability in %, two significant digits, rounded away from the inside of its interval (`up`: upwards)."""
-    x = 100 * p
-    if x <= 0 or x >= 100:
-        return f"{min(max(x, 0), 100):.0f}"
-    e = math.floor(math.log10(x)) - 1
-    v = (math.ceil(x / 10**e - 1e-9) if up else math.floor(x / 10**e + 1e-9)) * 10**e
-    return f"{v:.{max(0, -e)}f}"
-
-
 def rollouts_text(c: CellVerdict) -> str:
     return f"{c.rollouts_lost}/{c.rollouts} lost" if c.rollouts else "-"
 
@@ -90,9 +84,9 @@ def rollouts_text(c: CellVerdict) -> str:
 def p_lose_text(c: CellVerdict) -> str:
     """P(rollout loses): "≤ 9.9 %" (lossless), "3/10: 6.6-66 %" (lossy), "-" (inconclusive)."""
     if c.p_lose_upper is not None:
-        return f"≤ {_pct(c.p_lose_upper, up=True)} %"
+        return f"≤ {pct_text(c.p_lose_upper, up=True)} %"
     if c.p_lose_ci is not None:
-        return f"{c.rollouts_lost}/{c.rollouts}: {_pct(c.p_lose_ci[0], up=False)}-{_pct(c.p_lose_ci[1], up=True)} %"
+        return f"{c.rollouts_lost}/{c.rollouts}: {pct_text(c.p_lose_ci[0], up=False)}-{pct_text(c.p_lose_ci[1], up=True)} %"
     return "-"
 
 
@@ -128,11 +122,12 @@ NO_BUDGET = Budget()
 
 def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
     """One row per variant × trigger × mode (× options, never folded across different ones); with a budget, a
-    first column says which cells break it."""
+    first column says which cells break it; a background column when some cell has one."""
     cells = fold_cells(runs)
     keys = {c.key for c in cells}
     label = _option_labels(runs)
     kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
+    background = any(c.background.upper is not None for c in cells)
     rows = []
     for c in cells:
         lost = "-" if not c.rollouts else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
@@ -141,11 +136,12 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
         row += [label.get(c.key, f"opts {c.key}")] if len(keys) > 1 else []
         row += [f"{c.used}/{c.trials}", rollouts_text(c), p_lose_text(c), lost_per_rollout_text(c), lost]
         row += [_num(c.by_kind.get(k, 0.0)) if c.rollouts else "-" for k in kinds]
+        row += [c.background.text() or "-"] if background else []
         row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
         rows.append(row)
     headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
     headers += ["used", "rollouts", "P(rollout loses)", "lost/rollout", "lost", *[SHORT[k] for k in kinds]]
-    headers += ["baseline fail", "max gap ms", "settle s", "notes"]
+    headers += [*(["background"] if background else []), "baseline fail", "max gap ms", "settle s", "notes"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -166,6 +162,7 @@ CSV_FIELDS = (
     *("p_lose_upper", "p_lose_ci_low", "p_lose_ci_high", "lost_min", "lost_max"),
     *("lost_per_rollout_mean", "lost_per_rollout_ci_low", "lost_per_rollout_ci_high"),
     *("fail_pct_mean", "fail_pct_max", "fail_pct_ci_low", "fail_pct_ci_high", "baseline_failed", "max_gap_ms", "rollout_s"),
+    *("background_rate", "background_upper"),
     *("over_budget", "why"),
 )
 
@@ -184,7 +181,8 @@ def cells_json(runs: list[RunResult], budget: Budget) -> str:
 
 def cells_csv(runs: list[RunResult], budget: Budget) -> str:
     """One row per cell; lost counts per kind follow the fixed columns as `lost_<kind>` (mean per counted rollout).
-    Probabilities are 0-1, exact (not rounded outward as in the table)."""
+    Probabilities and the background rate and its upper bound (blank: no background) are 0-1, exact (not rounded
+    outward as in the table)."""
     cells = fold_cells(runs)
     kinds = [k.value for k in FAILURE_KINDS if any(k.value in c.by_kind for c in cells)]
     out = io.StringIO()
@@ -195,7 +193,8 @@ def cells_csv(runs: list[RunResult], budget: Budget) -> str:
         row += ["" if c.p_lose_upper is None else round(c.p_lose_upper, 6), *_pair(c.p_lose_ci, 6), c.lost_min, c.lost_max]
         row += [round(c.lost_per_rollout_mean, 4), *_pair(c.lost_per_rollout_ci, 4)]
         row += [round(c.fail_pct_mean, 4), round(c.fail_pct_max, 4), *_pair(c.fail_pct_ci, 4), c.baseline_failed, c.max_gap_ms]
-        row += [round(c.rollout_s, 2), budget.breach(c), c.why, *(round(c.by_kind.get(k, 0.0), 4) for k in kinds)]
+        row += [round(c.rollout_s, 2), round(c.background.rate, 8), "" if c.background.upper is None else round(c.background.upper, 8)]
+        row += [budget.breach(c), c.why, *(round(c.by_kind.get(k, 0.0), 4) for k in kinds)]
         w.writerow(row)
     return out.getvalue()
 

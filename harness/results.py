@@ -4,7 +4,8 @@ JSON is written and read only through RunResult.to_json / RunResult.from_json. E
 seconds after the load generator's t0 (CLOCK_MONOTONIC); every count is of scheduled requests.
 
 Phases, by each request's *actual* start (a request outside [start, end) belongs to no phase of this run):
-  baseline    [start, trigger)    steady load before the trigger; a failure here marks the run `noisy`
+  baseline    [start, trigger)    steady load before the trigger; a failure here marks the run `noisy`, unless it
+                                  is an HTTP error at a steady rate: the workload's background (harness.background)
   disruption  [trigger, settled)  from the trigger until every old pod is deleted (not just marked) and the
                                   Service's EndpointSlices list exactly the new, ready pods
   tail        [settled, end)      steady load after the disruption (kube-proxy may lag the EndpointSlices)

@@ -7,6 +7,11 @@ its quantiles, and from them Student's t quantiles, Clopper-Pearson intervals an
 - clopper_pearson(k, n): the exact two-sided interval for a binomial probability after k events in n trials:
   [beta_ppf(α/2, k, n-k+1), beta_ppf(1-α/2, k+1, n-k)], 0 for k = 0 and 1 for k = n.
 - upper_bound_zero(n): the exact one-sided upper bound after 0 events in n trials, 1 - α^(1/n) (≈ 3/n).
+- binomial_upper(k, n): the exact one-sided upper bound after k events in n trials, beta_ppf(1-α, k+1, n-k)
+  (upper_bound_zero at k = 0).
+- binomial_sf(m, n, p): P(X >= m) for X ~ Binomial(n, p), = I_p(m, n-m+1); binomial_quantile(n, p, q): the least x
+  with P(X <= x) >= q.
+- pct_text(p, up): a probability printed in %, two significant digits, rounded outward.
 """
 
 from __future__ import annotations
@@ -92,10 +97,51 @@ def upper_bound_zero(n: int, alpha: float = 0.05) -> float:
     return 1.0 - alpha ** (1.0 / n) if n > 0 else 1.0
 
 
+@lru_cache(maxsize=4096)
+def binomial_upper(k: int, n: int, alpha: float = 0.05) -> float:
+    """One-sided (1 - alpha) exact (Clopper-Pearson) upper bound on a probability after k events in n independent
+    trials: 1 - alpha^(1/n) at k = 0, 1 at k = n."""
+    if not 0 <= k <= n or n == 0:
+        raise ValueError(f"binomial bound: need 0 <= k <= n and n > 0, got {k} of {n}")
+    return 1.0 if k == n else beta_ppf(1 - alpha, k + 1, n - k)
+
+
+def binomial_sf(m: int, n: int, p: float) -> float:
+    """P(X >= m) for X ~ Binomial(n, p): I_p(m, n - m + 1)."""
+    if m <= 0:
+        return 1.0
+    if m > n:
+        return 0.0
+    return betainc(m, n - m + 1, p)
+
+
+@lru_cache(maxsize=4096)
+def binomial_quantile(n: int, p: float, q: float) -> int:
+    """The q quantile of Binomial(n, p): the least x in [0, n] with P(X <= x) >= q, so P(X > x) <= 1 - q."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if 1.0 - binomial_sf(mid + 1, n, p) >= q:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def zero_events_needed(p: float, alpha: float = 0.05) -> int:
     """The least n for which 0 events in n trials bound the event probability at p (one-sided, 1 - alpha): the
     inverse of upper_bound_zero, n >= ln(alpha) / ln(1 - p). 29 for 10 %, 59 for 5 %."""
     return math.ceil(math.log(alpha) / math.log1p(-p) - 1e-9)
+
+
+def pct_text(p: float, up: bool) -> str:
+    """A probability in %, two significant digits, rounded away from the inside of its interval (`up`: upwards)."""
+    x = 100 * p
+    if x <= 0 or x >= 100:
+        return f"{min(max(x, 0), 100):.0f}"
+    e = math.floor(math.log10(x)) - 1
+    v = (math.ceil(x / 10**e - 1e-9) if up else math.floor(x / 10**e + 1e-9)) * 10**e
+    return f"{v:.{max(0, -e)}f}"
 
 
 def mean_ci(values: Sequence[float], floor: float = 0.0) -> tuple[float, float] | None:

@@ -3,13 +3,15 @@
 The unit of evidence is the rollout, not the request: requests inside one rollout fail together (loss comes in
 bursts), rollouts are the independent trials. No figure here treats the requests of one rollout as independent.
 
-Which trials count as rollouts (n), and which of them lost (k):
-- a `used` trial counts, with every request it lost in its window (disruption + tail);
+Which trials count as rollouts (n), and which of them lost (k), given the cell's background (harness.background:
+HTTP errors at a steady rate, seen in the baselines; none when no baseline saw one):
+- a `used` trial counts, with every request it lost in its window (disruption + tail); it lost when those failures
+  go beyond the background (any failure at all when there is none);
 - a `noisy` or `unreliable` trial whose window holds failures a stalled generator cannot fake (every kind but
-  classify.TIMER_KINDS: refused, no_route, reset, HTTP 5xx, ...) counts as a rollout that lost, with those failures
-  only (its timeouts are not evidence): an excluded trial is never evidence of safety;
-- any other excluded trial (only timeouts in its window, or nothing) is no evidence either way and is not counted,
-  nor is a `failed` trial (the rollout errored, nothing was measured).
+  classify.TIMER_KINDS: refused, no_route, reset, HTTP 5xx, ...) beyond the background counts as a rollout that
+  lost, with those failures only (its timeouts are not evidence): an excluded trial is never evidence of safety;
+- any other excluded trial (only timeouts in its window, only background, or nothing) is no evidence either way and
+  is not counted, nor is a `failed` trial (the rollout errored, nothing was measured).
 
 Verdicts:
 - lossy: k > 0. Printed with k of n, the exact two-sided 95 % (Clopper-Pearson) interval on the probability that
@@ -17,6 +19,8 @@ Verdicts:
 - lossless: k = 0 with at least min(2, trials) rollouts counted. Printed with "0 of n" and the exact one-sided
   95 % upper bound on the probability that a rollout loses anything, 1 - 0.05**(1/n) (≈ 3/n: 29 → 9.8 %).
 - inconclusive: k = 0 with fewer rollouts counted than that.
+With a background, "loses" means loses beyond it, and `why` says so: "0 of 3 rollouts lost a request beyond a
+background of 0.05 % (≤ 0.088 %)".
 
 The two claims are each exact, but which one is printed depends on k: over both, at a true probability just above
 the zero bound, the printed range covers it in at least ~93 % of cells (tests/test_coverage.py).
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from harness.background import Background
 from harness.classify import TIMER_KINDS
 from harness.model import Phase, Status
 from harness.results import RunResult
@@ -58,14 +63,15 @@ class CellVerdict:
     rollouts: int
     """n: trials that count as rollouts (used ones, and excluded ones whose window holds real-kind failures)."""
     rollouts_lost: int
-    """k: of those, rollouts that lost at least one request."""
+    """k: of those, rollouts that lost at least one request (with a background: more than it explains)."""
     p_lose_upper: float | None
     """lossless only: one-sided 95 % upper bound on the probability that a rollout loses requests (0-1)."""
     p_lose_ci: tuple[float, float] | None
     """lossy only: two-sided 95 % Clopper-Pearson interval on the probability that a rollout loses requests (0-1)."""
     lost_min: int
     lost_max: int
-    """Fewest and most requests lost by one counted rollout (an excluded one: its real-kind failures only)."""
+    """Fewest and most requests lost by one counted rollout (an excluded one: its real-kind failures only), background
+    errors included: these count what failed, the verdict and k whether it went beyond the background."""
     lost_per_rollout_mean: float
     """Mean requests lost per counted rollout."""
     lost_per_rollout_ci: tuple[float, float] | None
@@ -81,21 +87,39 @@ class CellVerdict:
     excluded_real: dict[str, int]
     """Refused/no_route/reset/HTTP failures (summed) in the disruption+tail of excluded, non-failed trials."""
     baseline_failed: int
-    """Failures in the baseline phase, summed over all trials (why trials were noisy)."""
+    """Failures in the baseline phase, summed over all trials (background errors, and why trials were noisy)."""
+    background: Background
+    """The cell's background error rate, pooled from its used trials' baselines (failures 0 and upper None: none)."""
     max_gap_ms: float
     rollout_s: float
     """Mean trigger-to-settled time over the trials that ran."""
     notes: tuple[str, ...]
 
 
-def counted_loss(r: RunResult) -> dict[str, int] | None:
-    """The failures by kind a trial counts with as a rollout, or None when it is no evidence either way."""
-    if r.status is Status.USED:
-        return r.lost_by_kind
+@dataclass(frozen=True)
+class Rollout:
+    """How one trial counts as a rollout of its cell."""
+
+    failures: dict[str, int]
+    """Its counted failures by kind: a used trial's every window failure, an excluded one's real kinds only."""
+    lost: bool
+    """It lost requests beyond the cell's background (with none: it lost any)."""
+
+
+def counted(r: RunResult, background: Background) -> Rollout | None:
+    """How a trial counts as a rollout of a cell with this background, or None when it is no evidence either way."""
     if r.status is Status.FAILED:
         return None
-    real = {k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS and n}
-    return real or None
+    used = r.status is Status.USED
+    failures = r.lost_by_kind if used else {k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS and n}
+    lost = background.beyond(failures, r.window_sent)
+    return Rollout(failures, lost) if used or lost else None
+
+
+def rollouts(runs: list[RunResult]) -> list[Rollout | None]:
+    """Each trial of one cell as a rollout (None: not counted), judged against the background of them all."""
+    background = Background.of(runs)
+    return [counted(r, background) for r in runs]
 
 
 @dataclass(frozen=True)
@@ -110,8 +134,8 @@ class Claim:
 
 
 def claim(lost: Sequence[int], trials: int) -> Claim:
-    """The verdict and the bound or interval on P(a rollout loses) from the lost requests of each counted rollout,
-    out of `trials` run (counted or not)."""
+    """The verdict and the bound or interval on P(a rollout loses) from whether each counted rollout lost (nonzero:
+    it did), out of `trials` run (counted or not)."""
     n, k = len(lost), sum(1 for x in lost if x)
     if k:
         return Claim(Verdict.LOSSY, n, k, None, clopper_pearson(k, n))
@@ -120,17 +144,18 @@ def claim(lost: Sequence[int], trials: int) -> Claim:
     return Claim(Verdict.INCONCLUSIVE, n, 0, None, None)
 
 
-def _why(c: Claim, used: int, trials: int, counted_excluded: int) -> str:
+def _why(c: Claim, used: int, trials: int, counted_excluded: int, background: Background) -> str:
+    beyond = f" beyond a background of {background.text()}" if background.upper is not None else ""
     if c.verdict is Verdict.LOSSY:
         extra = f" ({counted_excluded} of them excluded trials with refused/no-route/reset/HTTP failures)" if counted_excluded else ""
-        return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{extra}"
+        return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{beyond}{extra}"
     if c.verdict is Verdict.LOSSLESS:
-        return f"0 of {c.rollouts} rollouts lost a request"
+        return f"0 of {c.rollouts} rollouts lost a request{beyond}"
     return f"{used}/{trials} trials usable; need {min(2, trials)}"
 
 
-def _note(r: RunResult, counted: dict[str, int] | None) -> str:
-    how = f" (counts as a rollout that lost: {', '.join(f'{k} {n}' for k, n in sorted(counted.items()))})" if counted else ""
+def _note(r: RunResult, counted: Rollout | None) -> str:
+    how = f" (counts as a rollout that lost: {', '.join(f'{k} {n}' for k, n in sorted(counted.failures.items()))})" if counted else ""
     return f"{r.status.value} t{r.trial}{how}: {'; '.join(r.reasons) or r.error}"
 
 
@@ -138,17 +163,18 @@ def fold(runs: list[RunResult]) -> CellVerdict:
     first = runs[0]
     used = [r for r in runs if r.status is Status.USED]
     measured = [r for r in runs if r.status is not Status.FAILED]
-    counted = [(r, c) for r in runs if (c := counted_loss(r)) is not None]
-    lost = [sum(c.values()) for _, c in counted]
-    pct = [100.0 * x / r.window_sent if r.window_sent else 0.0 for x, (r, _) in zip(lost, counted, strict=True)]
-    kinds = sorted({k for _, by in counted for k in by})
+    background, each = Background.of(runs), rollouts(runs)
+    rolled = [(r, c) for r, c in zip(runs, each, strict=True) if c is not None]
+    lost = [sum(c.failures.values()) for _, c in rolled]
+    pct = [100.0 * x / r.window_sent if r.window_sent else 0.0 for x, (r, _) in zip(lost, rolled, strict=True)]
+    kinds = sorted({k for _, c in rolled for k in c.failures})
     real: Counter[str] = Counter()
     for r in measured:
         if r.status is not Status.USED:
             real.update({k: n for k, n in r.lost_by_kind.items() if k not in TIMER_KINDS})
-    cl = claim(lost, len(runs))
+    cl = claim([c.lost for _, c in rolled], len(runs))
     lost_ci = mean_ci(lost)
-    notes = [_note(r, counted_loss(r)) for r in runs if r.status is not Status.USED]
+    notes = [_note(r, c) for r, c in zip(runs, each, strict=True) if r.status is not Status.USED]
     if lost_ci is not None and lost_ci[0] == lost_ci[1] and cl.verdict is Verdict.LOSSY:
         notes.append(f"every rollout lost {lost[0]}: no spread seen, so no interval on lost/rollout")
     notes += [r.stopped for r in runs if r.stopped]
@@ -158,7 +184,7 @@ def fold(runs: list[RunResult]) -> CellVerdict:
         mode=first.mode,
         key=first.provenance.key(),
         verdict=cl.verdict,
-        why=_why(cl, len(used), len(runs), sum(1 for r, _ in counted if r.status is not Status.USED)),
+        why=_why(cl, len(used), len(runs), sum(1 for r, _ in rolled if r.status is not Status.USED), background),
         trials=len(runs),
         used=len(used),
         excluded=dict(Counter(r.status.value for r in runs if r.status is not Status.USED)),
@@ -173,9 +199,10 @@ def fold(runs: list[RunResult]) -> CellVerdict:
         fail_pct_mean=statistics.mean(pct) if pct else 0.0,
         fail_pct_max=max(pct, default=0.0),
         fail_pct_ci=mean_ci(pct),
-        by_kind={k: statistics.mean(by.get(k, 0) for _, by in counted) for k in kinds},
+        by_kind={k: statistics.mean(c.failures.get(k, 0) for _, c in rolled) for k in kinds},
         excluded_real=dict(real),
         baseline_failed=sum(r.phases[Phase.BASELINE].failed for r in measured if Phase.BASELINE in r.phases),
+        background=background,
         max_gap_ms=max((r.blindness.max_gap_ms for r in measured if r.blindness), default=0.0),
         rollout_s=statistics.mean(r.window.settled_s - r.window.trigger_s for r in measured if r.window) if measured else 0.0,
         notes=tuple(notes),

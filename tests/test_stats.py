@@ -7,7 +7,17 @@ import math
 
 import pytest
 
-from harness.stats import beta_ppf, betainc, clopper_pearson, mean_ci, t_ppf, upper_bound_zero
+from harness.stats import (
+    beta_ppf,
+    betainc,
+    binomial_quantile,
+    binomial_sf,
+    binomial_upper,
+    clopper_pearson,
+    mean_ci,
+    t_ppf,
+    upper_bound_zero,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +55,25 @@ def test_zero_bound_is_the_exact_one_sided_binomial_bound() -> None:
     assert upper_bound_zero(3) == pytest.approx(0.632, abs=1e-3)
     assert upper_bound_zero(29) == pytest.approx(0.098, abs=1e-3) and upper_bound_zero(59) == pytest.approx(0.0495, abs=1e-4)
     assert (1 - upper_bound_zero(10)) ** 10 == pytest.approx(0.05)  # 0 of 10 has probability 5 % at the bound
+
+
+def test_binomial_tail_quantile_and_one_sided_bound_match_direct_sums() -> None:
+    def pmf(x: int, n: int, p: float) -> float:
+        return math.comb(n, x) * p**x * (1 - p) ** (n - x)
+
+    for n, p in ((10, 0.3), (3000, 0.0005), (3000, 0.00087), (200, 0.5)):
+        for m in (0, 1, 2, 5, 9):
+            assert binomial_sf(m, n, p) == pytest.approx(1 - sum(pmf(x, n, p) for x in range(m)), abs=1e-10)
+        for q in (0.5, 0.95, 0.999):
+            x = binomial_quantile(n, p, q)
+            below = sum(pmf(i, n, p) for i in range(x))
+            assert below < q <= below + pmf(x, n, p)  # P(X <= x - 1) < q <= P(X <= x)
+    assert binomial_quantile(3000, 0.0005, 0.999) == 6 and binomial_sf(7, 3000, 0.0005) < 0.001 < binomial_sf(6, 3000, 0.0005)
+    assert binomial_sf(11, 10, 0.5) == 0.0
+    assert binomial_upper(0, 29) == pytest.approx(upper_bound_zero(29)) and binomial_upper(5, 5) == 1.0
+    assert binomial_upper(3, 10) == pytest.approx(clopper_pearson(3, 10, alpha=0.1)[1])  # one side of the 90 % interval
+    hi = binomial_upper(9, 18_000)
+    assert 1 - binomial_sf(10, 18_000, hi) == pytest.approx(0.05)  # P(X <= 9) is 5 % at the bound
 
 
 def test_mean_interval_is_student_t_for_any_n() -> None:

@@ -64,7 +64,9 @@ class Status(StrEnum):
     USED = "used"
     """Counts toward the cell's verdict."""
     NOISY = "noisy"
-    """A request failed in the baseline, before the trigger: the environment dropped it, not the rollout."""
+    """A request failed in the baseline, before the trigger, in a way a steady background does not explain (a
+    transport failure, or HTTP errors in a burst: see harness.background): the environment dropped it, not the
+    rollout. HTTP errors at a steady rate are the workload's background and leave the run used."""
     UNRELIABLE = "unreliable"
     """The generator could not see the disruption (stalled, blind, skipped requests, client errors, missing records)."""
     FAILED = "failed"

@@ -32,7 +32,9 @@ def _renamed(tmp_path: Path, context: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("client", "expect"), [("host", "needs the harness's own kind cluster"), ("pod", "give its reference as the client image")])
+@pytest.mark.parametrize(
+    ("client", "expect"), [("host", "needs the harness's own kind cluster"), ("pod", "give its reference as the client image")]
+)
 def test_a_context_that_is_not_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], client: str, expect: str) -> None:
     kubeconfig = _renamed(tmp_path, "someone-elses")
     assert main(["run", "--kubeconfig", str(kubeconfig), "--client", client, "--out", str(tmp_path / "out")]) == 2
