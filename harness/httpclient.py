@@ -6,6 +6,11 @@ client does what the measurement needs and no more: connect (new connection per 
 its pool), write the request, parse the status line, the headers the records keep (X-Pod, X-Version) and the body
 (Content-Length, chunked, or until close), and report each failure as the exception the OS or the parser gave.
 
+Interim responses (1xx: 103 Early Hints, a 100 Continue nobody asked for) are read and dropped, and the final
+response that follows is the answer (RFC 9110 §15.2: a client must parse 1xx it did not expect). 101 is the
+exception: it switches protocols, which a request without `Upgrade` never asked for, so it is a `BadResponse`
+(classified `other`) and the connection is dropped.
+
 One scheduled request is one attempt: nothing is retried, and a pooled connection the server closed while it was
 idle is dropped before reuse, never replaced mid-request. A request on a connection the server closes before the
 response ends fails as `ServerDisconnected` (classified `reset`), as it did with aiohttp.
@@ -94,7 +99,7 @@ class _Conn(asyncio.Protocol):
 
     def _parse(self) -> None:
         buf = self.buf
-        if not self.head:
+        while not self.head:  # interim (1xx) heads first, each dropped whole; bounded by the bytes in buf
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
@@ -102,7 +107,10 @@ class _Conn(asyncio.Protocol):
                 return
             self._read_head(bytes(buf[:end]))
             del buf[: end + 4]
-            self.head = True
+            if 100 <= self.status < 200:
+                self._reset_parser()  # the final response follows on the same connection
+            else:
+                self.head = True
         if self.until_close:
             buf.clear()
             return
@@ -121,6 +129,8 @@ class _Conn(asyncio.Protocol):
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise BadResponse(f"bad status line {lines[0][:60]!r}")
         self.status = int(parts[1])
+        if self.status == 101:
+            raise BadResponse("101 Switching Protocols to a request that asked for no upgrade")
         http10 = parts[0] == b"HTTP/1.0"
         length: int | None = None
         connection = b""

@@ -1,10 +1,12 @@
 """The generator's HTTP/1.1 client (harness.httpclient) through the real generator against raw servers on
-127.0.0.1: every body framing a server may use, connection reuse and closing, and responses it cannot read."""
+127.0.0.1: every body framing a server may use, interim (1xx) responses, connection reuse and closing, and responses it cannot read."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from support import RawServer, collect, read_request, respond
@@ -104,3 +106,93 @@ async def test_wait_serving_needs_a_streak_and_every_ready_pod(raw_server: Calla
     bad = raw_server(respond(503, "Service Unavailable"))
     with pytest.raises(ClusterError, match=r"not done within 1s \(last seen: HTTP 503\)"):
         await wait_serving(bad.url, 1.0)
+
+
+# --- asyncio.start_server on 127.0.0.1: servers that answer per request, in the test's own event loop ----------
+
+Conversation = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serving(conversation: Conversation) -> AsyncIterator[tuple[str, list[int]]]:
+    """Serve each accepted connection with `conversation` (bounded by a 5 s timeout); yield the URL and a list
+    holding the number of accepted connections. On exit the server and every connection are closed, and every
+    conversation has ended."""
+    accepted = [0]
+    writers: list[asyncio.StreamWriter] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        writers.append(writer)
+        if (task := asyncio.current_task()) is not None:
+            tasks.add(task)
+        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
+            async with asyncio.timeout(5):
+                await conversation(reader, writer)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", accepted
+    finally:
+        server.close()
+        for w in writers:
+            w.close()  # a conversation still reading sees EOF and ends
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        await server.wait_closed()
+
+
+async def head_of_request(reader: asyncio.StreamReader) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+
+
+def replying(*parts: bytes, pause: float = 0.0, requests: int = 1) -> Conversation:
+    """Answer up to `requests` requests on one connection with `parts`, sleeping `pause` between parts."""
+
+    async def conversation(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(requests):
+            await head_of_request(reader)
+            for i, part in enumerate(parts):
+                if i and pause:
+                    await asyncio.sleep(pause)
+                writer.write(part)
+                await writer.drain()
+
+    return conversation
+
+
+OK_WEB2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pod: web-2\r\n\r\nok"
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nX-Pod: hint\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("parts", "pause", "kind", "status", "pod"),
+    [
+        ((EARLY_HINTS, OK_WEB2), 0.0, "ok", 200, "web-2"),
+        ((EARLY_HINTS + OK_WEB2,), 0.0, "ok", 200, "web-2"),  # interim and final in one segment
+        ((EARLY_HINTS, OK_WEB2), 0.05, "ok", 200, "web-2"),  # the final response in a later read
+        ((CONTINUE, EARLY_HINTS, b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 0.02, "http_5xx", 503, ""),
+        ((b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",), 0.0, "other", 0, ""),
+        ((EARLY_HINTS,), 0.0, "reset", 0, ""),  # closed after the interim response: the request was answered, then cut
+    ],
+    ids=["103-then-200", "one-segment", "later-read", "100-103-503", "101-unasked", "103-then-close"],
+)
+async def test_interim_responses_are_skipped(parts: tuple[bytes, ...], pause: float, kind: str, status: int, pod: str) -> None:
+    """1xx responses before the final one are read and dropped (RFC 9110 §15.2); the final one is the answer, with
+    its own headers. An unasked 101 is a protocol error (`other`), not an answer."""
+    async with serving(replying(*parts, pause=pause)) as (url, accepted):
+        records, _ = await collect(spec(url, n=4))
+    assert accepted[0] == len(records) == 4
+    assert {(r.kind, r.status, r.pod) for r in records} == {(kind, status, pod)}, {r.detail for r in records}
+    if kind == "other":
+        assert {r.detail for r in records} == {"BadResponse"}
+
+
+async def test_interim_responses_on_a_kept_alive_connection() -> None:
+    """After an interim and a final response, the next request on the same connection parses from a clean state."""
+    async with serving(replying(CONTINUE + EARLY_HINTS, OK_WEB2, pause=0.01, requests=100)) as (url, accepted):
+        records, _ = await collect(spec(url, n=8, mode=ConnMode.KEEPALIVE))
+    assert {(r.kind, r.pod) for r in records} == {("ok", "web-2")} and accepted[0] == 1
