@@ -11,6 +11,11 @@ response that follows is the answer (RFC 9110 §15.2: a client must parse 1xx it
 exception: it switches protocols, which a request without `Upgrade` never asked for, so it is a `BadResponse`
 (classified `other`) and the connection is dropped.
 
+A body ends at its Content-Length, at the chunked terminator (and trailers), or, with neither, when the server
+closes the connection cleanly (FIN: complete, RFC 9112 §6.3). A close before a framed body ends (Content-Length
+or chunked) fails as `ServerDisconnected`, and an RST fails with ECONNRESET, also for a close-delimited body: both
+classified `reset`.
+
 One scheduled request is one attempt: nothing is retried, and a pooled connection the server closed while it was
 idle is dropped before reuse, never replaced mid-request. A request on a connection the server closes before the
 response ends fails as `ServerDisconnected` (classified `reset`), as it did with aiohttp.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -47,17 +48,40 @@ CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pod: web-7\r\n\r\
         (b"HTTP/1.1 204 No Content\r\n\r\n", "ok", ""),
         (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", "http_5xx", ""),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "reset", ""),  # closed before the body ended
+        (b"HTTP/1.0 200 OK\r\nX-Pod: web-3\r\n\r\nan HTTP/1.0 body until the close", "ok", "web-3"),
+        (CHUNKED[: CHUNKED.index(b"abcd") + 2], "reset", ""),  # closed inside a chunk
+        (CHUNKED[: CHUNKED.index(b"0\r\n")], "reset", ""),  # after a whole chunk, before the last-chunk line
+        (CHUNKED[: CHUNKED.index(b"Trailer")], "reset", ""),  # after the last chunk, before the trailer section ends
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "other", ""),
         (b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n", "other", ""),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "other", ""),
     ],
-    ids=["chunked", "until-close", "http10", "204", "503", "truncated", "not-http", "bad-length", "bad-chunk"],
+    ids=[
+        *("chunked", "until-close", "http10", "204", "503", "truncated", "http10-until-close"),
+        *("chunked-cut-in-chunk", "chunked-cut-between-chunks", "chunked-cut-before-trailers"),
+        *("not-http", "bad-length", "bad-chunk"),
+    ],
 )
 async def test_body_framings(raw_server: Callable[..., RawServer], raw: bytes, kind: str, pod: str) -> None:
+    """Each response sent in 7-byte pieces, then a FIN. A body with neither Content-Length nor chunked ends at that
+    FIN and is complete (RFC 9112 §6.3); a chunked body the FIN cuts before its terminator is `reset`."""
     server = raw_server(answer(raw))
     records, _ = await collect(spec(server.url))
     assert server.accepted == len(records) == 6
     assert {(r.kind, r.pod) for r in records} == {(kind, pod)}, {r.detail for r in records}
+
+
+async def test_a_close_delimited_body_ended_by_rst_is_reset(raw_server: Callable[..., RawServer]) -> None:
+    """A body delimited by the close is complete only if the close is clean: an RST may have cut it."""
+
+    def handle(conn: socket.socket) -> bool:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n\r\npart of a body")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return False
+
+    records, _ = await collect(spec(raw_server(handle).url))
+    assert {(r.kind, r.detail) for r in records} == {("reset", "ConnectionResetError:ECONNRESET")}
 
 
 def keepalive_server(responses_per_conn: int, close_header: bool = False) -> Callable[[socket.socket], bool]:
