@@ -17,8 +17,10 @@ or chunked) fails as `ServerDisconnected`, and an RST fails with ECONNRESET, als
 classified `reset`.
 
 One scheduled request is one attempt: nothing is retried, and a pooled connection the server closed while it was
-idle is dropped before reuse, never replaced mid-request. A request on a connection the server closes before the
-response ends fails as `ServerDisconnected` (classified `reset`), as it did with aiohttp.
+idle is dropped before reuse, never replaced mid-request. When the server closes a reused connection after the
+request was written but before any byte of its response (its idle timeout fired as the request arrived), the
+request fails as `IdleClosed` (classified `idle_close`); any other close before the response ends fails as
+`ServerDisconnected` or the OS error (classified `reset`).
 
 Timeouts (LoadSpec): `connect` bounds the TCP handshake (ConnectTimeout, classified `connect_timeout`); `read`
 bounds the rest, from the request write to the response's last byte (TimeoutError, classified `read_timeout`).
@@ -45,6 +47,12 @@ class ServerDisconnected(ConnectionError):
     """The server closed the connection before the response ended."""
 
 
+class IdleClosed(ServerDisconnected):
+    """The server closed a reused keep-alive connection (FIN or RST: the cause, if any) before any byte of the
+    response: it gave the connection up as idle while this request was on its way. Nothing says whether the
+    server saw the request; clients that retry do so only for idempotent ones (see classify.FailureKind)."""
+
+
 class BadResponse(Exception):
     """The bytes the server sent are not an HTTP/1.x response this client can read."""
 
@@ -59,13 +67,19 @@ class Response:
 class _Conn(asyncio.Protocol):
     """One TCP connection; at most one request at a time on it."""
 
-    __slots__ = ("buf", "chunked", "closed", "head", "keep", "left", "pod", "status", "transport", "until_close", "version", "waiter")
+    __slots__ = (
+        *("answered", "buf", "chunked", "closed", "head", "keep", "left", "pod", "reused", "sent", "status", "transport"),
+        *("until_close", "version", "waiter"),
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
+        self.sent = 0  # requests written on this connection
+        self.reused = False  # the current request is not the connection's first
+        self.answered = False  # a byte of the current request's response has arrived
         self._reset_parser()
 
     def _reset_parser(self) -> None:
@@ -86,6 +100,8 @@ class _Conn(asyncio.Protocol):
         self.waiter = waiter
         self.buf.clear()
         self._reset_parser()
+        self.reused, self.answered = self.sent > 0, False
+        self.sent += 1
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -94,6 +110,7 @@ class _Conn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             return
+        self.answered = True
         self.buf += data
         try:
             self._parse()
@@ -213,6 +230,10 @@ class _Conn(asyncio.Protocol):
             return
         if exc is None and self.head and self.until_close:
             self._done()  # a body delimited by the close
+        elif self.reused and not self.answered:
+            idle = IdleClosed("the server closed the reused connection before any byte of the response")
+            idle.__cause__ = exc
+            self._fail(idle)
         else:
             self._fail(exc if exc is not None else ServerDisconnected("the server closed the connection before the response ended"))
 

@@ -23,6 +23,7 @@ SHORT = {
     "refused": "refused",
     "no_route": "no route",
     "reset": "reset",
+    "idle_close": "idle close",
     "connect_timeout": "conn t/o",
     "read_timeout": "read t/o",
     "http_5xx": "5xx",
@@ -34,12 +35,12 @@ LEGEND = (
     "verdict: lossy = some counted rollout lost requests; lossless = none did, with at least 2 counted (1 when only "
     "1 trial ran); inconclusive = fewer. used = trials left in: no rollout error (failed), no baseline failure (noisy), "
     "a generator that saw the whole window (unreliable). rollouts = k/n lost: of the n rollouts that count (used "
-    "trials, plus excluded ones whose window holds refused, no-route, reset or HTTP failures, which a stalled "
+    "trials, plus excluded ones whose window holds refused, no-route, reset, idle-close or HTTP failures, which a stalled "
     "generator cannot fake), k lost at least one request. P(rollout loses) = the chance that one rollout loses any "
     "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided "
     "95 % interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with "
     "its 95 % Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the "
-    "trigger to the end of the tail (an excluded one: only its refused/no-route/reset/HTTP failures); kind columns = "
+    "trigger to the end of the tail (an excluded one: only its refused/no-route/reset/idle-close/HTTP failures); kind columns = "
     "mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = longest time "
     "inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
 )

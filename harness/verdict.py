@@ -6,7 +6,7 @@ bursts), rollouts are the independent trials. No figure here treats the requests
 Which trials count as rollouts (n), and which of them lost (k):
 - a `used` trial counts, with every request it lost in its window (disruption + tail);
 - a `noisy` or `unreliable` trial whose window holds failures a stalled generator cannot fake (every kind but
-  classify.TIMER_KINDS: refused, no_route, reset, HTTP 5xx, ...) counts as a rollout that lost, with those failures
+  classify.TIMER_KINDS: refused, no_route, reset, idle_close, HTTP 5xx, ...) counts as a rollout that lost, with those failures
   only (its timeouts are not evidence): an excluded trial is never evidence of safety;
 - any other excluded trial (only timeouts in its window, or nothing) is no evidence either way and is not counted,
   nor is a `failed` trial (the rollout errored, nothing was measured).
@@ -122,7 +122,11 @@ def claim(lost: Sequence[int], trials: int) -> Claim:
 
 def _why(c: Claim, used: int, trials: int, counted_excluded: int) -> str:
     if c.verdict is Verdict.LOSSY:
-        extra = f" ({counted_excluded} of them excluded trials with refused/no-route/reset/HTTP failures)" if counted_excluded else ""
+        extra = (
+            f" ({counted_excluded} of them excluded trials with refused/no-route/reset/idle-close/HTTP failures)"
+            if counted_excluded
+            else ""
+        )
         return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{extra}"
     if c.verdict is Verdict.LOSSLESS:
         return f"0 of {c.rollouts} rollouts lost a request"

@@ -1,5 +1,6 @@
 """The generator's HTTP/1.1 client (harness.httpclient) through the real generator against raw servers on
-127.0.0.1: every body framing a server may use, interim (1xx) responses, connection reuse and closing, and responses it cannot read."""
+127.0.0.1: every body framing a server may use, interim (1xx) responses, connection reuse and closing (a server
+giving up an idle connection as it is reused included), and responses it cannot read."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import yarl
 from support import RawServer, collect, read_request, respond
 
+from harness.classify import FailureKind, classify_exception, describe
 from harness.deploy import SERVING_STREAK, wait_serving
 from harness.errors import ClusterError
+from harness.httpclient import IdleClosed, Pool, Response, request_bytes
 from harness.load import LoadSpec
 from harness.model import ConnMode
 
@@ -220,3 +224,82 @@ async def test_interim_responses_on_a_kept_alive_connection() -> None:
     async with serving(replying(CONTINUE + EARLY_HINTS, OK_WEB2, pause=0.01, requests=100)) as (url, accepted):
         records, _ = await collect(spec(url, n=8, mode=ConnMode.KEEPALIVE))
     assert {(r.kind, r.pod) for r in records} == {("ok", "web-2")} and accepted[0] == 1
+
+
+# --- a server closing an idle keep-alive connection as the client reuses it -----------------------------------------
+
+
+def idle_timeout(idle: float, rst: bool) -> Conversation:
+    """Answer one request, then give the connection up after `idle` s without looking at it, as a server whose
+    idle timer fires just as the next request arrives: that request is never answered, and the close is a FIN
+    (`rst=False`: the request read and dropped) or an RST (`rst=True`)."""
+
+    async def conversation(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await head_of_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(idle)
+        if rst:
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            await head_of_request(reader)  # it had arrived: the close is a plain FIN
+
+    return conversation
+
+
+async def get_all(pool: Pool, url: str, n: int, gap: float) -> list[Response | BaseException]:
+    u = yarl.URL(url)
+    out: list[Response | BaseException] = []
+    for _ in range(n):
+        try:
+            out.append(await pool.get(u.host or "", u.port or 80, request_bytes("/", u.raw_authority)))
+        except Exception as exc:
+            out.append(exc)
+        await asyncio.sleep(gap)
+    return out
+
+
+@pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
+async def test_a_reused_connection_closed_before_any_byte_is_idle_close(rst: bool) -> None:
+    """The server gives up a kept-alive connection just as the client reuses it: that request fails as
+    `idle_close` (the cause kept in the detail), not `reset`; the next request opens a new connection and
+    succeeds. Nothing is retried: three requests, three attempts, one lost."""
+    async with serving(idle_timeout(0.4, rst)) as (url, accepted):
+        pool = Pool(keep=True, connect_timeout=1.0, read_timeout=2.0)
+        try:
+            first, second, third = await get_all(pool, url, 3, gap=0.05)
+        finally:
+            pool.close()
+    assert isinstance(first, Response) and isinstance(third, Response) and first.status == third.status == 200
+    assert isinstance(second, IdleClosed), repr(second)
+    assert classify_exception(second) is FailureKind.IDLE_CLOSE
+    assert describe(second) == ("IdleClosed:ECONNRESET" if rst else "IdleClosed")
+    assert accepted[0] == 2
+
+
+async def test_idle_close_through_the_generator() -> None:
+    """The same through the load generator in keep-alive mode: request 0 opens the connection, request 1 reuses
+    it 50 ms later and is never answered, request 2 (while 1 is in flight) takes a new connection."""
+    async with serving(idle_timeout(0.4, rst=False)) as (url, _):
+        records, _ = await collect(LoadSpec(url=url, rate=20.0, duration=0.15, mode=ConnMode.KEEPALIVE, connections=1, read_timeout=2.0))
+    assert [(r.kind, r.detail) for r in records] == [("ok", ""), ("idle_close", "IdleClosed"), ("ok", "")]
+
+
+async def cut_second_response(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await replying(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")(reader, writer)
+    await replying(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")(reader, writer)
+
+
+@pytest.mark.parametrize(
+    ("conversation", "kinds"),
+    [
+        (replying(b""), {"reset"}),  # a new connection closed before any byte
+        (cut_second_response, {"ok", "reset"}),  # reused, cut mid-response
+    ],
+    ids=["fresh-connection", "reused-mid-response"],
+)
+async def test_other_closes_stay_reset(conversation: Conversation, kinds: set[str]) -> None:
+    """A close on a new connection, or on a reused one after the response began, is `reset`, never `idle_close`."""
+    async with serving(conversation) as (url, _):
+        records, _ = await collect(spec(url, n=4, mode=ConnMode.KEEPALIVE))
+    assert {r.kind for r in records} == kinds, {r.detail for r in records}
