@@ -47,11 +47,17 @@ LEGEND = (
 
 
 def summary_table(s: RunSummary) -> str:
-    rows: list[list[Any]] = [["requests", s.requests], ["ok", s.ok], ["failed", s.failed], ["failure %", f"{s.failure_pct:.3f}"]]
+    """A plain `load`'s figures (RunSummary's docstrings define them). Every scheduled request is on one row: ok,
+    failed (by kind), client errors, skipped or unfinished; `not ok` sums all but ok, the figure a budget counts."""
+    rows: list[list[Any]] = [["requests scheduled", s.requests], ["ok", s.ok], ["failed", s.failed]]
     rows += [[f"  {k}", n] for k, n in s.by_kind.items()]
     rows += [["  HTTP codes", ", ".join(f"{c}×{n}" for c, n in s.http_codes.items())]] if s.http_codes else []
     rows += [
+        ["failure % (of ok + failed)", f"{s.failure_pct:.3f}"],
+        ["client errors (the generator's)", s.client_errors],
         ["skipped (in-flight cap)", s.skipped],
+        ["unfinished (in flight at the end)", s.unfinished],
+        ["not ok (budget): count, % of scheduled", f"{s.not_ok}, {s.not_ok_pct:.3f}"],
         ["longest failure streak ms", s.longest_outage_ms],
         ["seconds with a failure", s.disruption_seconds],
         ["latency p50 / p99 / max ms", f"{s.latency_p50_ms} / {s.latency_p99_ms} / {s.latency_max_ms}"],
