@@ -1,6 +1,14 @@
 """The one place that maps a transport exception or an HTTP status to a FailureKind.
 
 Transport failures stay apart from HTTP status codes: a refused connect is `refused`, never `http_5xx`.
+
+`idle_close` is kept apart from `reset`: it is the one failure a common client would have hidden by itself (it
+resends an idempotent request when a reused connection closes before any byte of the response), and it needs no
+rollout at all: a server whose keep-alive idle timeout is shorter than the gaps between requests on one connection
+produces it now and then in steady state, in the baseline as much as in the window. It still counts as lost (a
+client without that retry sees it) and it is not a timer kind: the server's idle timeout is a property of the
+workload, and a stalled generator cannot make it up (a close that arrived during a stall is read before the
+connection is reused).
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ import asyncio
 import errno
 from enum import StrEnum
 
-from harness.httpclient import ConnectTimeout, ServerDisconnected
+from harness.httpclient import ConnectTimeout, IdleClosed, ServerDisconnected
 
 
 class FailureKind(StrEnum):
@@ -17,6 +25,13 @@ class FailureKind(StrEnum):
     REFUSED = "refused"
     NO_ROUTE = "no_route"
     RESET = "reset"
+    """RST or close on a new connection, or on any connection once the response began."""
+    IDLE_CLOSE = "idle_close"
+    """The server closed (FIN or RST) a reused keep-alive connection after the request was written and before any
+    byte of the response. Many clients resend the request on a new connection then: Go net/http (idempotent or
+    replayable requests), urllib3 with its default Retry (idempotent methods; `requests` sets its retries to 0 and
+    does not), curl (any request whose reused connection died before a byte came back), browsers. This generator
+    does not: one attempt, so what such a client would have hidden is counted here, and named."""
     CONNECT_TIMEOUT = "connect_timeout"
     READ_TIMEOUT = "read_timeout"
     HTTP_5XX = "http_5xx"
@@ -29,7 +44,8 @@ class FailureKind(StrEnum):
 # makes the run unreliable instead.
 FAILURE_KINDS: tuple[FailureKind, ...] = tuple(k for k in FailureKind if k not in (FailureKind.OK, FailureKind.CLIENT_ERROR))
 LOST = frozenset(k.value for k in FAILURE_KINDS)  # the same as values, for membership tests on record kinds
-# Failures a stalled generator can fake (its timer fires late); refused, reset, no_route and HTTP codes it cannot.
+# Failures a stalled generator can fake (its timer fires late); refused, reset, idle_close, no_route and HTTP codes it
+# cannot.
 TIMER_KINDS = frozenset({FailureKind.CONNECT_TIMEOUT, FailureKind.READ_TIMEOUT})
 
 _ERRNO_KIND = {
@@ -74,6 +90,8 @@ def classify_exception(exc: BaseException) -> FailureKind:
         return FailureKind.CONNECT_TIMEOUT
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return FailureKind.READ_TIMEOUT
+    if isinstance(exc, IdleClosed):  # before the errno: an RST that closed an idle connection is still idle_close
+        return FailureKind.IDLE_CLOSE
     code = _errno_of(exc)
     if code in _ERRNO_KIND:
         return _ERRNO_KIND[code]

@@ -4,6 +4,9 @@ A cell breaks the budget when its worst counted rollout lost more than `max_fail
 `max_fail_pct` % of the requests sent in its window (trigger to end of tail), or when it is inconclusive (too few
 usable trials to show it stays within any budget). Exit status of run/compare/report: 1 if any cell breaks it.
 
+A plain `load` (no rollout, no cells) breaks it when more than `max_failures` of its scheduled requests, or more
+than `max_fail_pct` % of them, did not end ok (RunSummary.not_ok: lost, client errors, skipped, unfinished).
+
 Counted rollouts are those of harness.verdict: used trials, and excluded (noisy, unreliable) trials whose window
 holds failures a stall cannot fake, with those failures. So a cell whose excluded trials lost requests never
 passes `--max-failures 0`, and under a larger budget their losses count toward the worst rollout. The lost
@@ -17,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.errors import UsageError
+from harness.summary import RunSummary
 from harness.verdict import CellVerdict, Verdict
 
 EXIT_OVER_BUDGET = 1
@@ -63,10 +67,22 @@ class Budget:
                 return f"not certified: {c.why} shows {bound}, not ≤ {100 * self.certify:g} %"
         return self.exceeded(c.lost_max, c.fail_pct_max)
 
-    def exceeded(self, lost: int, pct: float) -> str:
-        """Why `lost` requests (`pct` % of those sent) break the budget, or ""."""
+    def exceeded(self, lost: int, pct: float, what: str = "lost") -> str:
+        """Why `lost` requests (`pct` % of those sent) break the budget, or ""; `what` names them in the reason."""
         if self.max_failures is not None and lost > self.max_failures:
-            return f"lost {lost} > {self.max_failures}"
+            return f"{what} {lost} > {self.max_failures}"
         if self.max_fail_pct is not None and pct > self.max_fail_pct:
-            return f"lost {pct:.2f} % > {self.max_fail_pct:g} %"
+            return f"{what} {pct:.2f} % > {self.max_fail_pct:g} %"
         return ""
+
+    def exceeded_load(self, s: RunSummary) -> str:
+        """Why a plain `load` breaks the budget, or "": its not-ok requests (failed, client errors, skipped,
+        unfinished) against max_failures, their % of the scheduled requests against max_fail_pct. A load that
+        scheduled nothing showed nothing and breaks any budget. `certify` is about rollouts and does not apply."""
+        if self.max_failures is None and self.max_fail_pct is None:
+            return ""
+        if s.requests == 0:
+            return "no request was scheduled: nothing shown"
+        why = self.exceeded(s.not_ok, s.not_ok_pct, "not ok")
+        parts = f"{s.failed} failed, {s.client_errors} client errors, {s.skipped} skipped, {s.unfinished} unfinished"
+        return f"{why} ({parts})" if why else ""

@@ -6,9 +6,21 @@ client does what the measurement needs and no more: connect (new connection per 
 its pool), write the request, parse the status line, the headers the records keep (X-Pod, X-Version) and the body
 (Content-Length, chunked, or until close), and report each failure as the exception the OS or the parser gave.
 
+Interim responses (1xx: 103 Early Hints, a 100 Continue nobody asked for) are read and dropped, and the final
+response that follows is the answer (RFC 9110 §15.2: a client must parse 1xx it did not expect). 101 is the
+exception: it switches protocols, which a request without `Upgrade` never asked for, so it is a `BadResponse`
+(classified `other`) and the connection is dropped.
+
+A body ends at its Content-Length, at the chunked terminator (and trailers), or, with neither, when the server
+closes the connection cleanly (FIN: complete, RFC 9112 §6.3). A close before a framed body ends (Content-Length
+or chunked) fails as `ServerDisconnected`, and an RST fails with ECONNRESET, also for a close-delimited body: both
+classified `reset`.
+
 One scheduled request is one attempt: nothing is retried, and a pooled connection the server closed while it was
-idle is dropped before reuse, never replaced mid-request. A request on a connection the server closes before the
-response ends fails as `ServerDisconnected` (classified `reset`), as it did with aiohttp.
+idle is dropped before reuse, never replaced mid-request. When the server closes a reused connection after the
+request was written but before any byte of its response (its idle timeout fired as the request arrived), the
+request fails as `IdleClosed` (classified `idle_close`); any other close before the response ends fails as
+`ServerDisconnected` or the OS error (classified `reset`).
 
 Timeouts (LoadSpec): `connect` bounds the TCP handshake (ConnectTimeout, classified `connect_timeout`); `read`
 bounds the rest, from the request write to the response's last byte (TimeoutError, classified `read_timeout`).
@@ -35,6 +47,12 @@ class ServerDisconnected(ConnectionError):
     """The server closed the connection before the response ended."""
 
 
+class IdleClosed(ServerDisconnected):
+    """The server closed a reused keep-alive connection (FIN or RST: the cause, if any) before any byte of the
+    response: it gave the connection up as idle while this request was on its way. Nothing says whether the
+    server saw the request; clients that retry do so only for idempotent ones (see classify.FailureKind)."""
+
+
 class BadResponse(Exception):
     """The bytes the server sent are not an HTTP/1.x response this client can read."""
 
@@ -49,13 +67,19 @@ class Response:
 class _Conn(asyncio.Protocol):
     """One TCP connection; at most one request at a time on it."""
 
-    __slots__ = ("buf", "chunked", "closed", "head", "keep", "left", "pod", "status", "transport", "until_close", "version", "waiter")
+    __slots__ = (
+        *("answered", "buf", "chunked", "closed", "head", "keep", "left", "pod", "reused", "sent", "status", "transport"),
+        *("until_close", "version", "waiter"),
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
+        self.sent = 0  # requests written on this connection
+        self.reused = False  # the current request is not the connection's first
+        self.answered = False  # a byte of the current request's response has arrived
         self._reset_parser()
 
     def _reset_parser(self) -> None:
@@ -76,6 +100,8 @@ class _Conn(asyncio.Protocol):
         self.waiter = waiter
         self.buf.clear()
         self._reset_parser()
+        self.reused, self.answered = self.sent > 0, False
+        self.sent += 1
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -84,6 +110,7 @@ class _Conn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             return
+        self.answered = True
         self.buf += data
         try:
             self._parse()
@@ -94,7 +121,7 @@ class _Conn(asyncio.Protocol):
 
     def _parse(self) -> None:
         buf = self.buf
-        if not self.head:
+        while not self.head:  # interim (1xx) heads first, each dropped whole; bounded by the bytes in buf
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
@@ -102,7 +129,10 @@ class _Conn(asyncio.Protocol):
                 return
             self._read_head(bytes(buf[:end]))
             del buf[: end + 4]
-            self.head = True
+            if 100 <= self.status < 200:
+                self._reset_parser()  # the final response follows on the same connection
+            else:
+                self.head = True
         if self.until_close:
             buf.clear()
             return
@@ -121,6 +151,8 @@ class _Conn(asyncio.Protocol):
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise BadResponse(f"bad status line {lines[0][:60]!r}")
         self.status = int(parts[1])
+        if self.status == 101:
+            raise BadResponse("101 Switching Protocols to a request that asked for no upgrade")
         http10 = parts[0] == b"HTTP/1.0"
         length: int | None = None
         connection = b""
@@ -198,6 +230,10 @@ class _Conn(asyncio.Protocol):
             return
         if exc is None and self.head and self.until_close:
             self._done()  # a body delimited by the close
+        elif self.reused and not self.answered:
+            idle = IdleClosed("the server closed the reused connection before any byte of the response")
+            idle.__cause__ = exc
+            self._fail(idle)
         else:
             self._fail(exc if exc is not None else ServerDisconnected("the server closed the connection before the response ended"))
 

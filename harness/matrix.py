@@ -48,7 +48,7 @@ Progress = Callable[[int, int, CellSpec], None]
 
 EARLY_STOP_LOST = 10
 """A used trial that lost at least this many requests of kinds a stalled or noisy client cannot produce (refused,
-no_route, reset, HTTP errors) makes its cell lossy whatever the other trials show."""
+no_route, reset, idle_close, HTTP errors) makes its cell lossy whatever the other trials show."""
 
 
 def enough(schedule: Schedule, trials: list[RunResult]) -> str:
@@ -77,7 +77,7 @@ def settled_lossy(r: RunResult, background: Background) -> str:
     real = sum(n for k, n in r.lost_by_kind.items() if k not in settles)
     if real < EARLY_STOP_LOST:
         return ""
-    return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/HTTP failures)"
+    return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/idle-close/HTTP failures)"
 
 
 def batch_size(schedule: Schedule, cell: CellSpec, before: list[RunResult], rolling: int = 0) -> int:

@@ -25,6 +25,7 @@ KIND_COLORS = {
     "refused": "#d62728",
     "no_route": "#9467bd",
     "reset": "#ff7f0e",
+    "idle_close": "#ffbb78",
     "connect_timeout": "#8c564b",
     "read_timeout": "#e377c2",
     "http_5xx": "#1f77b4",

@@ -23,6 +23,7 @@ SHORT = {
     "refused": "refused",
     "no_route": "no route",
     "reset": "reset",
+    "idle_close": "idle close",
     "connect_timeout": "conn t/o",
     "read_timeout": "read t/o",
     "http_5xx": "5xx",
@@ -38,23 +39,29 @@ LEGEND = (
     "used trials' baselines give the rate, with its 95 % upper bound. With a background, a rollout lost only when its "
     "window holds any other failure or more HTTP errors than that bound gives in 1 rollout in 1,000 (without one, any "
     "failure counts). rollouts = k/n lost: of the n rollouts that count (used trials, plus excluded ones whose window "
-    "holds refused, no-route, reset or HTTP failures beyond the background, which a stalled generator cannot fake), k "
+    "holds refused, no-route, reset, idle-close or HTTP failures beyond the background, which a stalled generator cannot fake), k "
     "lost at least one request (beyond the background). P(rollout loses) = the chance that one rollout loses any "
     "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided 95 % "
     "interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with its 95 % "
     "Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the trigger to "
-    "the end of the tail (an excluded one: only its refused/no-route/reset/HTTP failures), background errors included; "
+    "the end of the tail (an excluded one: only its refused/no-route/reset/idle-close/HTTP failures), background errors included; "
     "kind columns = mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = "
     "longest time inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
 )
 
 
 def summary_table(s: RunSummary) -> str:
-    rows: list[list[Any]] = [["requests", s.requests], ["ok", s.ok], ["failed", s.failed], ["failure %", f"{s.failure_pct:.3f}"]]
+    """A plain `load`'s figures (RunSummary's docstrings define them). Every scheduled request is on one row: ok,
+    failed (by kind), client errors, skipped or unfinished; `not ok` sums all but ok, the figure a budget counts."""
+    rows: list[list[Any]] = [["requests scheduled", s.requests], ["ok", s.ok], ["failed", s.failed]]
     rows += [[f"  {k}", n] for k, n in s.by_kind.items()]
     rows += [["  HTTP codes", ", ".join(f"{c}×{n}" for c, n in s.http_codes.items())]] if s.http_codes else []
     rows += [
+        ["failure % (of ok + failed)", f"{s.failure_pct:.3f}"],
+        ["client errors (the generator's)", s.client_errors],
         ["skipped (in-flight cap)", s.skipped],
+        ["unfinished (in flight at the end)", s.unfinished],
+        ["not ok (budget): count, % of scheduled", f"{s.not_ok}, {s.not_ok_pct:.3f}"],
         ["longest failure streak ms", s.longest_outage_ms],
         ["seconds with a failure", s.disruption_seconds],
         ["latency p50 / p99 / max ms", f"{s.latency_p50_ms} / {s.latency_p99_ms} / {s.latency_max_ms}"],

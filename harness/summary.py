@@ -61,7 +61,9 @@ class RunSummary:
     by_kind: dict[str, int]
     http_codes: dict[str, int]
     failure_pct: float
-    """failed / (ok + failed), in %, over the whole run (all phases; RunResult.fail_pct is the rollout figure)."""
+    """failed / (ok + failed), in %, over the whole run (all phases; RunResult.fail_pct is the rollout figure): the
+    service's failure rate among the requests it answered or failed. Blind to the generator's own trouble: the
+    figure to judge a run by is not_ok_pct."""
     longest_outage_ms: float
     """Longest failure streak: scheduled time from the first to the last request of the longest run of
     consecutive failed requests (by sequence; skipped ones do not split it). Not an outage duration: with 4
@@ -83,6 +85,19 @@ class RunSummary:
     """The generator itself failed (EMFILE, EADDRNOTAVAIL, ...): not the service's fault, not counted as lost."""
     unfinished: int = 0
     """Still in flight when the load stopped; cancelled after the tail."""
+
+    @property
+    def not_ok(self) -> int:
+        """Scheduled requests that did not end ok: failed + client_errors + skipped + unfinished (= requests - ok).
+        What a budget on a plain `load` counts (gate.Budget.exceeded_load): a request the generator could not send
+        or finish shows nothing about the service, so it cannot pass for a success. Derived, so never stale in a
+        saved result; not in its JSON (requests and ok are)."""
+        return self.requests - self.ok
+
+    @property
+    def not_ok_pct(self) -> float:
+        """not_ok / requests, in % (0 when nothing was scheduled)."""
+        return round(100.0 * self.not_ok / self.requests, 4) if self.requests else 0.0
 
 
 class Accumulator:

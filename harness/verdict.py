@@ -8,7 +8,7 @@ HTTP errors at a steady rate, seen in the baselines; none when no baseline saw o
 - a `used` trial counts, with every request it lost in its window (disruption + tail); it lost when those failures
   go beyond the background (any failure at all when there is none);
 - a `noisy` or `unreliable` trial whose window holds failures a stalled generator cannot fake (every kind but
-  classify.TIMER_KINDS: refused, no_route, reset, HTTP 5xx, ...) beyond the background counts as a rollout that
+  classify.TIMER_KINDS: refused, no_route, reset, idle_close, HTTP 5xx, ...) beyond the background counts as a rollout that
   lost, with those failures only (its timeouts are not evidence): an excluded trial is never evidence of safety;
 - any other excluded trial (only timeouts in its window, only background, or nothing) is no evidence either way and
   is not counted, nor is a `failed` trial (the rollout errored, nothing was measured).
@@ -147,7 +147,11 @@ def claim(lost: Sequence[int], trials: int) -> Claim:
 def _why(c: Claim, used: int, trials: int, counted_excluded: int, background: Background) -> str:
     beyond = f" beyond a background of {background.text()}" if background.upper is not None else ""
     if c.verdict is Verdict.LOSSY:
-        extra = f" ({counted_excluded} of them excluded trials with refused/no-route/reset/HTTP failures)" if counted_excluded else ""
+        extra = (
+            f" ({counted_excluded} of them excluded trials with refused/no-route/reset/idle-close/HTTP failures)"
+            if counted_excluded
+            else ""
+        )
         return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{beyond}{extra}"
     if c.verdict is Verdict.LOSSLESS:
         return f"0 of {c.rollouts} rollouts lost a request{beyond}"

@@ -20,7 +20,7 @@ from harness.analysis import analyse
 from harness.background import BURST_ALPHA, Background, burst
 from harness.gate import Budget
 from harness.matrix import enough, settled_lossy
-from harness.model import Schedule, Status, Thresholds
+from harness.model import Phase, Schedule, Status, Thresholds
 from harness.records import SKIPPED
 from harness.report import cells_csv, cells_json, compare_table
 from harness.results import PhaseStats, RunResult, Window
@@ -165,7 +165,7 @@ def trial(baseline_sent: int, base_failed: int, window_failed: int, status: Stat
     def phase(start: float, end: float, sent: int, failed: int) -> PhaseStats:
         return PhaseStats(start, end, sent, sent - failed, failed, {"http_5xx": failed} if failed else {}, 0, 0)
 
-    phases = {"baseline": phase(0.0, 60.0, baseline_sent, base_failed), "disruption": phase(60.0, 90.0, WINDOW_SENT, window_failed)}
+    phases = {Phase.BASELINE: phase(0.0, 60.0, baseline_sent, base_failed), Phase.DISRUPTION: phase(60.0, 90.0, WINDOW_SENT, window_failed)}
     return replace(BASE, status=status, window=LONG, phases=phases)
 
 

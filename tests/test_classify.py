@@ -11,6 +11,7 @@ packet ever leaves the two namespaces.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -29,8 +30,8 @@ import pytest
 import yarl
 from support import RawServer, collect, free_port, hold, reset, respond
 
-from harness.classify import FailureKind, classify_exception, classify_status
-from harness.httpclient import ConnectError, ConnectTimeout, Pool, request_bytes
+from harness.classify import FAILURE_KINDS, LOST, TIMER_KINDS, FailureKind, classify_exception, classify_status
+from harness.httpclient import ConnectError, ConnectTimeout, IdleClosed, Pool, ServerDisconnected, request_bytes
 from harness.load import LoadResult, LoadSpec
 from harness.model import ConnMode
 from harness.records import RequestRecord, read_records
@@ -163,6 +164,23 @@ async def test_classify_exception_directly(raw_server: Callable[..., RawServer])
     assert classify_exception(exc) is FailureKind.READ_TIMEOUT
     exc = await _one_exception(raw_server(reset(read_first=True)).url)
     assert classify_exception(exc) is FailureKind.RESET
+
+
+def test_idle_close_is_lost_named_everywhere_and_no_timer_kind() -> None:
+    """idle_close sits next to reset, counts as lost, is evidence a stall cannot fake, and every table and
+    picture that lists kinds has a name and a colour for it (and for every other kind)."""
+    from harness.plot import KIND_COLORS
+    from harness.report import SHORT
+
+    kinds = [k.value for k in FAILURE_KINDS]
+    assert kinds.index("idle_close") == kinds.index("reset") + 1
+    assert "idle_close" in LOST and FailureKind.IDLE_CLOSE not in TIMER_KINDS
+    assert set(SHORT) == set(kinds) and set(KIND_COLORS) == {"ok", *kinds}
+    assert len(set(KIND_COLORS.values())) == len(KIND_COLORS)
+    cut = IdleClosed("closed")
+    cut.__cause__ = ConnectionResetError(errno.ECONNRESET, "reset by peer")
+    assert classify_exception(cut) is FailureKind.IDLE_CLOSE  # the errno does not make it a reset
+    assert classify_exception(ServerDisconnected("closed")) is FailureKind.RESET
 
 
 def test_classify_status_boundaries() -> None:

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from harness.records import SKIPPED, RequestRecord
+from harness.gate import Budget
+from harness.records import SKIPPED, UNFINISHED, RequestRecord
 from harness.report import summary_table, timeline_table
 from harness.summary import Accumulator, Histogram, RunSummary
 
@@ -27,8 +28,10 @@ def summary_of(records: list[RequestRecord]) -> RunSummary:
 
 
 def run_of(pattern: str) -> list[RequestRecord]:
-    """One record per character: . ok, R refused, X reset, T read_timeout, 5 http 503, S skipped."""
+    """One record per character: . ok, R refused, X reset, T read_timeout, 5 http 503, S skipped, E client error
+    (EMFILE), U unfinished."""
     kinds = {".": ("ok", 200), "R": ("refused", 0), "X": ("reset", 0), "T": ("read_timeout", 0), "5": ("http_5xx", 503), "S": (SKIPPED, 0)}
+    kinds |= {"E": ("client_error", 0), "U": (UNFINISHED, 0)}
     return [rec(i, *kinds[c]) for i, c in enumerate(pattern)]
 
 
@@ -177,10 +180,52 @@ def test_summary_table_has_the_metrics() -> None:
         "http_5xx",
         "HTTP codes",
         "503×2",
+        "client errors",
         "skipped (in-flight cap)",
+        "unfinished",
+        "not ok (budget)",
         "longest failure streak ms",
         "seconds with a failure",
         "latency p50 / p99 / max ms",
         "achieved rate req/s",
     ):
         assert label in table, label
+
+
+def _rows(markdown: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in _cells(markdown)[1:]}
+
+
+def test_client_errors_skipped_and_unfinished_are_on_the_table_and_in_not_ok() -> None:
+    """The review's case: 500 ok and 500 EMFILE used to print "failed 0, failure % 0.000" and pass
+    --max-failures 0. Each kind of request not ok has its row; not_ok sums them over the scheduled requests."""
+    s = summary_of(run_of("." * 500 + "E" * 500))
+    assert (s.requests, s.ok, s.failed, s.failure_pct, s.client_errors) == (1000, 500, 0, 0.0, 500)
+    assert (s.not_ok, s.not_ok_pct) == (500, 50.0)
+    rows = _rows(summary_table(s))
+    assert rows["failed"] == "0" and rows["client errors (the generator's)"] == "500"
+    assert rows["not ok (budget): count, % of scheduled"] == "500, 50.000"
+
+    mixed = summary_of(run_of("..R..SS.EUU.5....TTX"))
+    assert (mixed.ok, mixed.failed, mixed.skipped, mixed.client_errors, mixed.unfinished) == (10, 5, 2, 1, 2)
+    assert mixed.not_ok == mixed.failed + mixed.skipped + mixed.client_errors + mixed.unfinished == mixed.requests - mixed.ok == 10
+    assert mixed.not_ok_pct == 50.0
+    rows = _rows(summary_table(mixed))
+    assert (rows["skipped (in-flight cap)"], rows["unfinished (in flight at the end)"]) == ("2", "2")
+    assert rows["failure % (of ok + failed)"] == "33.333"  # 5 of 15 answered or failed
+    assert (summary_of([]).not_ok, summary_of([]).not_ok_pct) == (0, 0.0)
+
+
+def test_the_load_budget_counts_every_request_not_ok() -> None:
+    broken_client = summary_of(run_of("." * 500 + "E" * 500))
+    assert Budget(max_failures=0).exceeded(broken_client.failed, broken_client.failure_pct) == ""  # the old gate passed it
+    assert Budget(max_failures=0).exceeded_load(broken_client) == "not ok 500 > 0 (0 failed, 500 client errors, 0 skipped, 0 unfinished)"
+    assert Budget(max_failures=500).exceeded_load(broken_client) == ""
+    assert Budget(max_fail_pct=49.9).exceeded_load(broken_client).startswith("not ok 50.00 % > 49.9 %")
+    assert Budget(max_fail_pct=50).exceeded_load(broken_client) == ""
+    assert Budget().exceeded_load(broken_client) == ""  # no budget, nothing to break
+    assert Budget(certify=0.1).exceeded_load(broken_client) == ""  # a claim about rollouts: not for a plain load
+    for pattern in ("....SS", "....UU", "....RR"):
+        assert Budget(max_failures=1).exceeded_load(summary_of(run_of(pattern))).startswith("not ok 2 > 1"), pattern
+    assert Budget(max_failures=0).exceeded_load(summary_of(run_of("......"))) == ""
+    assert Budget(max_failures=0).exceeded_load(summary_of([])) == "no request was scheduled: nothing shown"

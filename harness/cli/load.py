@@ -95,7 +95,7 @@ async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path |
             "summary": asdict(summary),
         }
         out.write_text(json.dumps(doc, indent=1) + "\n")
-    if why := budget.exceeded(summary.failed, summary.failure_pct):
+    if why := budget.exceeded_load(summary):
         log.warning("over budget (%s): %s", budget.describe(), why)
         return EXIT_OVER_BUDGET
     return 0
