@@ -49,7 +49,7 @@ def add_compare_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--stop-early",
         action="store_true",
-        help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/HTTP requests",
+        help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/idle-close/HTTP requests",
     )
     runflags.add_arguments(r)
 
