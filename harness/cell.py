@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness import actions, clientpod, cluster, netguard, progress
+from harness import actions, clientpod, cluster, fingerprint, netguard, progress
 from harness.actions import TriggerContext
 from harness.deploy import SERVING_STREAK, deploy, label_value, namespace_name, wait_serving
 from harness.errors import HarnessError
@@ -46,7 +46,13 @@ def cell_variant(opts: RunOptions, name: str) -> Variant:
 
 def base_result(cell: CellSpec, opts: RunOptions, target: Target, status: Status = Status.USED, error: str = "") -> RunResult:
     """What a cell's result says before anything is measured: its name, cell and provenance."""
-    prov = Provenance(opts.provenance(cell.mode), target.versions, target.settings)
+    v = cell_variant(opts, cell.variant)
+    content = {
+        "source": fingerprint.source(),
+        "commit": fingerprint.commit(),
+        "variant": fingerprint.objects(v.deployment, v.service, *v.objects),
+    }
+    prov = Provenance(opts.provenance(cell.mode), target.versions, target.settings, content | target.images)
     return RunResult(cell.name, cell.variant, cell.trigger, cell.mode, cell.trial, status, (), prov, error=error)
 
 

@@ -102,6 +102,7 @@ async def run_matrix(
     trials: dict[tuple[str, Trigger, ConnMode], list[RunResult]] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
     rolling: Counter[tuple[str, Trigger, ConnMode]] = Counter()  # trials being measured now, per cell
+    ahead_of: dict[int, str] = {}  # a batch's first index -> the cell during whose tail it was set up
     queue = list(enumerate(cells, 1))  # shared by the workers: each cell is taken once (or put back, not rolled)
     ahead = schedule.ahead and schedule.parallel == 1
 
@@ -130,11 +131,13 @@ async def run_matrix(
 
     async def worker() -> None:
         upcoming = take()  # the next cells, with their set-up if that started during the tail of the batch before
+        current = ""  # the last cell of the batch being measured
 
         def on_tail() -> None:
             nonlocal upcoming
             if ahead and (n := take()) is not None:
                 upcoming = (n[0], runner.start(n[0][0][1], label="next cell: "))
+                ahead_of[n[0][0][0]] = current
 
         try:
             while upcoming is not None:
@@ -146,6 +149,7 @@ async def run_matrix(
                     upcoming = take()
                     continue
                 i, cell = batch[0]
+                current = batch[-1][1].name
                 if progress is not None:
                     progress(i, len(cells), cell)
                 try:
@@ -164,6 +168,8 @@ async def run_matrix(
                     if key(cell) not in settled and cell.trial < schedule.trials and (why := enough(schedule, trials[key(cell)])):
                         result = replace(result, stopped=why)
                         settled.add(key(cell))
+                    if i in ahead_of and set_up is not None:
+                        result = replace(result, overlap=f"set up during the tail of {ahead_of[i]}")
                     results[i] = result
                     if out:
                         result.write(out / f"{result.name}.json")

@@ -132,7 +132,8 @@ async def measure(cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail:
     for n, (cell, m) in enumerate(zip(cells, marks, strict=False)):
         at = {k: round(v - t0, 3) for k, v in m.items()}
         window = Window(at["trigger"], at["complete"], at["gone"], at["settled"], at["end"], start_s=start)
-        base = p.base if n == 0 else replace(p.base, name=cell.name, trial=cell.trial, setup_s=0.0, setup_ahead_s=0.0)
+        series = f"rolled on the set-up of {cells[0].name} (series)"
+        base = p.base if n == 0 else replace(p.base, name=cell.name, trial=cell.trial, setup_s=0.0, setup_ahead_s=0.0, overlap=series)
         results.append(_analysed(cell, opts, base, records, window, events, gen))
         start = window.settled_s
     if error:

@@ -158,7 +158,8 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
     by_key: dict[str, dict[str, str]] = {}
     for r in runs:
         opts = {k: str(v) for k, v in r.provenance.options.items() if k not in ("trials", "mode")}
-        by_key.setdefault(r.provenance.key(), opts | {f"cluster.{k}": v for k, v in r.provenance.cluster.items()})
+        content = {k: v for k, v in r.provenance.content.items() if k != "commit"}
+        by_key.setdefault(r.provenance.key(), opts | {f"cluster.{k}": v for k, v in r.provenance.cluster.items()} | content)
     names = sorted({k for d in by_key.values() for k in d})
     differ = [k for k in names if len({d.get(k, "-") for d in by_key.values()}) > 1]
     return {key: ", ".join(f"{k}={d.get(k, '-')}" for k in differ) or f"opts {key}" for key, d in by_key.items()}

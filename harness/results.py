@@ -100,12 +100,17 @@ class Provenance:
     """harness, python, kubernetes (the API server's git version)."""
     cluster: dict[str, str]
     """Cluster settings that change a number (name, kube-proxy mode, dead-pod-IP behaviour, ...)."""
+    content: dict[str, str] = field(default_factory=dict)
+    """Content hashes of what ran (harness.fingerprint): `source` (the harness and probe app code), `commit` (git,
+    "+dirty" if changed; "" outside git), `variant` (the objects the cell deployed), `image <tag>` (probe images)."""
 
     def key(self) -> str:
-        """Runs with different keys are never folded into one row: options, cluster settings, harness version."""
-        options = {k: v for k, v in self.options.items() if k != "trials"}  # trials do not change a run's numbers
+        """Runs with different keys are never folded into one row: options, cluster settings, harness version, and
+        the content hashes (a commit alone does not split: the same source under two commits is the same code)."""
+        options = {k: v for k, v in self.options.items() if k not in ("trials", "certify")}  # the plan, not a run's numbers
+        content = {k: v for k, v in self.content.items() if k != "commit"}
         doc = {"options": options, "cluster": self.cluster, "harness": self.versions.get("harness", "")}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:8]
+        return hashlib.sha256(json.dumps(doc | ({"content": content} if content else {}), sort_keys=True).encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,9 @@ class RunResult:
     conntrack_flushed: int = 0
     """Conntrack entries toward this cell's NodePort deleted on the nodes just before the load started: leftovers
     of earlier cells (e.g. SYN_SENT entries toward their dead pods) that would capture reused source ports."""
+    overlap: str = ""
+    """What else ran while this run was set up or measured: the cell during whose tail it was set up (ahead), or the
+    series whose set-up it shared ("" if none; with parallel > 1, see provenance options)."""
     stopped: str = ""
     """Set on the last trial a cell ran when `stop_early` ended it before its maximum: why no trial followed."""
 
@@ -176,12 +184,17 @@ class RunResult:
         return typing.cast(RunResult, _build(cls, {k: v for k, v in doc.items() if k != "schema"}))
 
 
-def load_results(directory: Path) -> list[RunResult]:
-    """Every run@2 result under `directory` (recursively), in run order. Other JSON files are ignored."""
-    if not directory.is_dir():
-        raise UsageError(f"no such results directory: {directory}")
+def load_results(path: Path) -> list[RunResult]:
+    """The run@2 result in a file, or every one under a directory (recursively), in run order. Other JSON files
+    under a directory are ignored; a file given by name must be one."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.rglob("*.json"), key=lambda q: (q.stat().st_mtime, q.name))
+    else:
+        raise UsageError(f"no such results file or directory: {path}")
     out = []
-    for p in sorted(directory.rglob("*.json"), key=lambda q: (q.stat().st_mtime, q.name)):
+    for p in files:
         try:
             doc = json.loads(p.read_text())
         except json.JSONDecodeError as e:
@@ -192,7 +205,7 @@ def load_results(directory: Path) -> list[RunResult]:
             except (TypeError, ValueError, KeyError, AttributeError) as e:
                 raise UsageError(f"{p}: not a valid {SCHEMA} result ({e})") from e
     if not out:
-        raise UsageError(f"no {SCHEMA} results in {directory}")
+        raise UsageError(f"no {SCHEMA} results in {path}")
     return out
 
 

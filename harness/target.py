@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import __version__, cluster, provision
+from harness import __version__, cluster, fingerprint, provision
 from harness.deploy import PortPool, remove_leftovers
 from harness.errors import HarnessError, UsageError
 from harness.kube import Kube, context_name
@@ -38,6 +38,8 @@ class Target:
     """The kind cluster's name when the target is a kind cluster (images are loaded into it), else None."""
     own: bool = True
     """The harness's own kind cluster: the host client's NodePorts are mapped to 127.0.0.1, nodes are reachable."""
+    images: dict[str, str] = field(default_factory=dict)
+    """`image <tag>` -> docker image ID of the probe images loaded into a kind target (fingerprint.images)."""
 
     def check(self, opts: RunOptions) -> None:
         """UsageError if this cluster cannot serve opts (before any cell is set up)."""
@@ -79,6 +81,7 @@ async def _own(kube: Kube, server: str, kubeconfig: Path | None, context: str | 
         kubeconfig,
         context,
         cluster.CLUSTER,
+        images=await asyncio.to_thread(fingerprint.images, cluster.PROBE_IMAGES),
     )
 
 
@@ -95,7 +98,8 @@ async def _given(kubeconfig: Path | None, context: str | None) -> Target:
         await asyncio.to_thread(provision.build_probe_images)
         await asyncio.to_thread(cluster.load_images, cluster.PROBE_IMAGES, kind)
     settings = {"cluster": f"context {name}", "proxy_mode": await asyncio.to_thread(kube.proxy_mode)}
-    return Target(kube, PortPool(cluster.NODEPORTS), _versions(server), settings, (), kubeconfig, context, kind, own=False)
+    images = await asyncio.to_thread(fingerprint.images, cluster.PROBE_IMAGES) if kind is not None else {}
+    return Target(kube, PortPool(cluster.NODEPORTS), _versions(server), settings, (), kubeconfig, context, kind, own=False, images=images)
 
 
 async def _reach(kube: Kube) -> str:

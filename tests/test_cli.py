@@ -90,7 +90,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], ar
 def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     assert main(["report", str(missing)]) == 2
-    assert f"no such results directory: {missing}" in one_error_line(capsys)
+    assert f"no such results file or directory: {missing}" in one_error_line(capsys)
 
 
 def test_report_on_malformed_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -211,7 +211,7 @@ def test_verbosity_flags_go_before_or_after_the_verb(capsys: pytest.CaptureFixtu
         assert main(argv) == 2
         err = capsys.readouterr().err  # -vv: debug lines too (asyncio's among them), and the error's traceback
         lines = err.splitlines()
-        assert any(ln.startswith("rollout-harness: error: no such results directory") for ln in lines) and "Traceback" in err, argv
+        assert any(ln.startswith("rollout-harness: error: no such results file or directory") for ln in lines) and "Traceback" in err, argv
 
 
 def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,26 +10,27 @@ from harness.cli.verb import Verb
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", type=Path)
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="result JSON files, or directories searched for them")
     output.add_arguments(p)
 
 
 async def run(args: argparse.Namespace) -> int:
-    return report(args.dir, output.Rendering.of(args))
+    return report(args.paths, output.Rendering.of(args))
 
 
-def report(results_dir: Path, how: output.Rendering) -> int:
+def report(paths: list[Path], how: output.Rendering) -> int:
     from harness.results import load_results
 
     how.check_writable()
-    return output.emit(load_results(results_dir), how)
+    return output.emit([r for p in paths for r in load_results(p)], how)
 
 
 VERB = Verb(
     "report",
     "re-render the comparison table (and the gate) from saved JSON",
-    "Read every run result saved under a directory (its subdirectories too), fold them into cells and print the\n"
-    "verdicts, as compare does at its end; with a budget, exit 1 if a cell breaks it. No cluster needed.",
+    "Read the run results in the files given or saved under the directories given (their subdirectories too), fold\n"
+    "them into cells (never results made with different options, code, manifests or images) and print the verdicts, as\n"
+    "compare does at its end; with a budget, exit 1 if a cell breaks it. No cluster needed.",
     "examples:\n  rollout-harness report results\n  rollout-harness report results --format json --max-fail-pct 0.5 --junit junit.xml",
     add_arguments,
     run,

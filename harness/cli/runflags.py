@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,14 @@ def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> 
         Thresholds(args.max_lateness, args.max_gap),
         schedule(args, trials, stop_early),
         Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
-        Output(args.out, args.keep_records, args.pictures),
+        Output(args.out or invocation_dir(args.verb), args.keep_records, args.pictures),
     )
+
+
+def invocation_dir(verb: str) -> Path:
+    """results/<UTC date-time>-<verb>: each invocation its own directory, so nothing earlier is overwritten or read
+    back as if it were part of this run (`report results` still reads them all, folding only equal provenance)."""
+    return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{verb}"
 
 
 def add_arguments(r: argparse.ArgumentParser) -> None:
@@ -147,7 +154,9 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         help="a zero with a longer blind gap is unreliable (default %(default)gs)",
     )
     output.add_arguments(r)
-    r.add_argument("--out", type=Path, default=Path("results"), help="directory for JSON per run (default %(default)s)")
+    r.add_argument(
+        "--out", type=Path, default=None, help="directory for JSON per run (default: a new one per invocation, results/DATE-TIME-VERB)"
+    )
     r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
     r.add_argument(
         "--workload",

@@ -217,6 +217,8 @@ class RunOptions:
             "client_image": (t.client_image, d_t.client_image),
             "parallel": (self.schedule.parallel, d_sch.parallel),
             "ahead": (self.schedule.ahead, d_sch.ahead),
+            "series": (self.schedule.series, d_sch.series),
+            "certify": (self.schedule.certify, d_sch.certify),
             "kind": (s.kind, d_s.kind),
             "discovery": (t.discovery, d_t.discovery),
             "dns_cache": (t.dns_cache, d_t.dns_cache),
