@@ -81,6 +81,15 @@ async def measure(cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail:
         m["gone"] = await actions.wait_settled(c, cell.trigger.value)
         m["settled"] = time.monotonic()
         c.mark("settled", "old pods gone, endpoints settled")
+        if len(cells) > 1:  # the series' results come at its end: say how it goes meanwhile
+            log.info(
+                "[run] %s × %s: rollout %d/%d of the series settled %.1fs after its trigger",
+                cell.variant,
+                cell.trigger.value,
+                n + 1,
+                len(cells),
+                m["settled"] - m["trigger"],
+            )
         progress.phase("tail load")
         if on_tail is not None and n == len(cells) - 1:
             on_tail()

@@ -118,7 +118,7 @@ def setup_cni(kubeconfig: Path, settings: NetSettings, count: int, timeout: floa
 
 
 # kubeadm's Corefile without `forward` and `loop` (no query may leave the machine: names outside the cluster get
-# SERVFAIL) and with CoreDNS's own default TTL, 5 s (kubeadm writes 30): see README, "Client-side discovery".
+# SERVFAIL) and with CoreDNS's own default TTL, 5 s (kubeadm writes 30): see docs/findings.md, "Client-side discovery".
 COREFILE = """.:53 {
     errors
     health {

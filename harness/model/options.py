@@ -106,7 +106,7 @@ class Schedule:
     forth (v1 -> v2 -> v1). Only for repeatable triggers (not drain, node-down). Certification turns it on."""
     ahead: bool = True
     """With parallel 1: set the next cell up (namespace, pods, the Service answering) during this cell's tail, once
-    its old pods are gone, instead of after its window: about 3 s less per cell (see README, Time to verdict)."""
+    its old pods are gone, instead of after its window: about 3 s less per cell (see docs/findings.md, Time to verdict)."""
 
 
 @dataclass(frozen=True)
