@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import actions, clientpod, cluster, fingerprint, netguard, progress
 from harness.actions import TriggerContext
-from harness.deploy import SERVING_STREAK, deploy, label_value, namespace_name, wait_serving
+from harness.deploy import deploy, label_value, namespace_name
 from harness.errors import HarnessError
 from harness.kube import Kube
 from harness.load import LoadSpec
@@ -27,6 +27,7 @@ from harness.loadworker import LoadProcess
 from harness.manifests import Variant, as_statefulset, load_variant, load_workload, pod_port, with_headless
 from harness.model import CellSpec, Client, Discovery, RunOptions, Status, Trigger, WorkloadKind
 from harness.results import Provenance, RunResult
+from harness.serving import wait_serving
 from harness.target import Target
 from harness.watch import Watcher
 from harness.workload import Workload
@@ -162,7 +163,7 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     if pod_client is not None:
         launch, proc = await pod_client
         stack.callback(proc.kill)
-        await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_STREAK, SERVING_TIMEOUT, ready)
+        await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_TIMEOUT, ready)
         flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
     else:
         assert port is not None

@@ -151,35 +151,19 @@ async def fetch(prefix: tuple[str, ...], remote: str, local: Path) -> None:
         raise ClusterError(f"could not copy {remote} out of the client pod: {err.decode().strip() or proc.returncode}")
 
 
-SERVING = """import sys, time, urllib.request
-url, need, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
-pods = set(filter(None, sys.argv[4].split(",")))
-streak, last, seen, named = 0, "no answer yet", set(), False
-while (streak < need or (named and not pods <= seen)) and time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            streak, last = (streak + 1, "HTTP 200") if r.status == 200 else (0, f"HTTP {r.status}")
-            if r.headers.get("X-Pod"):
-                named = True
-                seen.add(r.headers["X-Pod"])
-    except Exception as e:
-        streak, last = 0, type(e).__name__
-    time.sleep(0.05)
-missing = sorted(pods - seen) if named else []
-print(f"{streak} in a row, last {last}" + (f"; not answered yet: {', '.join(missing)}" if missing else ""))
-sys.exit(0 if streak >= need and not missing else 1)
-"""
-
-
-async def wait_serving(prefix: tuple[str, ...], url: str, streak: int, timeout: float, pods: frozenset[str] = frozenset()) -> None:
-    """From inside the client pod, the gate harness.deploy.wait_serving applies on the host: `streak` answers in a
-    row, each on a new connection, 50 ms apart, and an answer from every pod in `pods` (when answers name theirs)."""
+async def wait_serving(prefix: tuple[str, ...], url: str, timeout: float, pods: frozenset[str] = frozenset()) -> None:
+    """From inside the client pod, the same gate the host applies (harness.serving, run from the pod's copy of this
+    package)."""
     proc = await asyncio.create_subprocess_exec(
-        *prefix, "python3", "-c", SERVING, url, str(streak), str(timeout), ",".join(sorted(pods)),
+        *prefix, "python3", "-m", "harness.serving", url, str(timeout), ",".join(sorted(pods)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    out, _ = await proc.communicate()
+    try:
+        async with asyncio.timeout(timeout + 30):  # kubectl exec itself may hang
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        raise ClusterError(f"the serving gate in the client pod did not return within {timeout + 30:.0f}s") from None
     if proc.returncode != 0:
-        raise ClusterError(
-            f"the Service at {url} did not answer steadily from the client pod within {timeout:.0f}s: {out.decode().strip()}"
-        )
+        lines = out.decode().strip().splitlines()
+        raise ClusterError(f"from the client pod: {lines[-1] if lines else f'exit {proc.returncode}'}")

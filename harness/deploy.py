@@ -19,18 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yarl
-
 from harness import hostlock
 from harness.errors import ClusterError
-from harness.httpclient import BadResponse, Pool, request_bytes
 from harness.kube import LABEL, Kube
 from harness.manifests import Variant, slug
-from harness.waiting import wait_for
 from harness.workload import Workload
 
 log = logging.getLogger("harness.deploy")
-SERVING_STREAK = 20  # answers in a row, each on a new connection, before the measured window may start
 OWNER = f"{socket.gethostname()} {os.getpid()}"
 
 
@@ -101,39 +96,6 @@ async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
     return Deployed(f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service))
-
-
-async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozenset()) -> None:
-    """The gate before a measured window: the Service must answer SERVING_STREAK times in a row, each on a new
-    connection, 50 ms apart, and every pod in `pods` (the ready ones) must have answered through it (answers that
-    name their pod in X-Pod; a workload whose answers name none is judged by the streak alone). Why both: kube-proxy
-    programs a new endpoint up to a second or two after it is ready; a window that started before would send
-    keep-alive connections only to the pods programmed so far, and new connections later to a pod that may not
-    listen yet (e2e: a drain that removed no pod the load had reached; refusals in a naive StatefulSet's baseline)."""
-    u = yarl.URL(url)
-    host, port, request = u.host or "127.0.0.1", u.port or 80, request_bytes(u.raw_path_qs or "/", u.raw_authority)
-    pool = Pool(keep=False, connect_timeout=1.0, read_timeout=1.0)
-    streak, seen, named = 0, set[str](), False
-
-    async def probe() -> tuple[bool | None, str]:
-        nonlocal streak, named
-        try:
-            resp = await pool.get(host, port, request)
-            streak, state = (streak + 1, "HTTP 200") if resp.status == 200 else (0, f"HTTP {resp.status}")
-            if resp.pod:
-                named = True
-                seen.add(resp.pod)
-        except (OSError, TimeoutError, BadResponse) as e:
-            streak, state = 0, type(e).__name__
-        missing = sorted(pods - seen) if named else []
-        if missing:
-            state += f"; not answered yet: {', '.join(missing)}"
-        return (True if streak >= SERVING_STREAK and not missing else None), state
-
-    try:
-        await wait_for(probe, timeout=timeout, every=0.05, what=f"the Service at {url} answering steadily", error=ClusterError)
-    finally:
-        pool.close()
 
 
 def _dead(owner: str) -> bool:

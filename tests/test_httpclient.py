@@ -15,11 +15,11 @@ import yarl
 from support import RawServer, collect, read_request, respond
 
 from harness.classify import FailureKind, classify_exception, describe
-from harness.deploy import SERVING_STREAK, wait_serving
 from harness.errors import ClusterError
 from harness.httpclient import IdleClosed, Pool, Response, request_bytes
 from harness.load import LoadSpec
 from harness.model import ConnMode
+from harness.serving import SERVING_STREAK, wait_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -134,6 +134,24 @@ async def test_wait_serving_needs_a_streak_and_every_ready_pod(raw_server: Calla
     bad = raw_server(respond(503, "Service Unavailable"))
     with pytest.raises(ClusterError, match=r"not done within 1s \(last seen: HTTP 503\)"):
         await wait_serving(bad.url, 1.0)
+
+
+async def test_the_client_pod_runs_the_same_gate_as_a_module(raw_server: Callable[..., RawServer]) -> None:
+    """`python3 -m harness.serving URL TIMEOUT PODS`, as the client pod runs it: exit 0 when the gate passes, else
+    exit 1 with the gate's own line (the same code as on the host, no copy)."""
+    import asyncio
+    import sys
+
+    one = raw_server(respond(200, "OK", {"X-Pod": "web-1"}))
+
+    async def gate(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "harness.serving", *args, stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode().strip()
+
+    assert await gate(one.url, "5", "web-1") == (0, "")
+    code, line = await gate(one.url, "1", "web-1,web-2")
+    assert code == 1 and line.endswith("not done within 1s (last seen: HTTP 200; not answered yet: web-2)"), line
 
 
 # --- asyncio.start_server on 127.0.0.1: servers that answer per request, in the test's own event loop ----------

@@ -10,11 +10,12 @@ import dataclasses
 import pytest
 
 from harness.actions import TriggerContext, wait_rollout
-from harness.deploy import deploy, namespace_name, wait_serving
+from harness.deploy import deploy, namespace_name
 from harness.load import LoadSpec, run_load
 from harness.manifests import load_variant
 from harness.model import ConnMode
 from harness.records import RequestRecord
+from harness.serving import wait_serving
 from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
