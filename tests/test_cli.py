@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -283,16 +282,20 @@ def test_main_runs_in_a_worker_thread(tmp_path: Path) -> None:
         assert pool.submit(main, ["report", str(missing)]).result(timeout=30) == 2
 
 
+@pytest.mark.integration
 def test_sigterm_cancels_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
     """SIGTERM (a CI runner cancelling, `kill`) runs the same cleanup as Ctrl-C: the main task is cancelled, the
-    process says so in one line and exits 143."""
-    cmd = [sys.executable, "-m", "harness", "-q", "load", f"http://127.0.0.1:{free_port()}/", "--rate", "20", "--duration", "60s"]
+    process says so in one line and exits 143. The signal goes once the load has started (its first log line)."""
+    cmd = [sys.executable, "-m", "harness", "load", f"http://127.0.0.1:{free_port()}/", "--rate", "20", "--duration", "60s"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGTERM)
     try:
-        _, err = proc.communicate(timeout=15)
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # "[load] http://...: 1200 requests at 20/s": the load loop is running
+        assert first.startswith("[load]"), first
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=15)
     finally:
         proc.kill()
+    err = first + rest
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "rollout-harness: terminated; cleaned up" and "Traceback" not in err
