@@ -142,7 +142,8 @@ def _proxy_mode(kubeconfig: Path) -> str:
 def settings(name: str = CLUSTER) -> dict[str, str]:
     """The network settings the running cluster actually has, read from its nodes (they must agree) and from
     kube-proxy's configuration."""
-    return {"proxy_mode": _proxy_mode(kubeconfig_path(name))} | network.node_settings(node_names(name))
+    host = {"userland_proxy": provision.docker_userland_proxy()}
+    return {"proxy_mode": _proxy_mode(kubeconfig_path(name))} | network.node_settings(node_names(name)) | host
 
 
 def current_settings(name: str = CLUSTER) -> NetSettings:

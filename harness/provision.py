@@ -8,6 +8,7 @@ A script that exits 3 says "a prerequisite is missing" on its last `error:` line
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -41,6 +42,38 @@ def ensure_docker() -> None:
 
 def docker_answers() -> bool:
     return shutil.which("docker") is not None and sh.ok(["docker", "info"], timeout=30)
+
+
+def docker_userland_proxy(proc: Path = Path("/proc"), default_config: Path = Path("/etc/docker/daemon.json")) -> str:
+    """Whether the running dockerd relays published ports through its userland proxy ("on"), or DNATs them ("off"),
+    read from its command line and config file, never changed: through the proxy a refused connection reaches the
+    client as a reset, so the host client's failure kinds depend on it. "unknown" if no dockerd is seen here."""
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not args or Path(args[0].decode(errors="replace")).name != "dockerd":
+            continue
+        flags = [a.decode(errors="replace") for a in args[1:]]
+        for i, a in enumerate(flags):
+            if a.startswith("--userland-proxy"):
+                value = a.partition("=")[2] or (flags[i + 1] if i + 1 < len(flags) and not flags[i + 1].startswith("-") else "true")
+                return "off" if value == "false" else "on"
+        conf = next(
+            (
+                a.partition("=")[2] or (flags[i + 1] if i + 1 < len(flags) else "")
+                for i, a in enumerate(flags)
+                if a.startswith("--config-file")
+            ),
+            "",
+        )
+        try:
+            doc = json.loads((Path(conf) if conf else default_config).read_text())
+        except (OSError, ValueError):
+            doc = {}
+        return "off" if isinstance(doc, dict) and doc.get("userland-proxy") is False else "on"
+    return "unknown"
 
 
 def _registry_reachable() -> bool:

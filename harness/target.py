@@ -48,6 +48,11 @@ class Target:
             raise UsageError(
                 "a client on the host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); run the client in a pod"
             )
+        if t.client is Client.HOST and self.settings.get("userland_proxy") == "on":
+            raise UsageError(
+                "Docker's userland proxy is on here: a refused connection would reach a client on the host as a reset, "
+                "so the failure kinds would be wrong; run the client in a pod, or use a dockerd with userland-proxy false"
+            )
         if t.client is Client.POD and self.kind_name is None and not t.client_image:
             raise UsageError(
                 "a client pod: this context is not a kind cluster (kind-NAME), so the client image cannot be loaded into "

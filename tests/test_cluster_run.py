@@ -104,3 +104,30 @@ def test_only_kind_node_containers_are_frozen() -> None:
 
     with pytest.raises(ClusterError, match="'no-such-container-rh' is not a kind node container"):
         freeze_node("no-such-container-rh", True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "expect"),
+    [
+        (["dockerd"], None, "on"),  # docker's default
+        (["dockerd"], {"userland-proxy": False}, "off"),  # the default config file (/etc/docker/daemon.json)
+        (["dockerd", "--userland-proxy=false"], {"userland-proxy": True}, "off"),  # a flag beats the file
+        (["dockerd", "--config-file", "CONF"], {"userland-proxy": False}, "off"),  # the harness's own dockerd
+        (["/usr/bin/dockerd", "--config-file=CONF"], {}, "on"),
+        (["containerd"], None, "unknown"),
+    ],
+)
+def test_the_running_dockers_userland_proxy_is_read_never_changed(tmp_path: Path, argv: list[str], config: object, expect: str) -> None:
+    """What a refused connection looks like to a host client depends on it (through the proxy: a reset); it is read
+    from dockerd's command line and config file into every result."""
+    import json
+
+    from harness.provision import docker_userland_proxy
+
+    conf = tmp_path / "daemon.json"
+    if config is not None:
+        conf.write_text(json.dumps(config))
+    (tmp_path / "proc" / "4242").mkdir(parents=True)
+    args = [a.replace("CONF", str(conf)) for a in argv]
+    (tmp_path / "proc" / "4242" / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
+    assert docker_userland_proxy(tmp_path / "proc", default_config=conf) == expect
