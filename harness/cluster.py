@@ -194,8 +194,8 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
             )
     net = net or current_settings(name)
     network.setup_cni(kubeconfig, net, NODES)
-    netguard.set_route_error_cost(net.icmp_ratelimit_off, cache_dir() / "route-error-cost.orig")
-    netguard.guard()
+    netguard.set_route_error_cost(net.icmp_ratelimit_off, host_record())
+    netguard.guard(host_record())
     _wait_ready(name, kubeconfig, wait)
     load_images(PROBE_IMAGES, name)
     dns_image = provision.build_coredns_image()  # built offline: not in the node image
@@ -205,7 +205,16 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     return ClusterInfo(name, kubeconfig, node_image)
 
 
+def host_record() -> Path:
+    """What `up` changed on this host (sysctl, iptables chain and hook), for `down` to put back."""
+    return cache_dir() / "host-changes.json"
+
+
 def down(name: str = CLUSTER) -> None:
+    """Delete the cluster, and put the host back as `up` found it (first: also after a reboot or a killed `up`)."""
+    netguard.set_route_error_cost(False, host_record())
+    if removed := netguard.unguard(host_record()):
+        log.info("[down] removed the %d host-side guard rules", removed)
     if not provision.docker_answers():
         log.info("[down] docker is not running; nothing to delete")
         return
@@ -213,6 +222,5 @@ def down(name: str = CLUSTER) -> None:
         log.info("[down] no cluster %s", name)
         return
     log.info("[down] deleting cluster %s", name)
-    netguard.set_route_error_cost(False, cache_dir() / "route-error-cost.orig")
     cmd = [provision.tool("kind"), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
     sh.run(cmd, timeout=300, what="deleting the cluster")

@@ -22,12 +22,15 @@ whose packet counters the containment test reads.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from harness import sh
 from harness.errors import ClusterError
@@ -57,17 +60,38 @@ def node_script(dead_pod_ip: DeadPodIP, icmp_ratelimit_off: bool) -> str:
 ERROR_COST = "/proc/sys/net/ipv4/route/error_cost"
 
 
-def set_route_error_cost(off: bool, saved: Path) -> None:
-    """Kernel-wide: 0 lifts the per-destination limit on ICMP errors for unreachable routes; the original value is
-    kept in `saved` and put back when off is False."""
-    current = Path(ERROR_COST).read_text().strip()
-    if off:
-        if current != "0":
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(current)
-            Path(ERROR_COST).write_text("0")
-    elif current == "0":
-        Path(ERROR_COST).write_text(saved.read_text().strip() if saved.exists() else "250")
+def _recorded(record: Path) -> dict[str, Any]:
+    """What `up` changed on this host and `down` puts back (a JSON file in the cache, written before each change)."""
+    try:
+        doc = json.loads(record.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    old = record.with_name("route-error-cost.orig")  # where earlier versions kept the sysctl's original value
+    if "error_cost" not in doc and old.exists():
+        doc["error_cost"] = old.read_text().strip()
+    return doc if isinstance(doc, dict) else {}
+
+
+def _record(record: Path, doc: dict[str, Any]) -> None:
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(record)
+    record.with_name("route-error-cost.orig").unlink(missing_ok=True)
+
+
+def set_route_error_cost(off: bool, record: Path, path: Path = Path(ERROR_COST)) -> None:
+    """Kernel-wide: 0 lifts the per-destination limit on ICMP errors for unreachable routes. The value found is
+    recorded before it is changed, and off=False puts exactly that back (nothing, if the harness changed nothing)."""
+    current = path.read_text().strip()
+    doc = _recorded(record)
+    if off and current != "0":
+        doc.setdefault("error_cost", current)
+        _record(record, doc)
+        path.write_text("0")
+    elif not off and "error_cost" in doc:
+        path.write_text(str(doc.pop("error_cost")))
+        _record(record, doc)
 
 
 def read_node_settings(node: str) -> dict[str, str]:
@@ -93,18 +117,50 @@ def _rules(bridge: str) -> list[list[str]]:
     return [["-i", bridge, "!", "-o", bridge, "-d", d, "-m", "comment", "--comment", COMMENT, "-j", "DROP"] for d in targets]
 
 
-def guard() -> None:
-    """Install the host-side rules (idempotent). Needs root and iptables; says so once when it cannot."""
+def guard(record: Path) -> None:
+    """Install the host-side rules (idempotent), recording first what it creates beyond them (the DOCKER-USER chain
+    and its hook, which docker normally makes) so that unguard removes exactly that. Needs root and iptables."""
     if shutil.which("iptables") is None:
         raise ClusterError("iptables is not installed; the host-side guard for the kind network needs it")
     bridge = _bridge()
-    sh.run(["iptables", "-N", "DOCKER-USER"], timeout=30, check=False)  # fails when the chain exists (docker makes it)
+    doc = _recorded(record)
+    if not sh.ok(["iptables", "-S", "DOCKER-USER"], timeout=30):
+        _record(record, doc | {"chain_created": True})
+        sh.run(["iptables", "-N", "DOCKER-USER"], timeout=30, what="create the DOCKER-USER chain")
     if not sh.ok(["iptables", "-C", "FORWARD", "-j", "DOCKER-USER"], timeout=30):
+        _record(record, _recorded(record) | {"forward_hooked": True})
         sh.run(["iptables", "-I", "FORWARD", "-j", "DOCKER-USER"], timeout=30, what="hook DOCKER-USER into FORWARD")
     for rule in _rules(bridge):
         if not sh.ok(["iptables", "-C", "DOCKER-USER", *rule], timeout=30):
             sh.run(["iptables", "-I", "DOCKER-USER", *rule], timeout=30, what="install the host-side guard")
     log.info("[up] host guard: forwarded traffic from %s toward pod, Service and private addresses is dropped", bridge)
+
+
+def ours(rules: str) -> list[list[str]]:
+    """The `iptables -D` arguments that delete the harness's rules (those with its comment) from `iptables -S` output."""
+    out = []
+    for line in rules.splitlines():
+        args = shlex.split(line)
+        if len(args) > 2 and args[0] == "-A" and "--comment" in args and args[args.index("--comment") + 1] == COMMENT:
+            out.append(["-D", *args[1:]])
+    return out
+
+
+def unguard(record: Path) -> int:
+    """Remove the harness's host-side rules, and the chain and hook if the harness created them; returns how many
+    rules went. Nothing else in DOCKER-USER (docker's, an admin's) is touched."""
+    if shutil.which("iptables") is None:
+        return 0
+    rules = ours(sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False))
+    for args in rules:
+        sh.run(["iptables", *args], timeout=30, what="remove the host-side guard")
+    doc = _recorded(record)
+    if doc.pop("forward_hooked", False):
+        sh.run(["iptables", "-D", "FORWARD", "-j", "DOCKER-USER"], timeout=30, check=False)
+    if doc.pop("chain_created", False) and not sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False).count("-A "):
+        sh.run(["iptables", "-X", "DOCKER-USER"], timeout=30, check=False)
+    _record(record, doc)
+    return len(rules)
 
 
 def guard_drops() -> int:

@@ -3,6 +3,7 @@ silent, a timed-out child takes what it started with it, and failures come back 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -131,3 +132,37 @@ def test_the_running_dockers_userland_proxy_is_read_never_changed(tmp_path: Path
     args = [a.replace("CONF", str(conf)) for a in argv]
     (tmp_path / "proc" / "4242" / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
     assert docker_userland_proxy(tmp_path / "proc", default_config=conf) == expect
+
+
+def test_down_puts_back_exactly_the_sysctl_value_up_found(tmp_path: Path) -> None:
+    """route.error_cost: the value found is recorded before it is changed and restored by down; a host where it was
+    already 0 (nothing changed) is left at 0, and a second down changes nothing."""
+    from harness.netguard import set_route_error_cost
+
+    sysctl, record = tmp_path / "error_cost", tmp_path / "cache" / "host-changes.json"
+    sysctl.write_text("250\n")
+    set_route_error_cost(True, record, sysctl)
+    set_route_error_cost(True, record, sysctl)  # up again: the original stays recorded
+    assert sysctl.read_text() == "0" and json.loads(record.read_text()) == {"error_cost": "250"}
+    set_route_error_cost(False, record, sysctl)
+    assert sysctl.read_text() == "250" and json.loads(record.read_text()) == {}
+    sysctl.write_text("0")  # the admin's own setting
+    set_route_error_cost(True, record, sysctl)
+    set_route_error_cost(False, record, sysctl)
+    assert sysctl.read_text() == "0"
+
+
+def test_only_the_harness_rules_are_removed_from_docker_user() -> None:
+    from harness.netguard import ours
+
+    listing = "\n".join(
+        [
+            "-N DOCKER-USER",
+            "-A DOCKER-USER -d 10.244.0.0/16 -i br-1 ! -o br-1 -m comment --comment rollout-harness -j DROP",
+            "-A DOCKER-USER -o eth0 -d 10.0.0.0/8 -j DROP",  # an admin's (or host-guard.sh's) rule
+            '-A DOCKER-USER -s 1.2.3.4 -m comment --comment "rollout-harness others" -j ACCEPT',
+            "-A DOCKER-USER -j RETURN",
+        ]
+    )
+    rule = ["-d", "10.244.0.0/16", "-i", "br-1", "!", "-o", "br-1", "-m", "comment", "--comment", "rollout-harness", "-j", "DROP"]
+    assert ours(listing) == [["-D", "DOCKER-USER", *rule]]
