@@ -68,6 +68,12 @@ class Window:
     """Where this run's baseline starts: 0 (the load's start), or, for a later rollout of a series (several rollouts
     on one set-up, Schedule.series), the previous rollout's settled_s: its tail is this rollout's baseline."""
 
+    @property
+    def own_s(self) -> float:
+        """Seconds of load this run alone accounts for: from the load's start, or in a series from its trigger (its
+        baseline is the tail of the rollout before, counted there), to its end. Their sum is the time measured."""
+        return self.end_s - (self.trigger_s if self.start_s > 0 else 0.0)
+
 
 @dataclass(frozen=True)
 class Blindness:

@@ -18,6 +18,7 @@ from harness.manifests import workload_name
 from harness.matrix import Progress, run_matrix
 from harness.model import CellSpec, ConnMode, RunOptions, Schedule, Trigger
 from harness.results import RunResult
+from harness.stats import pct_text
 
 log = logging.getLogger("harness")
 
@@ -132,10 +133,10 @@ def _certified(results: list[RunResult], schedule: Schedule) -> list[str]:
     for c in fold_cells(results):
         runs = [r for r in results if (r.variant, r.trigger, r.mode) == (c.variant, c.trigger, c.mode) and r.window]
         rolling = sum(r.window.settled_s - r.window.trigger_s for r in runs if r.window)
-        measured = sum(r.window.end_s - r.window.start_s for r in runs if r.window)
+        measured = sum(r.window.own_s for r in runs if r.window)
         target = f"≤ {100 * schedule.certify:g} %"
         if c.p_lose_upper is not None and c.p_lose_upper <= schedule.certify:
-            claim = f"certified: {c.why}, P(a rollout loses) ≤ {100 * c.p_lose_upper:.1f} % (target {target})"
+            claim = f"certified: {c.why}, P(a rollout loses) ≤ {pct_text(c.p_lose_upper, up=True)} % (target {target})"
         else:
             claim = f"not certified {target}: {c.why}"
         out.append(
@@ -161,7 +162,7 @@ def _announcer(t0: float) -> Progress:
 def _footer(results: list[RunResult], wall: float, schedule: Schedule) -> str:
     """Where the wall time went (and, certifying, what each cell reached and in how many rollouts and how long)."""
     parallel = schedule.parallel
-    measured = sum(r.window.end_s - r.window.start_s for r in results if r.window)
+    measured = sum(r.window.own_s for r in results if r.window)
     setup = sum(r.setup_s - r.setup_ahead_s for r in results)  # what the next cell set up in a tail did not cost
     ahead = sum(r.setup_ahead_s for r in results)
     lines = _certified(results, schedule) if schedule.certify is not None else []
