@@ -13,28 +13,31 @@ Fixtures:
   `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`. With
   `--rollout-kubeconfig`/`--rollout-context`, that cluster instead (never created or deleted; pass client="pod").
 - `rollout`: `rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult` runs one measured
-  cell (options: any `harness.model.RunOptions` setting, by name, e.g. rate=150, manifests=Path("my-variants")) and
-  returns the typed result. Synchronous: call it from plain or async test functions.
+  trial (options: any `harness.model.RunOptions` setting, by name, e.g. rate=150, manifests=Path("my-variants")) and
+  returns the typed result; `rollout.cell(variant, trigger, mode, trials=3, certify=None, **options) -> CellVerdict`
+  rolls a cell's trials (or a certification: certify=0.1) and returns its verdict, as `compare` folds it.
+  Synchronous: call them from plain or async test functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from harness import cluster
-from harness.measure import run_cell
 from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.results import RunResult
-from harness.target import Target, connect
+from harness.stats import zero_events_needed
+
+if TYPE_CHECKING:  # the Kubernetes client loads only once a fixture is used, not in every pytest run of the venv
+    from harness.results import RunResult
+    from harness.target import Target
+    from harness.verdict import CellVerdict
 
 T = TypeVar("T")
-Rollout = Callable[..., RunResult]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +61,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @pytest.fixture(scope="session")
 def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
     kubeconfig, context = request.config.getoption("--rollout-kubeconfig"), request.config.getoption("--rollout-context")
+    from harness import cluster
+    from harness.target import connect
+
     given = kubeconfig is not None or context is not None
     no_up = given or bool(request.config.getoption("--rollout-no-up"))
     created = not no_up and not cluster.cluster_exists()
@@ -70,10 +76,42 @@ def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
             cluster.down()
 
 
+class Rollout:
+    """What the `rollout` fixture gives: `rollout(...)` measures one trial; `rollout.cell(...)` a cell's trials, or a
+    certification, folded into its verdict with the same statistics as `compare`."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def __call__(self, variant: str, trigger: str = "set-image", mode: str = "new", trial: int = 1, **options: Any) -> RunResult:
+        from harness.measure import run_cell
+
+        cell = CellSpec(variant, Trigger(trigger), ConnMode(mode), trial)
+        return _run(run_cell(self.target, cell, RunOptions.of(**options)))
+
+    def cell(
+        self, variant: str, trigger: str = "set-image", mode: str = "new", *, trials: int = 3, certify: float | None = None, **options: Any
+    ) -> CellVerdict:
+        """Roll the cell `trials` times (with certify, e.g. 0.1: until P(a rollout loses) <= 10 % is shown or a rollout
+        loses, at most its need + 20 %) and return its verdict: `.verdict`, `.rollouts`, `.rollouts_lost`,
+        `.p_lose_upper`, `.why`, ... (harness.verdict.CellVerdict)."""
+        from harness.matrix import run_matrix
+        from harness.measure import CellRunner
+        from harness.verdict import fold_cells
+
+        if certify is not None:
+            need = zero_events_needed(certify)
+            options |= {"certify": certify, "series": options.get("series", True)}
+            trials = max(trials, need + max(2, -(-need // 5)))
+        opts = RunOptions.of(trials=trials, **options).validate()
+        cells = [CellSpec(variant, Trigger(trigger), ConnMode(mode), t) for t in range(1, trials + 1)]
+        results = _run(run_matrix(CellRunner(self.target, opts), cells, opts.schedule, opts.output.out))
+        (verdict,) = fold_cells(results)
+        return verdict
+
+
 @pytest.fixture
 def rollout(rollout_cluster: Target) -> Rollout:
-    def run(variant: str, trigger: str = "set-image", mode: str = "new", trial: int = 1, **options: Any) -> RunResult:
-        cell = CellSpec(variant, Trigger(trigger), ConnMode(mode), trial)
-        return _run(run_cell(rollout_cluster, cell, RunOptions.of(**options)))
-
-    return run
+    """`rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult`: one measured trial;
+    `rollout.cell(variant, trigger, mode, trials=3, certify=None, **options) -> CellVerdict`: a cell's verdict."""
+    return Rollout(rollout_cluster)

@@ -24,3 +24,10 @@ def test_naive_loses_requests_on_set_image(rollout: Rollout) -> None:
     result = rollout("naive", "set-image", rate=150)
     assert result.status is Status.USED, result.reasons
     assert result.lost > 0, "a Deployment without probes must lose requests when it is rolled out"
+
+
+def test_best_practice_cell_is_lossless_over_two_rollouts(rollout: Rollout) -> None:
+    """A cell's verdict, folded as `compare` folds it: per-rollout claims, not one trial's numbers."""
+    cell = rollout.cell("best-practice", "set-image", trials=2, rate=150)
+    assert cell.verdict == "lossless" and cell.rollouts == 2 and cell.rollouts_lost == 0, cell.why
+    assert cell.p_lose_upper is not None and cell.p_lose_upper < 0.8  # 0 of 2: at most 78 % of rollouts lose (95 %)
