@@ -5,7 +5,8 @@
 # Usage: bench/side_by_side.sh TRIALS LABEL='FLAGS' [LABEL='FLAGS' ...]
 #   e.g. bench/side_by_side.sh 3 serial='--no-ahead' ahead=''
 # Env: VARIANTS (default: compare's own), TRIGGERS (default set-image,drain), LOSSLESS (variants that must lose
-# nothing: a loss there is counted as a false loss; default readiness-prestop,graceful-app,best-practice,prestop-15s).
+# nothing: a loss there is counted as a false loss; default readiness-prestop,graceful-app,best-practice,prestop-15s),
+# RH (the command that runs rollout-harness; default ci/rh; e.g. "python -m harness" from a snapshot of the tree).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TRIALS=${1:?usage: bench/side_by_side.sh TRIALS LABEL=FLAGS [LABEL=FLAGS ...]}
@@ -21,9 +22,9 @@ for setting in "$@"; do
   echo "[bench] $label: compare --trials $TRIALS $flags" >&2
   start=$(date +%s)
   # shellcheck disable=SC2086  # the flags are meant to split
-  "$ROOT/ci/rh" compare ${VARIANTS:+--variants "$VARIANTS"} --triggers "${TRIGGERS:-set-image,drain}" --trials "$TRIALS" \
+  ${RH:-$ROOT/ci/rh} compare ${VARIANTS:+--variants "$VARIANTS"} --triggers "${TRIGGERS:-set-image,drain}" --trials "$TRIALS" \
     --no-pictures --out "$OUT/$label" $flags > "$OUT/$label.md" 2> "$OUT/$label.log" || true
   echo $(( $(date +%s) - start )) > "$OUT/$label/wall"
 done
 LOSSLESS=${LOSSLESS:-readiness-prestop,graceful-app,best-practice,prestop-15s} \
-  "$ROOT/.venv/bin/python" -m bench.side_by_side "$OUT" "${LABELS[@]}"
+  "${PYTHON:-$ROOT/.venv/bin/python}" -m bench.side_by_side "$OUT" "${LABELS[@]}"
