@@ -16,7 +16,7 @@ from harness.verdict import fold_cells
 
 
 def setting_row(label: str, runs: list[RunResult], wall: float, lossless: set[str]) -> list[object]:
-    measured = sum(r.generator.wall_seconds for r in runs if r.generator)
+    measured = sum(r.window.own_s for r in runs if r.window)
     used = [r for r in runs if r.status is Status.USED]
     gaps = [r.blindness.max_gap_ms for r in runs if r.blindness] or [0.0]
     false = [r for r in used if r.variant in lossless and r.lost > 0]
@@ -50,7 +50,11 @@ def main(out: Path, labels: list[str]) -> None:
         row: list[object] = [" × ".join(key)]
         for label in labels:
             c = cells[label].get(key)
-            row.append(f"{c.verdict.value} {c.used}/{c.trials}, lost {c.lost_min}-{c.lost_max}" if c else "-")
+            lost = sorted(r.lost for r in per[label] if (r.variant, r.trigger, r.mode) == key and r.status is Status.USED)
+            ci = f" [{c.lost_per_rollout_ci[0]:.0f}, {c.lost_per_rollout_ci[1]:.0f}]" if c and c.lost_per_rollout_ci else ""
+            row.append(
+                f"{c.verdict.value} {c.rollouts_lost}/{c.rollouts}, mean {c.lost_per_rollout_mean:.0f}{ci}, each {lost}" if c else "-"
+            )
         table.append(row)
     print(tabulate(table, ["cell", *labels], tablefmt="github"))
 
