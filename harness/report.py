@@ -131,7 +131,6 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
     """One row per variant × trigger × mode (× options, never folded across different ones); with a budget, a
     first column says which cells break it; a background column when some cell has one."""
     cells = fold_cells(runs)
-    keys = {c.key for c in cells}
     label = _option_labels(runs)
     kinds = [k.value for k in FAILURE_KINDS if any(c.by_kind.get(k.value) or c.excluded_real.get(k.value) for c in cells)]
     background = any(c.background.upper is not None for c in cells)
@@ -140,28 +139,44 @@ def compare_table(runs: list[RunResult], budget: Budget = NO_BUDGET) -> str:
         lost = "-" if not c.rollouts else (f"{c.lost_min}" if c.lost_min == c.lost_max else f"{c.lost_min}-{c.lost_max}")
         row: list[Any] = [f"OVER: {budget.breach(c)}" if budget.breach(c) else "ok"] if budget.active else []
         row += [c.verdict.value, c.variant, c.trigger, c.mode]
-        row += [label.get(c.key, f"opts {c.key}")] if len(keys) > 1 else []
+        row += [label.get(c.key, f"opts {c.key}")] if label else []
         row += [f"{c.used}/{c.trials}", rollouts_text(c), p_lose_text(c), lost_per_rollout_text(c), lost]
         row += [_num(c.by_kind.get(k, 0.0)) if c.rollouts else "-" for k in kinds]
         row += [c.background.text() or "-"] if background else []
         row += [c.baseline_failed, f"{c.max_gap_ms:.0f}", f"{c.rollout_s:.1f}", _notes(c)]
         rows.append(row)
-    headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if len(keys) > 1 else [])]
+    headers = [*(["budget"] if budget.active else []), "verdict", "variant", "trigger", "mode", *(["options"] if label else [])]
     headers += ["used", "rollouts", "P(rollout loses)", "lost/rollout", "lost", *[SHORT[k] for k in kinds]]
     headers += [*(["background"] if background else []), "baseline fail", "max gap ms", "settle s", "notes"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _option_labels(runs: list[RunResult]) -> dict[str, str]:
-    """Provenance key -> the options and cluster settings that differ between the keys present (e.g. `client=pod`),
-    so rows that are not folded together say why; the key itself when only the harness version differs."""
+    """Provenance key -> the options, cluster settings and content hashes that differ between the keys present (e.g.
+    `client=pod`), so rows that are not folded together say why; the key itself when only the harness version
+    differs. Empty when every key is its own cell's only one and nothing but the cells' own manifests differ (each
+    variant's hash differs from the others' by nature: it tells rows apart only within one variant)."""
     by_key: dict[str, dict[str, str]] = {}
+    variant_of: dict[str, str] = {}
     for r in runs:
         opts = {k: str(v) for k, v in r.provenance.options.items() if k not in ("trials", "mode")}
         content = {k: v for k, v in r.provenance.content.items() if k != "commit"}
         by_key.setdefault(r.provenance.key(), opts | {f"cluster.{k}": v for k, v in r.provenance.cluster.items()} | content)
+        variant_of[r.provenance.key()] = r.variant
     names = sorted({k for d in by_key.values() for k in d})
-    differ = [k for k in names if len({d.get(k, "-") for d in by_key.values()}) > 1]
+
+    def differs(name: str) -> bool:
+        if name != "variant":
+            return len({d.get(name, "-") for d in by_key.values()}) > 1
+        seen: dict[str, set[str]] = {}
+        for key, d in by_key.items():
+            seen.setdefault(variant_of[key], set()).add(d.get(name, "-"))
+        return any(len(hashes) > 1 for hashes in seen.values())
+
+    differ = [k for k in names if differs(k)]
+    several = len(by_key) > len({(r.variant, r.trigger, r.mode) for r in runs})
+    if not differ and not several:
+        return {}
     return {key: ", ".join(f"{k}={d.get(k, '-')}" for k in differ) or f"opts {key}" for key, d in by_key.items()}
 
 

@@ -144,6 +144,25 @@ def test_runs_with_different_options_are_not_folded() -> None:
     assert table.splitlines()[0].split("|")[5].strip() == "options"
 
 
+def test_results_made_from_different_manifests_or_code_are_not_folded_and_say_so() -> None:
+    """The provenance key holds the content hashes: the same variant deployed from changed manifests (or measured by
+    changed code) makes another row, labelled with the hash that differs; different variants' hashes, which differ
+    by nature, add no options column."""
+
+    def made(r: RunResult, variant: str, source: str = "s1") -> RunResult:
+        return replace(r, provenance=replace(r.provenance, content={"source": source, "variant": variant, "commit": "c"}))
+
+    naive, best = made(lossy(5), "v1"), made(replace(ZERO, variant="best"), "v9")
+    assert len(fold_cells([naive, best])) == 2 and "options" not in compare_table([naive, best]).splitlines()[0]
+    edited = made(replace(lossy(7), trial=2), "v2")
+    assert len(fold_cells([naive, edited])) == 2
+    assert "variant=v1" in compare_table([naive, edited]) and "variant=v2" in compare_table([naive, edited])
+    recoded = made(replace(lossy(7), trial=2), "v1", source="s2")
+    assert len(fold_cells([naive, recoded])) == 2 and "source=s2" in compare_table([naive, recoded])
+    recommitted = replace(recoded, provenance=replace(recoded.provenance, content={"source": "s1", "variant": "v1", "commit": "d"}))
+    assert len(fold_cells([naive, recommitted])) == 1  # the same code under another commit is the same code
+
+
 def test_compare_table_puts_the_verdict_first() -> None:
     zero = replace(ZERO, variant="best")
     runs = [zero, replace(zero, trial=2), lossy(4), replace(lossy(6), trial=2), failed(3)]
