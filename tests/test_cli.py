@@ -61,12 +61,14 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--trigger", "explode", "--no-up"], "unknown trigger"),
         (["compare", "--modes", "udp", "--no-up"], "unknown mode"),
         (["run", "--no-up", "--out", "/proc/rh-cannot-write"], "--out /proc/rh-cannot-write: cannot write there"),
-        (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "cannot write there"),
+        (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "--out /proc/x/r.json: cannot write there"),
+        (["load", "http://127.0.0.1:9/", "--records", "/proc/nope/x"], "--records /proc/nope/x: cannot write there"),
         (["run", "--no-up", "--max-failures", "-1"], "--max-failures -1: must be 0 or more"),
         (["run", "--no-up", "--max-fail-pct", "101"], "--max-fail-pct 101: must be in [0, 100]"),
         (["compare", "--no-up", "--max-failures", "x"], "invalid int value: 'x'"),
         (["compare", "--no-up", "--format", "xml"], "invalid choice: 'xml'"),
-        (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "cannot write there"),
+        (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "--junit /proc/rh/j.xml: cannot write there"),
+        (["report", "tests/examples", "--junit", "/proc/nope/j.xml"], "--junit /proc/nope/j.xml: cannot write there"),
         (["up", "--proxy-mode", "userspace"], "invalid choice: 'userspace'"),
         (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variant", "naive"], "unknown overlay 'naive'; available: "),
         (["compare", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variants", "as-is,pdb+x"], "unknown overlay 'x'"),
@@ -173,6 +175,30 @@ def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     codes = capsys.readouterr().out.split("exit codes:")[1]
     assert [ln.split()[0] for ln in codes.strip().splitlines()] == ["0", "1", "2", "3", "4", "130", "143"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["load", "http://127.0.0.1:9/", "--out", "{dir}"], "--out"),
+        (["load", "http://127.0.0.1:9/", "--records", "{dir}"], "--records"),
+        (["load", "http://127.0.0.1:9/", "--records", "/proc/version"], "--records /proc/version"),
+        (["report", "{saved}", "--junit", "{dir}"], "--junit"),
+        (["run", "--no-up", "--junit", "{dir}"], "--junit"),
+        (["compare", "--no-up", "--out", "{file}"], "--out"),
+    ],
+)
+def test_output_targets_are_checked_before_any_work(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], flag: str) -> None:
+    """A directory given for a file, or a file that cannot be written, is refused in one line naming its flag, before
+    the load or the table (report prints nothing)."""
+    paths = {"dir": tmp_path / "a-dir", "file": tmp_path / "a-file", "saved": _saved(tmp_path)}
+    paths["dir"].mkdir()
+    paths["file"].write_text("")
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"rollout-harness: error: {flag}"), line
+    assert "cannot write there" in line
 
 
 def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_dir
+from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_file
 from harness.durations import ACCEPTED, parse_duration
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import LoadSpec
@@ -59,8 +59,9 @@ async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path |
     from harness.summary import Accumulator
 
     spec.validate()
-    if out:
-        writable_dir(out.parent)
+    for path, flag in ((out, "--out"), (records, "--records")):
+        if path is not None:
+            writable_file(path, flag)
     acc = Accumulator()
     writer = RecordWriter(records)
     last = time.monotonic()

@@ -99,7 +99,7 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
     for name in dict.fromkeys(c.variant for c in cells):
         cell_variant(opts, name)  # every variant (or workload + overlays) loads and converts before any cluster work
     if opts.output.out:
-        writable_dir(opts.output.out)
+        writable_dir(opts.output.out, "--out")
     how = replace(how, budget=replace(how.budget, certify=opts.schedule.certify))
     how.check_writable()
     t0 = time.monotonic()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from harness.cli.verb import writable_dir
+from harness.cli.verb import writable_file
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.results import RunResult
 
@@ -62,7 +62,7 @@ class Rendering:
     def check_writable(self) -> None:
         """UsageError now if the JUnit file could not be written at the end."""
         if self.junit is not None:
-            writable_dir(self.junit.absolute().parent)
+            writable_file(self.junit, "--junit")
 
 
 def emit(results: list[RunResult], how: Rendering, footer: str = "") -> int:
