@@ -10,7 +10,20 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-BELOW_THE_RESULTS = ("serving", "model", "results", "analysis", "attribution", "verdict", "gate", "report", "plot", "summary", "records")
+BELOW_THE_RESULTS = (
+    "serving",
+    "model",
+    "results",
+    "analysis",
+    "attribution",
+    "verdict",
+    "gate",
+    "report",
+    "plot",
+    "summary",
+    "records",
+    "files",
+)
 
 
 @pytest.mark.parametrize("module", BELOW_THE_RESULTS)

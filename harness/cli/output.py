@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.cli.verb import writable_file
+from harness.files import write_atomic
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.results import RunResult
 
@@ -82,7 +83,7 @@ def emit(results: list[RunResult], how: Rendering, footer: str = "") -> int:
         if footer:
             print(f"\n{footer}")
     if how.junit is not None:
-        how.junit.write_text(junit_xml(results, budget))
+        write_atomic(how.junit, junit_xml(results, budget))
     if not budget.active:
         return 0
     for c, why in over:
