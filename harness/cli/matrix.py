@@ -116,7 +116,8 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
         from harness import plot
 
         if plot.available():
-            plot.overview_png(results, out / "overview.png")
+            path = out / "overview.png"
+            plot.best_effort(path, lambda: plot.overview_png(results, path))
         else:
             log.info("pictures: install rollout-harness[plot] (matplotlib) for a PNG per run and an overview")
     return output.emit(results, how, _footer(results, time.monotonic() - t0, opts.schedule))
