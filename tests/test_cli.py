@@ -146,7 +146,8 @@ def test_an_internal_error_is_one_line_naming_a_log_with_the_traceback(
     log = _internal_error_line(capsys)
     assert log.parent == tmp_path / "logs"
     text = log.read_text()
-    assert "Traceback (most recent call last)" in text and "RuntimeError: boom in\ntwo lines" in text and "in fail" in text
+    assert "arguments: ['report', 'results']" in text and "RuntimeError: boom in\ntwo lines" in text
+    assert "Traceback (most recent call last)" in text and "in fail" in text
 
 
 def test_an_internal_error_logs_to_a_temporary_file_when_the_cache_is_not_writable(
@@ -158,6 +159,17 @@ def test_an_internal_error_logs_to_a_temporary_file_when_the_cache_is_not_writab
     assert main(["report", "results"]) == 4
     log = _internal_error_line(capsys)
     assert log.parent == tmp_path and "RuntimeError: boom" in log.read_text()
+
+
+def test_an_internal_error_with_nowhere_to_log_says_so(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RH_CACHE", "/proc/rh-cannot-write")
+    monkeypatch.setattr(tempfile, "tempdir", "/proc/rh-cannot-write")
+    _failing_verb(monkeypatch, RuntimeError("boom"))
+    assert main(["report", "results"]) == 4
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("rollout-harness: internal error: RuntimeError: boom; no log written (") and line.endswith(
+        "-vv shows the traceback"
+    )
 
 
 def test_an_internal_error_shows_its_traceback_at_vv(

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except Exception as e:
-        return failed(e)
+        return failed(e, argv)
     verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after
     with progress.logging_to(sys.stderr, _levels(verbose, quiet)):
         try:
@@ -115,4 +115,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("rollout-harness: terminated; cleaned up", file=sys.stderr)
             return ExitCode.TERMINATED
         except Exception as e:  # a HarnessError as one line; anything else is a bug, its traceback saved to a log
-            return failed(e)
+            return failed(e, argv)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
@@ -19,39 +20,37 @@ from harness.resources import cache_dir
 log = logging.getLogger("harness")
 
 
-def failed(e: Exception) -> ExitCode:
-    """Say on stderr, in one line, why the command failed (with -vv the traceback follows); return its exit code."""
+def failed(e: Exception, argv: Sequence[str] | None) -> ExitCode:
+    """Say on stderr, in one line, why the command (`argv`; None: sys.argv's) failed (with -vv the traceback follows);
+    return its exit code."""
     code = exit_code(e)
     if code is ExitCode.INTERNAL:
-        where = save_traceback(e)
+        where = save_traceback(e, sys.argv[1:] if argv is None else list(argv))
         said = f"details in {where}" if isinstance(where, Path) else f"no log written ({where}); -vv shows the traceback"
-        message = " ".join(str(e).splitlines())
-        print(f"rollout-harness: internal error: {type(e).__name__}: {message}; {said}", file=sys.stderr)
+        what = type(e).__name__ + (f": {' '.join(str(e).splitlines())}" if str(e) else "")
+        print(f"rollout-harness: internal error: {what}; {said}", file=sys.stderr)
     else:
         print(f"rollout-harness: error: {e}", file=sys.stderr)
     log.debug("detail", exc_info=e)
     return code
 
 
-def save_traceback(e: Exception) -> Path | str:
-    """Write what a bug report needs (version, argv, Python, the traceback) to a new log file: its path, or why no
-    file could be written."""
+def save_traceback(e: Exception, argv: list[str]) -> Path | str:
+    """Write what a bug report needs (version, arguments, Python, the traceback) to a new log file: its path, or why
+    no file could be written."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    text = f"rollout-harness {__version__}, internal error at {stamp} UTC\nargv: {sys.argv}\npython: {sys.version}\n\n" + "".join(
+    text = f"rollout-harness {__version__}, internal error at {stamp} UTC\narguments: {argv}\npython: {sys.version}\n\n" + "".join(
         traceback.format_exception(e)
     )
-    try:
-        logs = cache_dir() / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        path = logs / f"internal-error-{stamp}-{os.getpid()}.log"
-        path.write_text(text)
-        return path
-    except OSError:
-        pass
-    try:
-        fd, name = tempfile.mkstemp(prefix="rollout-harness-internal-error-", suffix=".log")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        return Path(name)
-    except OSError as err:
-        return err.strerror or str(err)
+    why = ""
+    for directory in (cache_dir() / "logs", None):  # None: the system's temporary directory
+        try:
+            if directory is not None:
+                directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"rollout-harness-internal-error-{stamp}-", suffix=".log", dir=directory)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            return Path(name)
+        except OSError as err:
+            why = err.strerror or str(err)
+    return why
