@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import UsageError
+from harness.errors import ExitCode, UsageError
 from harness.summary import RunSummary
 from harness.verdict import CellVerdict, Verdict
 
-EXIT_OVER_BUDGET = 1
+EXIT_OVER_BUDGET = ExitCode.OVER_BUDGET
 
 
 @dataclass(frozen=True)

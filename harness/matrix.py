@@ -1,5 +1,5 @@
 """The matrix: cells run in order, `parallel` at a time, through a cell runner (harness.measure.CellRunner on a
-cluster; anything with the same three methods in tests). With `ahead` (and parallel 1) the next cell is set up
+cluster; anything with the same four methods in tests). With `ahead` (and parallel 1) the next cell is set up
 during the current cell's tail. A cell (variant × trigger × mode) runs no more trials once they cannot change what
 it will say (`enough`): with `certify`, after its first rollout that lost or once enough rollouts lost nothing; with
 `stop_early`, after a trial that makes it lossy whatever follows.
@@ -42,6 +42,9 @@ class Runner(Protocol[P]):
     ) -> Coroutine[Any, Any, list[RunResult]]: ...
 
     def failed(self, cell: CellSpec, error: str) -> RunResult: ...
+
+    def keep(self, result: RunResult) -> None:
+        """Called once the result is saved: what goes beside it (a picture, records), best effort."""
 
 
 Progress = Callable[[int, int, CellSpec], None]
@@ -96,8 +99,9 @@ async def run_matrix(
     runner: Runner[P], cells: list[CellSpec], schedule: Schedule, out: Path | None = None, progress: Progress | None = None
 ) -> list[RunResult]:
     """Run the cells; a rollout that fails becomes a `failed` result and the matrix goes on (a single cell
-    re-raises, so `run` reports the error itself). Each result is written to `out` as it comes; the list comes back
-    in the cells' order. With series, a batch of one cell's trials rolls on one set-up (batch_size)."""
+    re-raises, so `run` reports the error itself). Each result is written to `out` as it comes, then kept
+    (runner.keep: its picture, records); the list comes back in the cells' order. With series, a batch of one
+    cell's trials rolls on one set-up (batch_size)."""
     results: dict[int, RunResult] = {}
     trials: dict[tuple[str, Trigger, ConnMode], list[RunResult]] = {}
     settled: set[tuple[str, Trigger, ConnMode]] = set()
@@ -173,6 +177,7 @@ async def run_matrix(
                     results[i] = result
                     if out:
                         result.write(out / f"{result.name}.json")
+                    runner.keep(result)  # after the JSON: a picture that fails never costs the result
                 if upcoming is None:
                     upcoming = take()
         finally:

@@ -1,5 +1,6 @@
 """Measure a cell that is set up (harness.cell): load ‖ watch ‖ [baseline, trigger until complete, until settled,
-tail] -> records -> analyse -> one RunResult (and, with an output directory, its picture and records).
+tail] -> records -> analyse -> one RunResult; with an output directory, once the matrix saved it, its picture and
+records beside it (keepsakes).
 
 CellRunner is what the matrix (harness.matrix) runs cells through: set-up and measurement on one Target.
 """
@@ -8,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from harness import actions, clientpod, plot, progress
 from harness.analysis import analyse
 from harness.cell import Prepared, SetUp, base_result
-from harness.errors import HarnessError, RolloutError
-from harness.model import CellSpec, Event, RunOptions, Status
-from harness.records import RequestRecord, read_records
+from harness.errors import EnvironmentProblem, HarnessError, RolloutError
+from harness.files import write_atomic
+from harness.model import CellSpec, Event, Output, RunOptions, Status
+from harness.records import RequestRecord, read_records, to_json
 from harness.results import GeneratorStats, RunResult, Window
 from harness.target import Target
 
@@ -31,6 +32,9 @@ class CellRunner:
 
     target: Target
     opts: RunOptions
+    _kept: dict[str, tuple[list[RequestRecord], bool]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """With an output directory, per result measured and not kept yet: the records of its set-up, and whether it is
+    the set-up's first rollout (its records file is named after it)."""
 
     def start(self, cell: CellSpec, label: str = "") -> SetUp:
         """Start the cell's set-up as a task (e.g. during the tail of the cell before it)."""
@@ -44,9 +48,18 @@ class CellRunner:
         turn = time.monotonic()
         s = set_up or self.start(cells[0])  # started now: none of it is ahead
         try:
-            return await measure(cells, self.opts, await s.prepared(turn), on_tail)
+            results, records = await measure(cells, self.opts, await s.prepared(turn), on_tail)
         finally:
             await s.close()
+        o = self.opts.output
+        if o.out is not None and (o.pictures or o.keep_records):
+            self._kept.update((r.name, (records, n == 0)) for n, r in enumerate(results))
+        return results
+
+    def keep(self, result: RunResult) -> None:
+        """Once the result is saved: its picture and records beside it (keepsakes)."""
+        if (kept := self._kept.pop(result.name, None)) is not None:
+            keepsakes(result, kept[0], self.opts.output, records_too=kept[1])
 
     def failed(self, cell: CellSpec, error: str) -> RunResult:
         """The result of a cell whose rollout failed: nothing measured."""
@@ -55,14 +68,18 @@ class CellRunner:
 
 async def run_cell(target: Target, cell: CellSpec, opts: RunOptions) -> RunResult:
     """Set one cell up, measure it and release everything it made."""
-    (result,) = await CellRunner(target, opts).run([cell])
+    runner = CellRunner(target, opts)
+    (result,) = await runner.run([cell])
+    runner.keep(result)  # with an output directory: the picture and records, not the JSON (the caller has the result)
     return result
 
 
-async def measure(cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail: Callable[[], None] | None) -> list[RunResult]:
+async def measure(
+    cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail: Callable[[], None] | None
+) -> tuple[list[RunResult], list[RequestRecord]]:
     """Baseline, then each cell's rollout (trigger, complete, old pods gone and settled, tail) in turn; each tail is
     the next rollout's baseline. The n-th rollout of a series goes back where the one before came from
-    (actions.nth_rollout)."""
+    (actions.nth_rollout). Returns a result per rollout, and the records of them all."""
     ctx, watcher, launch, proc, records_path = p.ctx, p.watcher, p.launch, p.proc, p.records_path
     marks: list[dict[str, float]] = []
     error: list[RolloutError] = []
@@ -148,11 +165,7 @@ async def measure(cells: list[CellSpec], opts: RunOptions, p: Prepared, on_tail:
     if error:
         cell = cells[len(marks)]
         results.append(replace(p.base, name=cell.name, trial=cell.trial, status=Status.FAILED, error=str(error[0])))
-    out = opts.output.out
-    if opts.output.keep_records and out:
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(records_path, out / f"{cells[0].name}.records.jsonl")
-    return results
+    return results, records
 
 
 def _analysed(
@@ -165,10 +178,6 @@ def _analysed(
     gen: GeneratorStats,
 ) -> RunResult:
     result = analyse(base, records, window, events, opts.traffic.rate, opts.thresholds, gen)
-    out = opts.output.out
-    if opts.output.pictures and out and plot.available():
-        shown = [r for r in records if window.start_s <= r.start < window.end_s]
-        plot.run_png(result, shown, out / f"{cell.name}.png")
     log.info(
         "[run] %s × %s: %s; lost %d %s, settled %.1fs after the trigger, max gap %.0f ms%s",
         cell.variant,
@@ -181,3 +190,22 @@ def _analysed(
         f" ({'; '.join(result.reasons)})" if result.reasons else "",
     )
     return result
+
+
+def keepsakes(result: RunResult, records: list[RequestRecord], output: Output, records_too: bool) -> None:
+    """Beside a result saved in output.out: its picture (with output.pictures and the plot extra), and with
+    output.keep_records and `records_too`, the records of its set-up (a series': every rollout's). Best effort: after
+    the result is saved, a failure here is a warning."""
+    out = output.out
+    if out is None:
+        return
+    if records_too and output.keep_records:
+        try:
+            write_atomic(out / f"{result.name}.records.jsonl", (f"{to_json(r)}\n" for r in records))
+        except EnvironmentProblem as e:
+            log.warning("records not kept: %s", e)
+    w = result.window
+    if output.pictures and w is not None and plot.available():
+        shown = [r for r in records if w.start_s <= r.start < w.end_s]
+        path = out / f"{result.name}.png"
+        plot.best_effort(path, lambda: plot.run_png(result, shown, path))

@@ -4,12 +4,15 @@ Run picture, top: requests per 100 ms by actual start, stacked by outcome (ok, t
 phases shaded and the harness's marks (trigger, complete, old pods gone, settled) as lines. Bottom: one row per
 pod, coloured by its state over time, with the moment it left the ready endpoints marked.
 Overview: per cell, the mean loss % over counted rollouts with its 95 % interval, coloured by verdict.
+
+Pictures are drawn after the results they show are saved, through best_effort: one that fails is a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from harness.model import EndpointState, PodState, Source
 from harness.records import RequestRecord
 from harness.results import RunResult
 from harness.verdict import Verdict, fold_cells
+
+log = logging.getLogger("harness.plot")
 
 BIN = 0.1  # s
 KIND_COLORS = {
@@ -40,6 +45,15 @@ STATE_COLORS = {
     PodState.TERMINATING: "#e08214",
 }
 VERDICT_COLORS = {Verdict.LOSSLESS: "#5aae61", Verdict.LOSSY: "#d6604d", Verdict.INCONCLUSIVE: "#bbbbbb"}
+
+
+def best_effort(path: Path, draw: Callable[[], None]) -> None:
+    """Draw the picture `draw` saves in `path`; if that fails (matplotlib, a full disk), say so in a warning: a picture
+    never costs a result or the run."""
+    try:
+        draw()
+    except Exception as e:  # whatever matplotlib raises
+        log.warning("picture %s not drawn: %s: %s", path, type(e).__name__, e)
 
 
 def available() -> bool:
@@ -132,7 +146,9 @@ def overview_png(runs: list[RunResult], path: Path) -> None:
 
 
 def _save(plt: Any, fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)

@@ -25,6 +25,7 @@ from typing import Any
 
 from harness.attribution import Attribution
 from harness.errors import UsageError
+from harness.files import write_atomic
 from harness.model import WINDOW_PHASES, ConnMode, Event, Phase, Status, Trigger
 from harness.records import RequestRecord
 from harness.summary import RunSummary
@@ -177,8 +178,8 @@ class RunResult:
         return 100.0 * self.lost / self.window_sent if self.window_sent else 0.0
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        """The result as JSON in `path`, atomically (harness.files): a reader never sees half a result."""
+        write_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}

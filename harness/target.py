@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import __version__, cluster, fingerprint, provision
 from harness.deploy import PortPool, remove_leftovers
-from harness.errors import HarnessError, UsageError
+from harness.errors import ClusterError, UsageError
 from harness.kube import Kube, context_name
 from harness.model import Client, RunOptions
 from harness.resources import cache_dir
@@ -68,7 +68,7 @@ async def connect(no_up: bool, kubeconfig: Path | None = None, context: str | No
     kubeconfig = cluster.kubeconfig_path()
     if no_up:
         if not kubeconfig.exists():
-            raise HarnessError(f"no kubeconfig at {kubeconfig}; run `rollout-harness up` first")
+            raise ClusterError(f"no kubeconfig at {kubeconfig}; run `rollout-harness up` first")
     else:
         await asyncio.to_thread(cluster.up)
     kube = Kube(kubeconfig)
@@ -92,7 +92,7 @@ async def _own(kube: Kube, server: str, kubeconfig: Path | None, context: str | 
 
 async def _given(kubeconfig: Path | None, context: str | None) -> Target:
     if kubeconfig is not None and not kubeconfig.is_file():
-        raise HarnessError(f"kubeconfig {kubeconfig}: no such file")
+        raise UsageError(f"kubeconfig {kubeconfig}: no such file")
     name = await asyncio.to_thread(context_name, kubeconfig, context)
     kube = Kube(kubeconfig, context)
     server = await _reach(kube)

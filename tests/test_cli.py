@@ -1,4 +1,5 @@
-"""main(argv) on bad input: exit code 2 and exactly one line `rollout-harness: error: ...` on stderr, no traceback."""
+"""main(argv) on bad input: exit code 2 and exactly one line `rollout-harness: error: ...` on stderr, no traceback;
+on a failing cluster or machine, 3; on a bug, 4 and one line naming the log file that holds the traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +20,9 @@ import pytest
 from support import free_port
 from test_analysis import records, run
 
-from harness.cli import main
+from harness.cli import VERBS, main
 from harness.durations import ACCEPTED
+from harness.errors import ApiError, ClusterError, CommandFailed, EnvironmentProblem, HarnessError, RolloutError, UsageError
 from harness.results import SCHEMA
 
 
@@ -58,12 +61,14 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--trigger", "explode", "--no-up"], "unknown trigger"),
         (["compare", "--modes", "udp", "--no-up"], "unknown mode"),
         (["run", "--no-up", "--out", "/proc/rh-cannot-write"], "--out /proc/rh-cannot-write: cannot write there"),
-        (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "cannot write there"),
+        (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "--out /proc/x/r.json: cannot write there"),
+        (["load", "http://127.0.0.1:9/", "--records", "/proc/nope/x"], "--records /proc/nope/x: cannot write there"),
         (["run", "--no-up", "--max-failures", "-1"], "--max-failures -1: must be 0 or more"),
         (["run", "--no-up", "--max-fail-pct", "101"], "--max-fail-pct 101: must be in [0, 100]"),
         (["compare", "--no-up", "--max-failures", "x"], "invalid int value: 'x'"),
         (["compare", "--no-up", "--format", "xml"], "invalid choice: 'xml'"),
-        (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "cannot write there"),
+        (["compare", "--no-up", "--junit", "/proc/rh/j.xml"], "--junit /proc/rh/j.xml: cannot write there"),
+        (["report", "tests/examples", "--junit", "/proc/nope/j.xml"], "--junit /proc/nope/j.xml: cannot write there"),
         (["up", "--proxy-mode", "userspace"], "invalid choice: 'userspace'"),
         (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variant", "naive"], "unknown overlay 'naive'; available: "),
         (["compare", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variants", "as-is,pdb+x"], "unknown overlay 'x'"),
@@ -84,6 +89,128 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
     assert main(argv) == 2
     assert expect in one_error_line(capsys)
+
+
+def _failing_verb(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """`report` raises `error` once its flags are parsed."""
+
+    async def fail(args: object) -> int:
+        raise error
+
+    monkeypatch.setitem(VERBS, "report", replace(VERBS["report"], run=fail))
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UsageError("--out x: cannot write there"), 2),
+        (ClusterError("the API server is unreachable"), 3),
+        (CommandFailed("kind create cluster failed (exit 1): no space", 1, "no space"), 3),
+        (EnvironmentProblem("docker is not running"), 3),
+        (RolloutError("rollout of deployment 'web': not done within 180s"), 3),
+        (ApiError("failed to scale deployment 'web' to 5: 409 Conflict", 409), 3),
+        (HarnessError("the load process failed (exit 1)"), 3),
+    ],
+)
+def test_harness_errors_exit_2_for_usage_and_3_for_infrastructure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, error: HarnessError, code: int
+) -> None:
+    _failing_verb(monkeypatch, error)
+    assert main(["report", "results"]) == code
+    assert one_error_line(capsys) == f"rollout-harness: error: {error}"
+
+
+def test_a_missing_cluster_exits_3(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`run --no-up` with no cluster brought up: a ClusterError (infrastructure), not a usage error."""
+    monkeypatch.setenv("RH_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--no-up", "--out", str(tmp_path / "out")]) == 3
+    assert f"no kubeconfig at {tmp_path / 'cache'}" in one_error_line(capsys)
+
+
+def _internal_error_line(capsys: pytest.CaptureFixture[str]) -> Path:
+    """The one line of an internal error; the log file it names."""
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    (line,) = captured.err.splitlines()
+    m = re.fullmatch(r"rollout-harness: internal error: RuntimeError: boom in two lines; details in (\S+)", line)
+    assert m, line
+    return Path(m[1])
+
+
+def test_an_internal_error_is_one_line_naming_a_log_with_the_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RH_CACHE", str(tmp_path))
+    _failing_verb(monkeypatch, RuntimeError("boom in\ntwo lines"))
+    assert main(["report", "results"]) == 4
+    log = _internal_error_line(capsys)
+    assert log.parent == tmp_path / "logs"
+    text = log.read_text()
+    assert "arguments: ['report', 'results']" in text and "RuntimeError: boom in\ntwo lines" in text
+    assert "Traceback (most recent call last)" in text and "in fail" in text
+
+
+def test_an_internal_error_logs_to_a_temporary_file_when_the_cache_is_not_writable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RH_CACHE", "/proc/rh-cannot-write")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _failing_verb(monkeypatch, RuntimeError("boom in\ntwo lines"))
+    assert main(["report", "results"]) == 4
+    log = _internal_error_line(capsys)
+    assert log.parent == tmp_path and "RuntimeError: boom" in log.read_text()
+
+
+def test_an_internal_error_with_nowhere_to_log_says_so(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RH_CACHE", "/proc/rh-cannot-write")
+    monkeypatch.setattr(tempfile, "tempdir", "/proc/rh-cannot-write")
+    _failing_verb(monkeypatch, RuntimeError("boom"))
+    assert main(["report", "results"]) == 4
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("rollout-harness: internal error: RuntimeError: boom; no log written (") and line.endswith(
+        "-vv shows the traceback"
+    )
+
+
+def test_an_internal_error_shows_its_traceback_at_vv(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RH_CACHE", str(tmp_path))
+    _failing_verb(monkeypatch, RuntimeError("boom"))
+    assert main(["-vv", "report", "results"]) == 4
+    err = capsys.readouterr().err
+    assert "rollout-harness: internal error: RuntimeError: boom; details in " in err and "Traceback" in err
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    codes = capsys.readouterr().out.split("exit codes:")[1]
+    assert [ln.split()[0] for ln in codes.strip().splitlines()] == ["0", "1", "2", "3", "4", "130", "143"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["load", "http://127.0.0.1:9/", "--out", "{dir}"], "--out"),
+        (["load", "http://127.0.0.1:9/", "--records", "{dir}"], "--records"),
+        (["load", "http://127.0.0.1:9/", "--records", "/proc/version"], "--records /proc/version"),
+        (["report", "{saved}", "--junit", "{dir}"], "--junit"),
+        (["run", "--no-up", "--junit", "{dir}"], "--junit"),
+        (["compare", "--no-up", "--out", "{file}"], "--out"),
+    ],
+)
+def test_output_targets_are_checked_before_any_work(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], flag: str) -> None:
+    """A directory given for a file, or a file that cannot be written, is refused in one line naming its flag, before
+    the load or the table (report prints nothing)."""
+    paths = {"dir": tmp_path / "a-dir", "file": tmp_path / "a-file", "saved": _saved(tmp_path)}
+    paths["dir"].mkdir()
+    paths["file"].write_text("")
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"rollout-harness: error: {flag}"), line
+    assert "cannot write there" in line
 
 
 def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

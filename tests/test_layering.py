@@ -23,6 +23,7 @@ BELOW_THE_RESULTS = (
     "plot",
     "summary",
     "records",
+    "files",
 )
 
 

@@ -9,16 +9,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from test_analysis import records, run
 
+from harness import measure, plot
 from harness.cell import Prepared, SetUp
 from harness.errors import ClusterError, RolloutError
 from harness.matrix import enough, run_matrix
-from harness.model import CellSpec, ConnMode, Schedule, Status, Trigger
+from harness.model import CellSpec, ConnMode, Output, Schedule, Status, Trigger
 from harness.records import SKIPPED
-from harness.results import RunResult
+from harness.results import RunResult, load_results
 from harness.verdict import Verdict, fold
 
 NAIVE = {400 + i: "refused" for i in range(30)}
@@ -47,6 +49,8 @@ class FakeRunner:
         self.batches: list[list[int]] = []
         self.stuck_trials: set[int] = set()
         self.clean_trials: set[int] = set()
+        self.out: Path | None = None  # where the matrix saves the results: keep() sees whether each is there
+        self.kept: list[tuple[str, bool]] = []
 
     def start(self, cell: CellSpec, label: str = "") -> FakeSetUp:
         self.events.append((f"set-up{' ahead' if label else ''}", cell.name))
@@ -91,6 +95,9 @@ class FakeRunner:
 
     def failed(self, cell: CellSpec, error: str) -> RunResult:
         return replace(run(records()), name=cell.name, variant=cell.variant, trial=cell.trial, status=Status.FAILED, error=error)
+
+    def keep(self, result: RunResult) -> None:
+        self.kept.append((result.name, self.out is not None and (self.out / f"{result.name}.json").is_file()))
 
 
 def cells(variants: tuple[str, ...], trials: int, trials_outer: bool = True) -> list[CellSpec]:
@@ -218,3 +225,44 @@ async def test_a_series_rolls_trials_t_to_2t_minus_1_on_one_set_up() -> None:
     results = await run_matrix(runner, cells(("best-practice",), 7), Schedule(trials=7, series=True))
     assert runner.batches == [[1], [2, 3], [4, 5, 6, 7], [6, 7]]
     assert [(r.trial, r.status) for r in results] == [(t, Status.FAILED if t == 5 else Status.USED) for t in range(1, 8)]
+
+
+async def test_each_result_is_saved_before_it_is_kept(tmp_path: Path) -> None:
+    """The matrix writes a result's JSON, then asks the runner to keep what goes beside it (picture, records): a
+    failed cell too."""
+    runner = FakeRunner({"naive": NAIVE, "stuck": {}}, setup=0.0, tail=0.0)
+    runner.out = tmp_path
+    results = await run_matrix(runner, cells(("naive", "stuck"), 2), Schedule(trials=2, ahead=False), tmp_path)
+    assert [r.status for r in results] == [Status.USED, Status.FAILED] * 2
+    assert sorted(runner.kept) == sorted((r.name, True) for r in results)
+
+
+class KeepingRunner(FakeRunner):
+    """Keeps each result as harness.measure.CellRunner does (measure.keepsakes), with the records it came from."""
+
+    def __init__(self, outcome: dict[str, dict[int, str]], output: Output) -> None:
+        super().__init__(outcome, setup=0.0, tail=0.0)
+        self.output = output
+
+    def keep(self, result: RunResult) -> None:
+        measure.keepsakes(result, records(self.outcome[result.variant]), self.output, records_too=True)
+
+
+async def test_a_picture_that_fails_costs_no_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A picture that cannot be drawn (here: the disk is full) is a warning: every result is saved, whole, with its
+    records, and the matrix goes on."""
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plot, "available", lambda: True)
+    monkeypatch.setattr(plot, "run_png", full_disk)
+    runner = KeepingRunner({"naive": NAIVE, "best-practice": {}}, Output(tmp_path, keep_records=True))
+    results = await run_matrix(runner, cells(("naive", "best-practice"), 2), Schedule(trials=2), tmp_path)
+    assert sorted(r.name for r in load_results(tmp_path)) == sorted(r.name for r in results) and len(results) == 4
+    assert sorted(p.name for p in tmp_path.glob("*.records.jsonl")) == sorted(f"{r.name}.records.jsonl" for r in results)
+    assert not list(tmp_path.glob("*.png"))
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 4 and all(m.endswith(".png not drawn: OSError: [Errno 28] No space left on device") for m in said), said

@@ -7,8 +7,9 @@ measured run, into RunOptions). Each verb turns the parsed flags into typed opti
 with those: nothing below the command line sees an argparse Namespace.
 
 main(argv) is the single exit point: results on stdout (or --out), diagnostics on stderr through the `harness`
-logger (never the root logger: a program that calls main() keeps its logging as it was), any HarnessError as one
-line with exit code 2, Ctrl-C as exit code 130 and SIGTERM as 143, after cleanup.
+logger (never the root logger: a program that calls main() keeps its logging as it was), any error as one line with
+the exit code harness.errors gives it (2 usage, 3 infrastructure, 4 a bug, whose traceback goes to a log file:
+harness.cli.crash), Ctrl-C as exit code 130 and SIGTERM as 143, after cleanup.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from collections.abc import Awaitable, Sequence
 
 from harness import __version__, progress
 from harness.cli import client_image, cluster, load, matrix, report, variants
+from harness.cli.crash import failed
 from harness.cli.verb import Parser, Verb
-from harness.errors import HarnessError
+from harness.errors import ExitCode
 
 log = logging.getLogger("harness")
 
@@ -38,7 +40,12 @@ NOISY = ("kubernetes", "urllib3", "asyncio")
 
 def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    p = Parser(prog="rollout-harness", description="Measure traffic lost while a Kubernetes Deployment rolls.", formatter_class=raw)
+    p = Parser(
+        prog="rollout-harness",
+        description="Measure traffic lost while a Kubernetes Deployment rolls.",
+        epilog="exit codes:\n" + "\n".join(f"  {c.value:<4} {c.meaning}" for c in ExitCode),
+        formatter_class=raw,
+    )
     p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
     _add_verbosity(p, "")
     sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser)
@@ -92,28 +99,20 @@ async def _until_terminated(run: Awaitable[int]) -> int:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
-def _error(e: HarnessError) -> int:
-    print(f"rollout-harness: error: {e}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except HarnessError as e:
-        return _error(e)
+    except Exception as e:
+        return failed(e, argv)
     verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after
     with progress.logging_to(sys.stderr, _levels(verbose, quiet)):
         try:
             return asyncio.run(_until_terminated(VERBS[args.verb].run(args)))
-        except HarnessError as e:
-            code = _error(e)
-            if verbose:
-                log.debug("detail", exc_info=True)
-            return code
         except KeyboardInterrupt:
             print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
         except Terminated:
             print("rollout-harness: terminated; cleaned up", file=sys.stderr)
-            return 143
+            return ExitCode.TERMINATED
+        except Exception as e:  # a HarnessError as one line; anything else is a bug, its traceback saved to a log
+            return failed(e, argv)

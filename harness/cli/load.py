@@ -10,8 +10,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_dir
+from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_file
 from harness.durations import ACCEPTED, parse_duration
+from harness.files import write_atomic
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import LoadSpec
 from harness.model import ConnMode
@@ -59,8 +60,9 @@ async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path |
     from harness.summary import Accumulator
 
     spec.validate()
-    if out:
-        writable_dir(out.parent)
+    for path, flag in ((out, "--out"), (records, "--records")):
+        if path is not None:
+            writable_file(path, flag)
     acc = Accumulator()
     writer = RecordWriter(records)
     last = time.monotonic()
@@ -94,7 +96,7 @@ async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path |
             "generator": {"cpu_seconds": result.cpu_seconds, "cpu_ms_per_1k": result.cpu_ms_per_1k, "wall_seconds": result.wall_seconds},
             "summary": asdict(summary),
         }
-        out.write_text(json.dumps(doc, indent=1) + "\n")
+        write_atomic(out, json.dumps(doc, indent=1) + "\n")
     if why := budget.exceeded_load(summary):
         log.warning("over budget (%s): %s", budget.describe(), why)
         return EXIT_OVER_BUDGET

@@ -100,7 +100,7 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
     for name in dict.fromkeys(c.variant for c in cells):
         cell_variant(opts, name)  # every variant (or workload + overlays) loads and converts before any cluster work
     if opts.output.out:
-        writable_dir(opts.output.out)
+        writable_dir(opts.output.out, "--out")
     how = replace(how, budget=replace(how.budget, certify=opts.schedule.certify))
     how.check_writable()
     t0 = time.monotonic()
@@ -117,7 +117,8 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
         from harness import plot
 
         if plot.available():
-            plot.overview_png(results, out / "overview.png")
+            path = out / "overview.png"
+            plot.best_effort(path, lambda: plot.overview_png(results, path))
         else:
             log.info("pictures: install rollout-harness[plot] (matplotlib) for a PNG per run and an overview")
     return output.emit(results, how, _footer(results, time.monotonic() - t0, opts.schedule))

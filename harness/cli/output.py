@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from harness.cli.verb import writable_dir
+from harness.cli.verb import writable_file
+from harness.files import write_atomic
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.results import RunResult
 
@@ -62,7 +63,7 @@ class Rendering:
     def check_writable(self) -> None:
         """UsageError now if the JUnit file could not be written at the end."""
         if self.junit is not None:
-            writable_dir(self.junit.absolute().parent)
+            writable_file(self.junit, "--junit")
 
 
 def emit(results: list[RunResult], how: Rendering, footer: str = "") -> int:
@@ -82,7 +83,7 @@ def emit(results: list[RunResult], how: Rendering, footer: str = "") -> int:
         if footer:
             print(f"\n{footer}")
     if how.junit is not None:
-        how.junit.write_text(junit_xml(results, budget))
+        write_atomic(how.junit, junit_xml(results, budget))
     if not budget.active:
         return 0
     for c, why in over:

@@ -59,12 +59,31 @@ def percent(text: str) -> float:
     return value
 
 
-def writable_dir(path: Path) -> None:
-    """Reject an --out that cannot be written before the run, not after it (results would be lost)."""
+def writable_dir(path: Path, flag: str) -> None:
+    """Reject an output directory (`flag`, e.g. run's --out) that cannot be written before the run, not after it
+    (results would be lost). Creates it."""
+    if why := _unwritable(path):
+        raise UsageError(f"{flag} {path}: cannot write there ({why})")
+
+
+def writable_file(path: Path, flag: str) -> None:
+    """Reject an output file (`flag`: --junit, load's --out or --records) that is a directory, or that cannot be
+    written, before the run. Creates its directory."""
+    why = "a directory; give a file name" if path.is_dir() else _unwritable(path.absolute().parent, path)
+    if why:
+        raise UsageError(f"{flag} {path}: cannot write there ({why})")
+
+
+def _unwritable(directory: Path, file: Path | None = None) -> str:
+    """Why a file cannot be created in `directory` (made if missing), or `file`, if it exists, opened to append to
+    (as --records opens it; --out and --junit replace it, so their directory is what counts); "" if they can."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".rh-write-test-{os.getpid()}"
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".rh-write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
+        if file is not None and file.exists():
+            file.open("a").close()
     except OSError as e:
-        raise UsageError(f"--out {path}: cannot write there ({e.strerror})") from None
+        return e.strerror or str(e)
+    return ""
