@@ -15,8 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from support import free_port
 from test_analysis import records, run
+from test_manifests import BOMB, DEP, SVC
 
 from harness.cli import main
 from harness.durations import ACCEPTED
@@ -79,10 +81,41 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--dns-cache", "30"], "a DNS cache time goes with discovery dns"),
         (["run", "--no-up", "--discovery", "consul"], "invalid choice: 'consul'"),
         (["run", "--no-up", "--discovery", "dns", "--dns-cache", "2h"], "DNS cache time 7200s: must be in [0, 3600] s"),
+        (["variants", "--workload", "-"], "YAML from standard input ('-') is not supported: save it to a file first"),
+        (["run", "--no-up", "--workload", "-"], "YAML from standard input ('-') is not supported"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], no_cluster: None, argv: list[str], expect: str) -> None:
     assert main(argv) == 2
+    assert expect in one_error_line(capsys)
+
+
+@pytest.fixture
+def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A bad input that got past its check would find no cluster to run on (--no-up: no kubeconfig) instead of
+    running cells on the harness's cluster, if one is up."""
+    monkeypatch.setenv("RH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+UDP_ONLY = {"kind": "List", "items": [yaml.safe_load(DEP), yaml.safe_load(SVC.replace("{port: 80}", "{port: 53, protocol: UDP}"))]}
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a YAML text file (byte 0x89 at offset 0 is not UTF-8)"),
+        (BOMB.encode(), "YAML refused: aliases expand to more than 10,000 nodes"),
+        (yaml.safe_dump(UDP_ONLY).encode(), "Service 's' has no TCP port (53/UDP); the load is HTTP over TCP"),
+        (DEP.replace("apps/v1", "extensions/v1beta1").encode(), "is extensions/v1beta1, which Kubernetes no longer serves"),
+    ],
+)
+@pytest.mark.parametrize("verb", [["variants"], ["run", "--no-up"]])
+def test_bad_workload_file_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], no_cluster: None, tmp_path: Path, verb: list[str], content: bytes, expect: str
+) -> None:
+    (tmp_path / "w.yaml").write_bytes(content)
+    assert main([*verb, "--workload", str(tmp_path / "w.yaml")]) == 2
     assert expect in one_error_line(capsys)
 
 
