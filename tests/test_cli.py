@@ -362,3 +362,17 @@ def test_sigterm_cancels_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
     err = first + rest
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "rollout-harness: terminated; cleaned up" and "Traceback" not in err
+
+
+@pytest.mark.integration
+def test_an_unreachable_cluster_is_one_line_naming_its_url(capsys: pytest.CaptureFixture[str], no_cluster: None, tmp_path: Path) -> None:
+    """A kubeconfig whose API server refuses connections (a closed port here: no cluster needed) fails before any cell,
+    in one line with the server's URL and why."""
+    port = free_port()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    assert main(["run", "--kubeconfig", str(kubeconfig), "--client", "pod", "--out", str(tmp_path / "out")]) != 0  # infrastructure
+    assert f"cannot reach the API server https://127.0.0.1:{port}: Connection refused" in one_error_line(capsys)
