@@ -58,7 +58,10 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["load", "http://127.0.0.1:9/", "--read-timeout", "0s"], "read timeout 0s: must be in (0, 3600] s"),
         (["load", "http://127.0.0.1:9/", "--connections", "5000"], "connections 5000: must be in [1, 1000]"),
         (["load", "http://127.0.0.1:9/", "--max-in-flight", "0"], "argument --max-in-flight: must be positive"),
-        (["load", "http://127.0.0.1:9/", "--max-in-flight", "1", "--rate", "2000"], "max in-flight 1: below the 16000 requests"),
+        (
+            ["load", "http://127.0.0.1:9/", "--max-in-flight", "1", "--rate", "2000"],
+            "--max-in-flight 1: below the 16000 requests a stalled server holds",
+        ),
         (["load", "http://127.0.0.1:9/", "-n", "0"], "argument -n/--requests: must be positive"),
         (["load", "http://127.0.0.1:9/", "--max-failures", "-1"], "--max-failures -1: must be 0 or more"),
         (["load", "http://127.0.0.1:9/", "--max-fail-pct", "-0.5"], "--max-fail-pct -0.5: must be in [0, 100]"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.cli import output
 from harness.cli.verb import CONNECTIONS_HELP, Verb, duration, positive, writable_dir
 from harness.durations import ACCEPTED
+from harness.errors import UsageError
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import LoadSpec
 from harness.model import ConnMode
@@ -53,8 +54,16 @@ async def run(args: argparse.Namespace) -> int:
         read_timeout=args.read_timeout,
         connections=args.connections,
     )
+    spec.validate()
+    need = spec.in_flight_needed()
     if args.max_in_flight is None:
-        spec = replace(spec, max_in_flight=max(spec.max_in_flight, spec.in_flight_needed()))
+        spec = replace(spec, max_in_flight=max(spec.max_in_flight, need))
+    elif args.max_in_flight < need:
+        raise UsageError(
+            f"--max-in-flight {args.max_in_flight}: below the {need} requests a stalled server holds at this rate and these "
+            "timeouts (rate × (connect + read timeout)), beyond which requests are skipped, not sent; raise it, or lower "
+            "the rate or the timeouts"
+        )
     return await load(spec, output.budget(args), args.out, args.records, args.timeline)
 
 
