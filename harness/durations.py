@@ -15,13 +15,15 @@ ACCEPTED = "accepted forms: 30s, 2m, 1m30s, 500ms, 1h, or a number of seconds"
 def parse_duration(text: str) -> float:
     """Return seconds for `text`; raise UsageError naming the accepted forms otherwise."""
     s = text.strip().lower()
+    if s.startswith("-"):
+        raise UsageError(f"bad duration {text!r}: must not be negative; {ACCEPTED}")
     try:
         value = float(s)
     except ValueError:
         pass
     else:
-        if value < 0 or not math.isfinite(value):
-            raise UsageError(f"bad duration {text!r}: must be a finite, non-negative time; {ACCEPTED}")
+        if not math.isfinite(value):
+            raise UsageError(f"bad duration {text!r}: must be a finite time; {ACCEPTED}")
         return value
     pos, total = 0, 0.0
     for m in _PART.finditer(s):

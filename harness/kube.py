@@ -50,13 +50,26 @@ def api_error(what: str, e: ApiException) -> ApiError:
     return ApiError(f"failed to {what}: {e.status} {e.reason}" + (f": {msg}" if msg else ""), int(e.status or 0))
 
 
+def unanswered(e: BaseException) -> str:
+    """Why a call got no answer, from its innermost cause: `Connection refused`, `Name or service not known`,
+    `timed out`, a TLS error (urllib3 wraps it in a MaxRetryError that says only that it gave up)."""
+    for _ in range(10):
+        reason = getattr(e, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else e.__cause__ or e.__context__
+        if inner is None:
+            break
+        e = inner
+    text = (e.strerror if isinstance(e, OSError) else None) or str(e)
+    return text.splitlines()[0] if text.strip() else type(e).__name__
+
+
 def call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ApiException as e:
         raise api_error(what, e) from e
     except UNREACHABLE as e:
-        raise ClusterError(f"failed to {what}: the API server is unreachable ({type(e).__name__})") from e
+        raise ClusterError(f"failed to {what}: the API server is unreachable ({unanswered(e)})") from e
 
 
 def _delete(what: str, fn: Callable[[], object]) -> None:
@@ -120,8 +133,19 @@ class Kube:
     def close(self) -> None:
         self._api.close()
 
+    @property
+    def server(self) -> str:
+        """The API server's URL, as the kubeconfig gives it."""
+        return str(self._api.configuration.host)
+
     def ping(self) -> str:
-        info = call("reach the API server", lambda: client.VersionApi(self._api).get_code(_request_timeout=5))
+        """The API server's version; ClusterError naming its URL and why if it does not answer."""
+        try:
+            info = client.VersionApi(self._api).get_code(_request_timeout=5)
+        except ApiException as e:
+            raise api_error(f"reach the API server {self.server}", e) from e
+        except UNREACHABLE as e:
+            raise ClusterError(f"cannot reach the API server {self.server}: {unanswered(e)}") from e
         return str(info.git_version)
 
     # namespaces -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
 import ssl
 import time
@@ -21,8 +22,11 @@ from harness.classify import FailureKind, classify_exception, classify_status, d
 from harness.discovery import DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
 from harness.httpclient import Pool, request_bytes
-from harness.model import ConnMode, Discovery, Traffic
+from harness.model import ConnMode, Discovery, Traffic, within
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
+
+MAX_DURATION = 7 * 86400.0
+"""Seconds: a week of load is the longest a schedule may be."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,9 @@ class LoadSpec:
     mode: ConnMode = ConnMode.NEW
     max_requests: int | None = None
     max_in_flight: int = 2000
-    """Requests in flight beyond this are recorded as `skipped`, never delayed (bounded memory and fds)."""
+    """Requests in flight beyond this are recorded as `skipped`, never delayed (bounded memory and fds). `load`
+    refuses a cap below in_flight_needed and, unless given one, raises this default to it (a run keeps it: its skipped
+    requests make the run unreliable)."""
     connect_timeout: float = Traffic.connect_timeout
     read_timeout: float = Traffic.read_timeout
     connections: int = Traffic.connections
@@ -49,9 +55,15 @@ class LoadSpec:
         n = int(self.rate * self.duration)
         return min(n, self.max_requests) if self.max_requests is not None else n
 
+    def in_flight_needed(self) -> int:
+        """Requests in flight while a server stalls and every request waits out both timeouts: rate × (connect +
+        read timeout). Under a lower cap a stall's timeouts become skipped requests, which say nothing of the server."""
+        return math.ceil(self.rate * (self.connect_timeout + self.read_timeout))
+
     def validate(self) -> None:
+        """UsageError naming the first setting out of its range."""
         if not self.url.startswith(("http://", "https://")):
-            raise UsageError(f"bad URL {self.url!r}: must start with http://")
+            raise UsageError(f"bad URL {self.url!r}: must start with http:// or https://")
         try:
             host = yarl.URL(self.url).host
         except ValueError as e:
@@ -59,8 +71,7 @@ class LoadSpec:
         if not host:
             raise UsageError(f"bad URL {self.url!r}: no host")
         Traffic(self.rate, self.connect_timeout, self.read_timeout, self.connections, dns_cache=self.dns_cache).validate()
-        if self.duration <= 0:
-            raise UsageError("duration must be positive")
+        within("duration", self.duration, 0, MAX_DURATION, "s", low_open=True)
         if self.max_in_flight < 1:
             raise UsageError("max in-flight must be at least 1")
 

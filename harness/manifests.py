@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import UsageError
 from harness.resources import manifests_dir
+from harness.workloadfile import read_workload
+from harness.yamlfile import read_yaml
 
 Obj = dict[str, Any]
 
@@ -58,17 +58,6 @@ def _without_nulls(x: Any) -> Any:
     return copy.deepcopy(x)
 
 
-def _read_yaml(path: Path) -> list[Any]:
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from e
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
-
-
 VARIANTS, OVERLAYS = "variants", "overlays"
 KEYS = {
     VARIANTS: {"name", "description", "base", "deployment", "objects", "update_env"},
@@ -89,7 +78,7 @@ def _doc(root: Path, name: str, kind: str) -> dict[str, Any]:
     path = root / kind / f"{name}.yaml"
     if not path.exists():
         raise UsageError(f"unknown {kind[:-1]} {name!r}; available: {', '.join(available(root, kind))}")
-    docs = _read_yaml(path)
+    docs = read_yaml(path)
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise UsageError(f"{path}: expected one YAML mapping")
     doc = docs[0]
@@ -120,7 +109,7 @@ def _chain(root: Path, name: str, kind: str) -> list[dict[str, Any]]:
 
 def load_variant(name: str, root: Path | None = None) -> Variant:
     root = root or manifests_dir()
-    base_docs = _read_yaml(root / "base.yaml")
+    base_docs = read_yaml(root / "base.yaml")
     by_kind = {d.get("kind"): d for d in base_docs if isinstance(d, dict)}
     if "Deployment" not in by_kind or "Service" not in by_kind:
         raise UsageError(f"{root / 'base.yaml'}: needs one Deployment and one Service")
@@ -146,53 +135,17 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
     )
 
 
-WORKLOAD_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "ConfigMap")
-
-
 def load_workload(path: Path, port: int | None = None, overlays: tuple[str, ...] = (), root: Path | None = None) -> Variant:
-    """Your own workload as a variant: one Deployment, the Service whose selector matches its pods (any names,
-    labels, container and ports), and extra objects of the kinds the harness can create. Namespaces in the file
-    are dropped (every cell gets a fresh one). port: the Service port the load goes to (default: its first).
+    """Your own workload as a variant: the file's Deployment, its Service and extra objects (harness.workloadfile:
+    what it accepts and refuses; port: the Service port the load goes to, default its first TCP one).
     overlays: names under `root`/overlays (see manifests/overlays/README.md), applied in order; the variant's
     name is the file's stem followed by `+overlay` for each."""
-    docs = [d for d in _read_yaml(path) if isinstance(d, dict)]
-    deployments = [d for d in docs if d.get("kind") == "Deployment"]
-    if len(deployments) != 1:
-        raise UsageError(f"{path}: needs exactly one Deployment (found {len(deployments)})")
-    dep = copy.deepcopy(deployments[0])
-    try:
-        pod_labels = dep["spec"]["template"]["metadata"]["labels"] or {}
-        dep["spec"]["template"]["spec"]["containers"][0]["image"]
-    except (KeyError, IndexError, TypeError):
-        raise UsageError(f"{path}: the Deployment needs spec.template.metadata.labels and a container with an image") from None
-
-    def selects(svc: Obj) -> bool:
-        sel = (svc.get("spec") or {}).get("selector") or {}
-        return bool(sel) and all(pod_labels.get(k) == v for k, v in sel.items())
-
-    services = [d for d in docs if d.get("kind") == "Service" and selects(d)]
-    if not services:
-        raise UsageError(f"{path}: needs a Service whose selector matches the Deployment's pod labels {pod_labels}")
-    svc = copy.deepcopy(services[0])
-    ports = (svc.get("spec") or {}).get("ports") or []
-    if not ports:
-        raise UsageError(f"{path}: Service {svc.get('metadata', {}).get('name')!r} has no ports")
-    if port is not None:
-        chosen = [p for p in ports if p.get("port") == port]
-        if not chosen:
-            raise UsageError(f"--port {port}: Service {svc['metadata'].get('name')!r} has ports {[p.get('port') for p in ports]}")
-        svc["spec"]["ports"] = chosen + [p for p in ports if p is not chosen[0]]
-    others = [copy.deepcopy(d) for d in docs if d is not deployments[0] and d is not services[0]]
-    for o in others:
-        if o.get("kind") not in WORKLOAD_KINDS:
-            raise UsageError(f"{path}: cannot create {o.get('kind')!r} objects; supported: {', '.join(WORKLOAD_KINDS)}")
-    for o in (dep, svc, *others):
-        o.setdefault("metadata", {}).pop("namespace", None)
+    dep, svc, others = read_workload(path, port)
     target = svc["spec"]["ports"][0]
     fill = {
         "$container": dep["spec"]["template"]["spec"]["containers"][0]["name"],
         "$port": target.get("targetPort", target.get("port")),
-        "$pod_labels": (dep["spec"].get("selector") or {}).get("matchLabels") or pod_labels,
+        "$pod_labels": dep["spec"]["selector"]["matchLabels"],
         "$name": dep["metadata"].get("name", "app"),
     }
     described = [f"your workload {path.name}: deployment {dep['metadata'].get('name')!r}"]

@@ -17,8 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from support import free_port
 from test_analysis import records, run
+from test_manifests import BOMB, DEP, SVC
 
 from harness.cli import VERBS, main
 from harness.durations import ACCEPTED
@@ -45,21 +47,54 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--baseline", "5 s"], ACCEPTED),
         (["launch"], "invalid choice: 'launch'"),
         ([], "required"),
-        (["load", "ftp://127.0.0.1/"], "bad URL 'ftp://127.0.0.1/'"),
+        (["load", "ftp://127.0.0.1/"], "bad URL 'ftp://127.0.0.1/': must start with http:// or https://"),
         (["load", "127.0.0.1:8080"], "bad URL"),
         (["load", "http://127.0.0.1:9/", "--rate", "-5"], "must be positive: '-5'"),
         (["load", "http://127.0.0.1:9/", "--rate", "0"], "must be positive"),
         (["load", "http://127.0.0.1:9/", "--rate", "lots"], "not a number: 'lots'"),
         (["load", "http://127.0.0.1:9/", "--rate", "1e9"], "rate 1e+09: must be in (0, 100000] requests/s"),
         (["load", "http://127.0.0.1:9/", "--mode", "udp"], "invalid choice: 'udp'"),
-        (["load", "http://127.0.0.1:9/", "--duration", "0"], "duration must be positive"),
+        (["load", "http://127.0.0.1:9/", "--duration", "0"], "duration 0s: must be in (0, 604800] s"),
+        (["load", "http://127.0.0.1:9/", "--duration", "-1s"], "argument --duration: bad duration '-1s': must not be negative"),
+        (["load", "http://127.0.0.1:9/", "--duration", "1e308"], "duration 1e+308s: must be in (0, 604800] s"),
+        (["load", "http://127.0.0.1:9/", "--connect-timeout", "0"], "connect timeout 0s: must be in (0, 3600] s"),
+        (["load", "http://127.0.0.1:9/", "--read-timeout", "0s"], "read timeout 0s: must be in (0, 3600] s"),
+        (["load", "http://127.0.0.1:9/", "--connections", "5000"], "connections 5000: must be in [1, 1000]"),
+        (["load", "http://127.0.0.1:9/", "--max-in-flight", "0"], "argument --max-in-flight: must be positive"),
+        (
+            ["load", "http://127.0.0.1:9/", "--max-in-flight", "1", "--rate", "2000"],
+            "--max-in-flight 1: below the 16000 requests a stalled server holds",
+        ),
+        (["load", "http://127.0.0.1:9/", "-n", "0"], "argument -n/--requests: must be positive"),
+        (["load", "http://127.0.0.1:9/", "--max-failures", "-1"], "--max-failures -1: must be 0 or more"),
+        (["load", "http://127.0.0.1:9/", "--max-fail-pct", "-0.5"], "--max-fail-pct -0.5: must be in [0, 100]"),
         (["load", "http://127.0.0.1:9/", "--bogus"], "unrecognized arguments: --bogus"),
         (["load", "http://[::1"], "bad URL"),
         (["load", "http:///nohost"], "bad URL"),
         (["run", "--rollout-timeout", "0", "--no-up"], "rollout timeout 0s is too short"),
+        (["run", "--rollout-timeout", "1e9", "--no-up"], "rollout timeout 1e+09s: must be in [1, 86400] s"),
+        (["run", "--no-up", "--tail=-2s"], "argument --tail: bad duration '-2s': must not be negative"),
+        (["run", "--no-up", "--baseline", "2h"], "baseline 7200s: must be in [0, 3600] s"),
+        (["run", "--no-up", "--connect-timeout", "0"], "connect timeout 0s: must be in (0, 3600] s"),
+        (["run", "--no-up", "--rate", "1e9"], "rate 1e+09: must be in (0, 100000] requests/s"),
+        (["run", "--no-up", "--connections", "0"], "argument --connections: must be positive"),
+        (["run", "--no-up", "--trials", "100000"], "trials 100000: must be in [1, 10000]"),
+        (["compare", "--no-up", "--parallel", "100"], "parallel cells 100: must be in [1, 64]"),
+        (["run", "--no-up", "--max-lateness", "0"], "maximum lateness 0s: must be in (0, 60] s"),
+        (["run", "--no-up", "--max-gap", "2m"], "maximum gap 120s: must be in (0, 60] s"),
+        (["run", "--no-up", "--certify", "0%"], "argument --certify: must be between 0% and 100%"),
+        (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--port", "70000"], "Service port 70000: must be in [1, 65535]"),
+        (["run", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--port", "0"], "argument --port: must be positive"),
         (["run", "--variant", "nope", "--no-up"], "unknown variant 'nope'"),
         (["run", "--trigger", "explode", "--no-up"], "unknown trigger"),
         (["compare", "--modes", "udp", "--no-up"], "unknown mode"),
+        (["compare", "--no-up", "--variants", ""], "--variants '': names nothing; give one or more, comma-separated"),
+        (["compare", "--no-up", "--triggers", " , "], "--triggers ' , ': names nothing"),
+        (["compare", "--no-up", "--modes", ""], "--modes '': names nothing"),
+        (["compare", "--no-up", "--variants", "naive,readiness,naive"], "--variants 'naive,readiness,naive': naive given twice"),
+        (["compare", "--no-up", "--workload", "tests/examples/shop-api.yaml", "--variants", ""], "--variants '': names nothing"),
+        (["compare", "--no-up", "--modes", "new,keepalive,new"], "new given twice"),
+        (["run", "--no-up", "--variant", ""], "unknown variant ''"),
         (["run", "--no-up", "--out", "/proc/rh-cannot-write"], "--out /proc/rh-cannot-write: cannot write there"),
         (["load", "http://127.0.0.1:9/", "--out", "/proc/x/r.json"], "--out /proc/x/r.json: cannot write there"),
         (["load", "http://127.0.0.1:9/", "--records", "/proc/nope/x"], "--records /proc/nope/x: cannot write there"),
@@ -84,9 +119,11 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--dns-cache", "30"], "a DNS cache time goes with discovery dns"),
         (["run", "--no-up", "--discovery", "consul"], "invalid choice: 'consul'"),
         (["run", "--no-up", "--discovery", "dns", "--dns-cache", "2h"], "DNS cache time 7200s: must be in [0, 3600] s"),
+        (["variants", "--workload", "-"], "YAML from standard input ('-') is not supported: save it to a file first"),
+        (["run", "--no-up", "--workload", "-"], "YAML from standard input ('-') is not supported"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], no_cluster: None, argv: list[str], expect: str) -> None:
     assert main(argv) == 2
     assert expect in one_error_line(capsys)
 
@@ -211,6 +248,35 @@ def test_output_targets_are_checked_before_any_work(capsys: pytest.CaptureFixtur
     line = one_error_line(capsys)
     assert line.startswith(f"rollout-harness: error: {flag}"), line
     assert "cannot write there" in line
+
+
+@pytest.fixture
+def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A bad input that got past its check would find no cluster to run on (--no-up: no kubeconfig) instead of
+    running cells on the harness's cluster, if one is up."""
+    monkeypatch.setenv("RH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+UDP_ONLY = {"kind": "List", "items": [yaml.safe_load(DEP), yaml.safe_load(SVC.replace("{port: 80}", "{port: 53, protocol: UDP}"))]}
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a YAML text file (byte 0x89 at offset 0 is not UTF-8)"),
+        (BOMB.encode(), "YAML refused: aliases expand to more than 10,000 nodes"),
+        (yaml.safe_dump(UDP_ONLY).encode(), "Service 's' has no TCP port (53/UDP); the load is HTTP over TCP"),
+        (DEP.replace("apps/v1", "extensions/v1beta1").encode(), "is extensions/v1beta1, which Kubernetes no longer serves"),
+    ],
+)
+@pytest.mark.parametrize("verb", [["variants"], ["run", "--no-up"]])
+def test_bad_workload_file_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], no_cluster: None, tmp_path: Path, verb: list[str], content: bytes, expect: str
+) -> None:
+    (tmp_path / "w.yaml").write_bytes(content)
+    assert main([*verb, "--workload", str(tmp_path / "w.yaml")]) == 2
+    assert expect in one_error_line(capsys)
 
 
 def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -426,3 +492,17 @@ def test_sigterm_cancels_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
     err = first + rest
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "rollout-harness: terminated; cleaned up" and "Traceback" not in err
+
+
+@pytest.mark.integration
+def test_an_unreachable_cluster_is_one_line_naming_its_url(capsys: pytest.CaptureFixture[str], no_cluster: None, tmp_path: Path) -> None:
+    """A kubeconfig whose API server refuses connections (a closed port here: no cluster needed) fails before any cell,
+    in one line with the server's URL and why."""
+    port = free_port()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    assert main(["run", "--kubeconfig", str(kubeconfig), "--client", "pod", "--out", str(tmp_path / "out")]) != 0  # infrastructure
+    assert f"cannot reach the API server https://127.0.0.1:{port}: Connection refused" in one_error_line(capsys)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.deploy import render
 from harness.errors import UsageError
 from harness.manifests import OVERLAYS, Variant, as_statefulset, available, load_variant, load_workload, merge
 from harness.resources import manifests_dir
 from harness.workload import Workload
+from harness.yamlfile import read_yaml
 
 REQUIRED = {
     "naive",
@@ -126,7 +129,12 @@ def test_own_workload_keeps_its_names_and_is_rendered_for_either_client() -> Non
         (DEP + "---\n" + DEP, None, "needs exactly one Deployment (found 2)"),
         (DEP, None, "needs a Service whose selector matches"),
         (DEP + "---\n" + SVC.replace("{x: y}", "{x: z}"), None, "needs a Service whose selector matches"),
-        (DEP + "---\n" + SVC, 81, "--port 81: Service 's' has ports [80]"),
+        (DEP + "---\n" + SVC, 81, "--port 81: Service 's' has TCP ports [80]"),
+        (DEP + "---\n" + SVC.replace("{port: 80}", "{port: 53, protocol: UDP}"), None, "Service 's' has no TCP port (53/UDP)"),
+        (DEP.replace("  selector: {matchLabels: {x: y}}\n", "") + "---\n" + SVC, None, "Deployment 'a' needs spec.selector.matchLabels"),
+        (DEP.replace("{matchLabels: {x: y}}", "{matchLabels: {x: z}}"), None, "spec.selector.matchLabels {'x': 'z'} does not select"),
+        (DEP.replace("apps/v1", "extensions/v1beta1"), None, "Deployment 'a' is extensions/v1beta1, which Kubernetes no longer serves"),
+        ("kind: Deployment\nmetadata: [a]\n", None, "a 'Deployment' object whose metadata or spec is not a mapping"),
         (DEP + "---\n" + SVC + "---\nkind: Secret\nmetadata: {name: k}\n", None, "cannot create 'Secret' objects"),
         (DEP.replace("spec: {containers: [{name: c, image: i}]}", "spec: {}"), None, "a container with an image"),
     ],
@@ -201,3 +209,60 @@ def test_a_variant_as_a_statefulset_keeps_its_pods_and_gains_a_headless_service(
     assert [o["kind"] for o in rendered] == ["StatefulSet", "Service", "PodDisruptionBudget", "Service"]
     with pytest.raises(UsageError, match="Recreate strategy has no StatefulSet counterpart"):
         as_statefulset(load_variant("recreate"))
+
+
+def test_a_kubectl_export_list_loads_as_new_objects(tmp_path: Path) -> None:
+    """`kubectl get deployment,service -o yaml` writes a List of objects carrying what the server set; each cell
+    creates them afresh, so that is dropped (a create with a resourceVersion or a taken cluster IP fails)."""
+    server = {"resourceVersion": "42", "uid": "u", "creationTimestamp": "2024-01-01T00:00:00Z", "namespace": "prod"}
+    dep = yaml.safe_load(DEP) | {"status": {"replicas": 1}}
+    dep["metadata"] |= server | {"annotations": {"deployment.kubernetes.io/revision": "3", "team": "x"}}
+    svc = yaml.safe_load(SVC)
+    svc["metadata"] |= server
+    svc["spec"] |= {"type": "NodePort", "clusterIP": "10.96.0.7", "clusterIPs": ["10.96.0.7"]}
+    svc["spec"]["ports"] = [{"port": 53, "protocol": "UDP"}, {"port": 80, "nodePort": 30000}]
+    f = tmp_path / "export.yaml"
+    f.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [dep, svc], "metadata": {"resourceVersion": ""}}))
+    v = load_workload(f)
+    assert v.deployment["metadata"] == {"name": "a", "annotations": {"team": "x"}} and "status" not in v.deployment
+    assert v.service["metadata"] == {"name": "s"} and "clusterIP" not in v.service["spec"] and "clusterIPs" not in v.service["spec"]
+    assert v.service["spec"]["ports"] == [{"port": 80}, {"port": 53, "protocol": "UDP"}], "the load goes to the TCP port"
+    f.write_text(yaml.safe_dump({"kind": "DeploymentList", "items": [{k: x for k, x in dep.items() if k != "kind"}]}) + "---\n" + SVC)
+    assert load_workload(f).deployment["kind"] == "Deployment"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (BOMB.encode(), "YAML refused: aliases expand to more than 10,000 nodes"),
+        (b"a: &a [*a]\n", "YAML refused: an alias refers to a node that contains it"),
+        (b"[" * 100_000, "YAML nested too deeply"),
+        (b"#" * (2 << 20), "2,097,152 bytes; YAML files over 1 MiB are refused"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a YAML text file (byte 0x89 at offset 0 is not UTF-8)"),
+        (b"a: 1\x00\n", "not a YAML text file (character #x0000 at position 4"),
+        (b"a: !!python/object:os.system x\n", "malformed YAML at line 1: could not determine a constructor"),
+    ],
+)
+def test_yaml_that_is_not_a_small_text_is_refused_at_once(tmp_path: Path, content: bytes, expect: str) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_bytes(content)
+    t0 = time.monotonic()
+    with pytest.raises(UsageError, match=re.escape(f"{f}: {expect}")) as e:
+        read_yaml(f)
+    assert "\n" not in str(e.value) and time.monotonic() - t0 < 2
+
+
+def test_yaml_aliases_within_the_limit_and_utf16_load(tmp_path: Path) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text("env: &env [{name: A, value: '1'}]\nmain: *env\nside: *env\n")
+    env = [{"name": "A", "value": "1"}]
+    assert read_yaml(f) == [{"env": env, "main": env, "side": env}]
+    f.write_bytes("kind: Service # é\n".encode("utf-16"))  # what PowerShell's `>` writes
+    assert read_yaml(f) == [{"kind": "Service"}]
+    with pytest.raises(UsageError, match=r"standard input \('-'\) is not supported: save it to a file"):
+        read_yaml(Path("-"))

@@ -6,12 +6,13 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, Verb, positive, writable_file
-from harness.durations import ACCEPTED, parse_duration
+from harness.cli.verb import CONNECTIONS_HELP, Verb, duration, positive, writable_file
+from harness.durations import ACCEPTED
+from harness.errors import UsageError
 from harness.files import write_atomic
 from harness.gate import EXIT_OVER_BUDGET, Budget
 from harness.load import LoadSpec
@@ -23,12 +24,18 @@ log = logging.getLogger("harness")
 def add_arguments(ld: argparse.ArgumentParser) -> None:
     ld.add_argument("url")
     ld.add_argument("--rate", type=positive(float), default=LoadSpec.rate, help="requests/s (default %(default)g)")
-    ld.add_argument("--duration", type=parse_duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
+    ld.add_argument("--duration", type=duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
     ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")
-    ld.add_argument("--connect-timeout", type=parse_duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
-    ld.add_argument("--read-timeout", type=parse_duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
+    ld.add_argument("--connect-timeout", type=duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
+    ld.add_argument("--read-timeout", type=duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
     ld.add_argument("--connections", type=positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
-    ld.add_argument("--max-in-flight", type=positive(int), default=LoadSpec.max_in_flight, help="(default %(default)d)")
+    ld.add_argument(
+        "--max-in-flight",
+        type=positive(int),
+        default=None,
+        help=f"requests in flight beyond this are skipped, not sent; at least rate × (connect + read timeout), what a stalled "
+        f"server holds (default {LoadSpec.max_in_flight}, or that if more)",
+    )
     ld.add_argument("-n", "--requests", type=positive(int), default=None, help="stop after this many requests")
     output.add_budget_arguments(ld)
     ld.add_argument("--out", type=Path, help="write the JSON result here")
@@ -43,11 +50,21 @@ async def run(args: argparse.Namespace) -> int:
         duration=args.duration,
         mode=ConnMode(args.mode),
         max_requests=args.requests,
-        max_in_flight=args.max_in_flight,
+        max_in_flight=args.max_in_flight or LoadSpec.max_in_flight,
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
         connections=args.connections,
     )
+    spec.validate()
+    need = spec.in_flight_needed()
+    if args.max_in_flight is None:
+        spec = replace(spec, max_in_flight=max(spec.max_in_flight, need))
+    elif args.max_in_flight < need:
+        raise UsageError(
+            f"--max-in-flight {args.max_in_flight}: below the {need} requests a stalled server holds at this rate and these "
+            "timeouts (rate × (connect + read timeout)), beyond which requests are skipped, not sent; raise it, or lower "
+            "the rate or the timeouts"
+        )
     return await load(spec, output.budget(args), args.out, args.records, args.timeline)
 
 

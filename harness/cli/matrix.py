@@ -57,20 +57,28 @@ def add_compare_arguments(r: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     opts = runflags.options(args, Schedule().trials)
-    specs = [args.variant or ("as-is" if opts.subject.workload is not None else "naive")]
+    specs = [args.variant if args.variant is not None else ("as-is" if opts.subject.workload is not None else "naive")]
     cells = _cells(opts, specs, [args.trigger], [args.mode])
     return await run_cells(opts, cells, runflags.where(args), output.Rendering.of(args))
 
 
 async def compare(args: argparse.Namespace) -> int:
     opts = runflags.options(args, COMPARE_TRIALS, stop_early=args.stop_early)
-    specs = _split(args.variants or ("as-is" if opts.subject.workload is not None else ",".join(DEFAULT_VARIANTS)))
-    cells = _cells(opts, specs, _split(args.triggers), _split(args.modes))
+    default = "as-is" if opts.subject.workload is not None else ",".join(DEFAULT_VARIANTS)
+    specs = _split("--variants", args.variants if args.variants is not None else default)
+    cells = _cells(opts, specs, _split("--triggers", args.triggers), _split("--modes", args.modes))
     return await run_cells(opts, cells, runflags.where(args), output.Rendering.of(args))
 
 
-def _split(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+def _split(flag: str, text: str) -> list[str]:
+    """The items of a comma-separated list flag: at least one, each once (an empty list would run nothing, or the
+    defaults, and pass a gate; a repeated cell would run its trials twice under the same names)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise UsageError(f"{flag} {text!r}: names nothing; give one or more, comma-separated")
+    if twice := sorted({x for x in items if items.count(x) > 1}):
+        raise UsageError(f"{flag} {text!r}: {', '.join(twice)} given twice (for more runs of a cell, raise --trials)")
+    return items
 
 
 def _cells(opts: RunOptions, specs: list[str], triggers: list[str], modes: list[str]) -> list[CellSpec]:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, percent, positive
-from harness.durations import parse_duration
+from harness.cli.verb import CONNECTIONS_HELP, duration, percent, positive
 from harness.model import (
     Client,
     Discovery,
@@ -115,11 +114,11 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         help="set each cell up only after the one before it ended (default: during its tail, once its old pods are gone)",
     )
     r.add_argument("--rate", type=positive(float), default=tr.rate, help="requests/s (default %(default)g)")
-    r.add_argument("--baseline", type=parse_duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
-    r.add_argument("--tail", type=parse_duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
-    r.add_argument("--rollout-timeout", type=parse_duration, default=ti.rollout_timeout, help="(default %(default)gs)")
-    r.add_argument("--connect-timeout", type=parse_duration, default=tr.connect_timeout, help="(default %(default)gs)")
-    r.add_argument("--read-timeout", type=parse_duration, default=tr.read_timeout, help="(default %(default)gs)")
+    r.add_argument("--baseline", type=duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
+    r.add_argument("--tail", type=duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
+    r.add_argument("--rollout-timeout", type=duration, default=ti.rollout_timeout, help="(default %(default)gs)")
+    r.add_argument("--connect-timeout", type=duration, default=tr.connect_timeout, help="(default %(default)gs)")
+    r.add_argument("--read-timeout", type=duration, default=tr.read_timeout, help="(default %(default)gs)")
     r.add_argument("--connections", type=positive(int), default=tr.connections, help=CONNECTIONS_HELP)
     r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
     r.add_argument(
@@ -137,19 +136,19 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     )
     r.add_argument(
         "--dns-cache",
-        type=parse_duration,
+        type=duration,
         default=tr.dns_cache,
         help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
     )
     r.add_argument(
         "--max-lateness",
-        type=parse_duration,
+        type=duration,
         default=th.max_lateness,
         help="unreliable above this lateness p99 (default %(default)gs)",
     )
     r.add_argument(
         "--max-gap",
-        type=parse_duration,
+        type=duration,
         default=th.max_gap,
         help="a zero with a longer blind gap is unreliable (default %(default)gs)",
     )

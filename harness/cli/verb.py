@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from harness.durations import parse_duration
 from harness.errors import UsageError
 
 CONNECTIONS_HELP = "keep-alive mode: connections the requests are spread over (default %(default)d)"
@@ -31,6 +34,13 @@ class Verb:
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # `--duration -1s` is a flag and a (negative) value its converter refuses in words, not a flag missing its
+        # value and an unknown option `-1s`: argparse takes a word for a value when it looks like a negative number
+        # (no flag here starts with a digit)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
@@ -46,6 +56,14 @@ def positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
         return value
 
     return conv
+
+
+def duration(text: str) -> float:
+    """A flag's duration (harness.durations.parse_duration); argparse puts the flag in front of a complaint."""
+    try:
+        return parse_duration(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def percent(text: str) -> float:

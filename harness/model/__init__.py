@@ -6,6 +6,7 @@ a string is never a domain value.
 
     RunOptions  every knob of a measured run, grouped by concern (traffic, timing, thresholds, schedule, subject,
                 output), validated once (`validate`), its messages naming settings, not command-line flags
+    within      the check of one setting's range, as those messages say it
     CellSpec    one cell: variant × trigger × connection mode × trial
     Event       one timestamped change seen during a run (pod, endpoint, or a mark the harness set)
 """
@@ -25,7 +26,7 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic
+from harness.model.options import Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, within
 
 __all__ = [
     "WINDOW_PHASES",
@@ -48,4 +49,5 @@ __all__ = [
     "Traffic",
     "Trigger",
     "WorkloadKind",
+    "within",
 ]

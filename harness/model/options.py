@@ -40,11 +40,11 @@ class Traffic:
 
     def validate(self) -> None:
         """UsageError naming the first setting out of its range."""
-        _within("rate", self.rate, 0, 100_000, "requests/s", low_open=True)
-        _within("connect timeout", self.connect_timeout, 0, 3600, "s", low_open=True)
-        _within("read timeout", self.read_timeout, 0, 3600, "s", low_open=True)
-        _within("connections", self.connections, 1, 1000)
-        _within("DNS cache time", self.dns_cache, 0, 3600, "s")
+        within("rate", self.rate, 0, 100_000, "requests/s", low_open=True)
+        within("connect timeout", self.connect_timeout, 0, 3600, "s", low_open=True)
+        within("read timeout", self.read_timeout, 0, 3600, "s", low_open=True)
+        within("connections", self.connections, 1, 1000)
+        within("DNS cache time", self.dns_cache, 0, 3600, "s")
         if not self.path.startswith("/"):
             raise UsageError(f"path {self.path!r}: must start with /")
 
@@ -165,21 +165,24 @@ class RunOptions:
         setting that does not."""
         t, s, w = self.traffic, self.subject, self.timing
         t.validate()
-        _within("trials", self.schedule.trials, 1, 10_000)
+        within("trials", self.schedule.trials, 1, 10_000)
         if self.schedule.certify is not None:
-            _within("certification target", 100 * self.schedule.certify, 0.1, 90, "%")
+            within("certification target", 100 * self.schedule.certify, 0.1, 90, "%")
             if self.schedule.trials < self.schedule.certify_rollouts:
                 raise UsageError(
                     f"certifying {100 * self.schedule.certify:g} % takes {self.schedule.certify_rollouts} rollouts that lose "
                     f"nothing; the most trials per cell ({self.schedule.trials}) must be at least that"
                 )
-        _within("parallel cells", self.schedule.parallel, 1, 64)
-        _within("maximum lateness", self.thresholds.max_lateness, 0, 60, "s", low_open=True)
-        _within("maximum gap", self.thresholds.max_gap, 0, 60, "s", low_open=True)
-        _within("baseline", w.baseline, 0, 3600, "s")
-        _within("tail", w.tail, 0, 3600, "s")
+        within("parallel cells", self.schedule.parallel, 1, 64)
+        within("maximum lateness", self.thresholds.max_lateness, 0, 60, "s", low_open=True)
+        within("maximum gap", self.thresholds.max_gap, 0, 60, "s", low_open=True)
+        within("baseline", w.baseline, 0, 3600, "s")
+        within("tail", w.tail, 0, 3600, "s")
         if w.rollout_timeout < 1:
             raise UsageError(f"rollout timeout {w.rollout_timeout:g}s is too short to roll anything out; give at least 1s")
+        within("rollout timeout", w.rollout_timeout, 1, 86400, "s")
+        if s.port is not None:
+            within("Service port", s.port, 1, 65535)
         if t.discovery is Discovery.DNS and t.client is not Client.POD:
             raise UsageError("discovery dns needs the client in a pod: the cluster's DNS and its pod IPs are reachable only from inside it")
         if t.dns_cache and t.discovery is not Discovery.DNS:
@@ -227,7 +230,8 @@ class RunOptions:
         return always | extra | {"mode": mode.value}
 
 
-def _within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
+def within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
+    """UsageError `<name> <value>: must be in [lo, hi] <unit>` unless it is (lo excluded if low_open)."""
     if (lo < value if low_open else lo <= value) and value <= hi:
         return
     given = f"{value:g}{'s' if unit == 's' else ''}"
