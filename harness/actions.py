@@ -262,6 +262,15 @@ async def _node_becomes(ctx: TriggerContext, node: str, ready: bool) -> None:
     await wait_for(probe, timeout=NODE_TIMEOUT, every=POLL, what=what)
 
 
+def placing(mark: Mark) -> contextlib.AbstractAsyncContextManager[None]:
+    """Enter while a cell's pods are being placed (deploy until ready): not while a drain or node-down of any harness
+    run on this host holds a node away, which would put every new pod on the other worker (a drain of that node would
+    then take them all: seen when two runs shared the cluster). Any number of placements at once."""
+    return hostlock.held_async(
+        "drain", lambda: mark("waiting", "another harness run is taking a node away; waiting to place pods"), shared=True
+    )
+
+
 def exclusive(trigger: Trigger, ctx: TriggerContext) -> contextlib.AbstractAsyncContextManager[None]:
     """Enter before the trigger's window starts. A drain cordons a node and node-down takes one away, which
     changes where every run's new pods can go; two at once could take both workers: they take turns on this host."""

@@ -131,32 +131,37 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if client is Client.HOST else None
     labels = {"rollout-harness.io/variant": label_value(cell.variant), "rollout-harness.io/trigger": cell.trigger.value}
     progress.phase("deploying")
-    dep = await deploy(kube, variant, ns, port, labels, opts.traffic.path)
-    ctx = TriggerContext(
-        kube,
-        ns,
-        opts.timing.rollout_timeout,
-        dep.workload,
-        variant.update_env,
-        lambda kind, detail: watcher.mark(time.monotonic(), kind, detail),
-        new_image=(opts.subject.new_image or "") if opts.subject.workload else None,
-        freeze=cluster.freeze_node if target.own else None,
-    )
-    progress.phase("waiting for the pods")
-    # the generator (and the client pod it runs in) gets ready while the workload's pods start; the client
-    # pod runs on another node and only waits until then
-    pod_client: asyncio.Task[tuple[Launch, LoadProcess]] | None = None
-    if client is Client.POD:
-        pod_client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, variant, cell, opts))
-        stack.push_async_callback(cancel, pod_client)
-    else:
-        launch = Launch(dep.url)
-        proc = LoadProcess(load_spec(cell, opts, launch.url), records_path)
-        stack.callback(proc.kill)  # a no-op once it has finished
-        await proc.spawn()
-    await actions.wait_rollout(ctx, f"deploy {cell.variant}")
-    if cell.trigger is Trigger.ROLLBACK:
-        await actions.prepare_rollback(ctx)
+
+    def mark(kind: str, detail: str) -> None:
+        watcher.mark(time.monotonic(), kind, detail)
+
+    async with actions.placing(mark):  # not while another run holds a node away: the pods would all go to one worker
+        dep = await deploy(kube, variant, ns, port, labels, opts.traffic.path)
+        ctx = TriggerContext(
+            kube,
+            ns,
+            opts.timing.rollout_timeout,
+            dep.workload,
+            variant.update_env,
+            mark,
+            new_image=(opts.subject.new_image or "") if opts.subject.workload else None,
+            freeze=cluster.freeze_node if target.own else None,
+        )
+        progress.phase("waiting for the pods")
+        # the generator (and the client pod it runs in) gets ready while the workload's pods start; the client
+        # pod runs on another node and only waits until then
+        pod_client: asyncio.Task[tuple[Launch, LoadProcess]] | None = None
+        if client is Client.POD:
+            pod_client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, variant, cell, opts))
+            stack.push_async_callback(cancel, pod_client)
+        else:
+            launch = Launch(dep.url)
+            proc = LoadProcess(load_spec(cell, opts, launch.url), records_path)
+            stack.callback(proc.kill)  # a no-op once it has finished
+            await proc.spawn()
+        await actions.wait_rollout(ctx, f"deploy {cell.variant}")
+        if cell.trigger is Trigger.ROLLBACK:
+            await actions.prepare_rollback(ctx)
     await actions.wait_settled(ctx, f"deploy {cell.variant}")
     progress.phase("starting the load")
     ready = frozenset(p.name for p in await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector) if p.ready)

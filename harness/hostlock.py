@@ -44,15 +44,15 @@ def free(name: str) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def held_async(name: str, on_wait: Callable[[], None] | None = None) -> AsyncIterator[None]:
-    """Hold lock `name` without blocking the event loop; on_wait() is called once if another process holds it.
-    Cancellable while waiting."""
+async def held_async(name: str, on_wait: Callable[[], None] | None = None, shared: bool = False) -> AsyncIterator[None]:
+    """Hold lock `name` without blocking the event loop; on_wait() is called once if another holder keeps it.
+    shared: with other shared holders, never with an exclusive one. Cancellable while waiting."""
     fd = _open(name)
     try:
         waited = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if not waited and on_wait is not None:

@@ -42,6 +42,30 @@ async def test_second_holder_waits_for_the_first_and_says_so() -> None:
     assert len(waits) == 1 and 0.5 < took < 5
 
 
+async def test_placements_share_the_lock_a_drain_holds_alone() -> None:
+    """Pods are placed (shared) together, never while a drain holds a node away (exclusive), nor a drain during a
+    placement: in one process too (each holder opens its own descriptor)."""
+    order: list[str] = []
+
+    async def hold(name: str, shared: bool, seconds: float) -> None:
+        async with hostlock.held_async("drain", lambda: order.append(f"{name} waits"), shared=shared):
+            order.append(f"{name} in")
+            await asyncio.sleep(seconds)
+            order.append(f"{name} out")
+
+    place_a = asyncio.create_task(hold("place a", True, 0.6))
+    await asyncio.sleep(0.1)
+    place_b = asyncio.create_task(hold("place b", True, 0.1))
+    await asyncio.sleep(0.05)
+    drain = asyncio.create_task(hold("drain", False, 0.3))
+    await asyncio.sleep(0.05)
+    place_c = asyncio.create_task(hold("place c", True, 0.1))
+    await asyncio.gather(place_a, place_b, drain, place_c)
+    assert order.index("place b in") < order.index("place a out")  # two placements at once
+    assert order.index("drain in") > order.index("place a out") and "drain waits" in order
+    assert order.index("place c in") > order.index("drain out") or order.index("place c out") < order.index("drain in")
+
+
 async def test_a_killed_holder_leaves_no_lock_behind() -> None:
     proc = _holder("drain", 60)
     proc.kill()
