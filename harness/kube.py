@@ -35,7 +35,7 @@ from harness.kubeviews import (
 
 T = TypeVar("T")
 LABEL = "rollout-harness.io/managed"
-OWNER = "rollout-harness.io/owner"  # annotation "host pid": which process created the namespace
+OWNER = "rollout-harness.io/owner"  # annotation: which harness process created the namespace (harness.owner)
 DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"
 UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)

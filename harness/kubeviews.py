@@ -84,7 +84,7 @@ class Revision:
 @dataclass(frozen=True)
 class NamespaceView:
     name: str
-    owner: str  # "host pid" of the harness process that created it ("" if unknown)
+    owner: str  # the harness process that created it (harness.owner; "" if unknown)
     terminating: bool
 
 
