@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import ApiError, ClusterError, RolloutError
 from harness.kubeviews import (
+    ConfigMapView,
     DeploymentStatus,
     NamespaceView,
     NodeView,
@@ -126,6 +127,11 @@ class Kube:
     def close(self) -> None:
         self._api.close()
 
+    @property
+    def server(self) -> str:
+        """The API server's address, as the kubeconfig gives it."""
+        return str(self._api.configuration.host)
+
     def ping(self) -> str:
         info = call("reach the API server", lambda: client.VersionApi(self._api).get_code(_request_timeout=5))
         return str(info.git_version)
@@ -181,6 +187,16 @@ class Kube:
             return proxy_mode_of(self.proxy_config())
         except (RolloutError, ClusterError):
             return "unknown"
+
+    def config_map(self, ns: str, name: str) -> ConfigMapView | None:
+        """The ConfigMap, None if there is none."""
+        try:
+            cm = call(f"read configmap {ns}/{name}", lambda: self.core.read_namespaced_config_map(name, ns, _request_timeout=30))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return ConfigMapView(str(cm.metadata.uid), dict(cm.data or {}))
 
     def service_address(self, ns: str, name: str) -> tuple[str, int]:
         """The Service's ClusterIP and first port."""

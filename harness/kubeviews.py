@@ -110,6 +110,12 @@ class NodeView:
     """metadata.resourceVersion when read: a patch carrying it applies only to the node as read."""
 
 
+@dataclass(frozen=True)
+class ConfigMapView:
+    uid: str
+    data: dict[str, str]
+
+
 def node_view(n: Any) -> NodeView:
     labels, notes = n.metadata.labels or {}, n.metadata.annotations or {}
     taints = {t.key for t in n.spec.taints or []}

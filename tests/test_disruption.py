@@ -1,5 +1,6 @@
 """Given clusters are not the harness's: which node a drain takes (disruption.pick_node), cordons recorded on the node
-and lifted only by whoever made them, and repair of what dead runs left.
+and lifted only by whoever made them, repair of what dead runs left, the marker that makes a cluster the harness's own
+(harness.marker), and the refusals.
 
 The Kubernetes API is faked at the client's boundary (CoreV1Api, objects in memory, resourceVersion preconditions as
 the API server applies them); everything above it is the harness's own code."""
@@ -17,10 +18,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from support import dead_owner
 
-from harness import disruption, owner
-from harness.errors import RolloutError
+from harness import disruption, marker, owner
+from harness.cli import build_parser, runflags
+from harness.deploy import PortPool
+from harness.errors import RolloutError, UsageError
 from harness.kube import Kube
 from harness.kubeviews import CORDONED_BY, FROZEN_BY, NodeView, PodView, node_view
+from harness.model import RunOptions, Trigger
+from harness.target import Target
 
 CP = "node-role.kubernetes.io/control-plane"
 
@@ -73,6 +78,7 @@ class FakeCore:
     def __init__(self, **nodes: dict[str, Any]) -> None:
         blank: dict[str, Any] = {"labels": {}, "taints": [], "unschedulable": False, "annotations": {}, "rv": 1}
         self.nodes = {name: blank | n for name, n in nodes.items()}
+        self.config_maps: dict[tuple[str, str], Any] = {}
         self.meddle: dict[str, dict[str, Any]] = {}
         self.forbidden = False
 
@@ -110,10 +116,22 @@ class FakeCore:
         n["rv"] += 1
         return self._obj(name)
 
+    def read_namespaced_config_map(self, name: str, ns: str, **kw: Any) -> Any:
+        if (ns, name) not in self.config_maps:
+            raise ApiException(status=404, reason="Not Found")
+        return self.config_maps[ns, name]
+
+    def create_namespaced_config_map(self, ns: str, body: dict[str, Any], **kw: Any) -> Any:
+        name = body["metadata"]["name"]
+        if (ns, name) in self.config_maps:
+            raise ApiException(status=409, reason="Conflict")
+        self.config_maps[ns, name] = NS(metadata=NS(uid=str(uuid.uuid4())), data=dict(body.get("data", {})))
+        return self.config_maps[ns, name]
+
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    """kube(core): a harness Kube whose CoreV1Api is `core`."""
+    """kube(core, server="https://127.0.0.1:6443"): a harness Kube whose CoreV1Api is `core`."""
     monkeypatch.setenv("RH_CACHE", str(tmp_path / "cache"))
 
     def kube(core: FakeCore, server: str = "https://127.0.0.1:6443") -> Kube:
@@ -172,3 +190,45 @@ def test_repair_lifts_what_dead_runs_left_and_nothing_else(api: Any, caplog: pyt
     assert core.nodes["w4"]["annotations"] == {}
     core.forbidden = True
     disruption.repair(kube, own=True)  # nodes we may not list carry none of our marks
+
+
+# --- whose cluster ---------------------------------------------------------------------------------------------------
+
+
+def test_a_cluster_is_own_only_with_the_marker_up_recorded(api: Any) -> None:
+    core = FakeCore()
+    kube = api(core)
+    assert "marked no cluster" in marker.why_not_own(kube, "rh")
+    marker.mark(kube, "rh")
+    assert marker.why_not_own(kube, "rh") == ""
+    cm = core.config_maps["kube-system", "rollout-harness-owner"]
+    marker.mark(kube, "rh")  # idempotent: the marker stays as it is
+    assert core.config_maps["kube-system", "rollout-harness-owner"] is cm and marker.why_not_own(kube, "rh") == ""
+    renamed = api(core, server="https://localhost:6443")  # the same cluster, or anything else, at another address
+    assert "reached at https://localhost:6443, not at https://127.0.0.1:6443" in marker.why_not_own(renamed, "rh")
+    del core.config_maps["kube-system", "rollout-harness-owner"]
+    assert "carries no marker" in marker.why_not_own(kube, "rh")
+    core.create_namespaced_config_map("kube-system", {"metadata": {"name": "rollout-harness-owner"}, "data": {"id": cm.data["id"]}})
+    assert "not the one `up` recorded" in marker.why_not_own(kube, "rh"), "a copied id is not enough: the uid differs"
+    marker.forget("rh")
+    assert not marker.record_path("rh").exists()
+
+
+def _target(own: bool) -> Target:
+    return Target(None, PortPool(range(30080, 30081)), {}, {}, own=own)  # type: ignore[arg-type]
+
+
+def test_a_given_cluster_is_not_disrupted_unless_allowed_and_never_frozen() -> None:
+    pod = {"client": "pod", "client_image": "registry.example/rh-client:1"}
+    with pytest.raises(UsageError, match=r"^drain cordons a node .* did not create; allow disruption .*\(--allow-disruption\)$"):
+        _target(own=False).check(RunOptions.of(**pod), [Trigger.SET_IMAGE, Trigger.DRAIN])
+    _target(own=False).check(RunOptions.of(**pod, allow_disruption=True), [Trigger.DRAIN])
+    with pytest.raises(UsageError, match="node-down freezes a node's container: it needs the harness's own kind cluster"):
+        _target(own=False).check(RunOptions.of(**pod, allow_disruption=True), [Trigger.NODE_DOWN])
+    _target(own=True).check(RunOptions(), [Trigger.DRAIN, Trigger.NODE_DOWN])
+
+
+def test_allow_disruption_is_a_flag_of_run_and_compare() -> None:
+    for verb in ("run", "compare"):
+        assert not runflags.options(build_parser().parse_args([verb]), 1).consent.allow_disruption
+        assert runflags.options(build_parser().parse_args([verb, "--allow-disruption"]), 1).consent.allow_disruption
