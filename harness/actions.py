@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness import hostlock
+from harness import disruption, hostlock
 from harness.errors import HarnessError, RolloutError
 from harness.kube import STATEFULSET, Kube, now_rfc3339
 from harness.model import Trigger
@@ -163,21 +162,19 @@ async def rollback(ctx: TriggerContext) -> None:
     await wait_rollout(ctx, "rollout undo")
 
 
-async def _busiest_node(ctx: TriggerContext, what: str) -> tuple[str, set[str]]:
-    """The node with most of our pods, and the names of our pods on it."""
+async def _take_node(ctx: TriggerContext, what: str) -> tuple[str, set[str]]:
+    """The node `what` takes and our pods on it (disruption.pick_node)."""
     pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
-    per_node = Counter(p.node for p in pods if p.node)
-    if not per_node:
-        raise RolloutError(f"{what}: no scheduled pods")
-    node = per_node.most_common(1)[0][0]
-    return node, {p.name for p in pods if p.node == node}
+    return disruption.pick_node(await asyncio.to_thread(ctx.kube.nodes), pods, what)
 
 
 async def drain(ctx: TriggerContext) -> None:
-    """Cordon the worker with most of our pods, evict them via the Eviction API (retrying 429s), uncordon."""
-    node, victims = await _busiest_node(ctx, "drain")
+    """Cordon the schedulable worker with most of our pods (disruption.pick_node), evict them via the Eviction API
+    (retrying 429s), uncordon: the cordon and its lifting are recorded on the node (disruption.cordon)."""
+    node, victims = await _take_node(ctx, "drain")
     ctx.mark("trigger", f"drain {node}: cordon, evict {len(victims)} pods")
-    await asyncio.to_thread(ctx.kube.set_unschedulable, node, True)
+    if not await asyncio.to_thread(disruption.cordon, ctx.kube, node):
+        raise RolloutError(f"drain: {node} was cordoned by someone else just now; left as it is")
     pending = set(victims)
     refusals = 0
 
@@ -203,7 +200,7 @@ async def drain(ctx: TriggerContext) -> None:
             ctx.mark("pdb", f"{refusals} evictions refused by the PodDisruptionBudget (429), retried")
         await wait_rollout(ctx, f"drain {node}")
     finally:
-        await asyncio.to_thread(ctx.kube.set_unschedulable, node, False)
+        await asyncio.to_thread(disruption.uncordon, ctx.kube, node)
         ctx.mark("trigger", f"uncordon {node}")
 
 
@@ -213,7 +210,7 @@ one to be Ready again."""
 
 
 async def node_down(ctx: TriggerContext) -> None:
-    """Freeze the worker with most of our pods (its kubelet, runtime and pods stop; the kernel still takes
+    """Freeze the schedulable worker with most of our pods (disruption.pick_node; its kubelet, runtime and pods stop; the kernel still takes
     connections), keep it frozen until the node controller calls it NotReady and its pods are replaced elsewhere
     (after their toleration of node.kubernetes.io/unreachable: 300 s unless the workload sets it; a StatefulSet's
     pods are only evicted, since it replaces a pod only once its node confirms the old one is gone), then thaw it
@@ -221,9 +218,10 @@ async def node_down(ctx: TriggerContext) -> None:
     pods until their endpoints go."""
     if ctx.freeze is None:
         raise RolloutError("node-down needs the harness's own kind cluster (it freezes a node's container)")
-    node, victims = await _busiest_node(ctx, "node-down")
+    node, victims = await _take_node(ctx, "node-down")
     ctx.mark("trigger", f"node-down {node}: frozen with {len(victims)} pods")
-    try:
+    try:  # the freeze is recorded on the node first (a later connect clears a mark whose run is gone)
+        await asyncio.to_thread(disruption.mark_frozen, ctx.kube, node)
         await asyncio.to_thread(ctx.freeze, node, True)  # inside: a cancelled freeze still gets its thaw
 
         async def replaced() -> tuple[bool | None, str]:
@@ -243,11 +241,13 @@ async def node_down(ctx: TriggerContext) -> None:
         ctx.mark("node", f"{len(victims)} pods " + ("evicted" if ctx.workload.kind == STATEFULSET else "replaced on other nodes"))
     except BaseException as e:
         await asyncio.to_thread(ctx.freeze, node, False)
-        if isinstance(e, Exception):  # a failed cell (not Ctrl-C): the next cell must find the node back
-            with contextlib.suppress(HarnessError):  # best effort: the first error is the one to report
+        with contextlib.suppress(HarnessError):  # best effort: the first error is the one to report
+            await asyncio.to_thread(disruption.unmark_frozen, ctx.kube, node)
+            if isinstance(e, Exception):  # a failed cell (not Ctrl-C): the next cell must find the node back
                 await _node_becomes(ctx, node, ready=True)  # still under the host lock
         raise
     await asyncio.to_thread(ctx.freeze, node, False)
+    await asyncio.to_thread(disruption.unmark_frozen, ctx.kube, node)
     ctx.mark("trigger", f"{node} thawed")
     await _node_becomes(ctx, node, ready=True)
     ctx.mark("node", f"{node} Ready again")

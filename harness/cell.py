@@ -121,7 +121,7 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     watcher = Watcher(kube, ns, workload.selector, workload.service)
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
-    target.check(opts)
+    target.check(opts, (cell.trigger,))
     # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
     # stall the generator's record writes
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None

@@ -1,5 +1,5 @@
-"""The harness's kind cluster: its shape (the kind config), create or reuse, wait Ready, load images (probe app, CoreDNS),
-delete; and the network settings it runs with, read back.
+"""The harness's kind cluster: its shape (the kind config), create or reuse, wait Ready, mark it as the harness's own
+(harness.marker), load images (probe app, CoreDNS), delete; and the network settings it runs with, read back.
 
 Host prerequisites (Docker, the kind/kubectl binaries, the node and probe images) come from harness.provision, the
 network set-up from harness.network, the node containers from harness.nodes. Commands run through harness.sh.
@@ -7,19 +7,25 @@ network set-up from harness.network, the node containers from harness.nodes. Com
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness import netguard, network, nodes, provision, sh
+from harness import marker, netguard, network, nodes, provision, sh
 from harness.errors import ClusterError, RolloutError
 from harness.kubeviews import proxy_mode_of
 from harness.network import NetSettings, ProxyMode
 from harness.nodes import freeze_node as freeze_node  # the node-down trigger reaches it as cluster.freeze_node
 from harness.resources import cache_dir
 from harness.waiting import wait_for_sync
+
+if TYPE_CHECKING:
+    from harness.kube import Kube
 
 log = logging.getLogger("harness.cluster")
 
@@ -126,17 +132,24 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
         ) from None
 
 
-def _proxy_mode(kubeconfig: Path) -> str:
-    """kube-proxy's configured mode on the harness's cluster; ClusterError when it cannot be read."""
+@contextlib.contextmanager
+def _client(kubeconfig: Path) -> Iterator[Kube]:
+    """A client of the harness's cluster; a failed call is a ClusterError (the cluster is not usable)."""
     from harness.kube import Kube  # loaded on first use: `down` never needs the client
 
     kube = Kube(kubeconfig)
     try:
-        return proxy_mode_of(kube.proxy_config(timeout=60))
+        yield kube
     except RolloutError as e:
         raise ClusterError(str(e)) from e
     finally:
         kube.close()
+
+
+def _proxy_mode(kubeconfig: Path) -> str:
+    """kube-proxy's configured mode on the harness's cluster; ClusterError when it cannot be read."""
+    with _client(kubeconfig) as kube:
+        return proxy_mode_of(kube.proxy_config(timeout=60))
 
 
 def settings(name: str = CLUSTER) -> dict[str, str]:
@@ -197,6 +210,8 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     netguard.set_route_error_cost(net.icmp_ratelimit_off, host_record())
     netguard.guard(host_record())
     _wait_ready(name, kubeconfig, wait)
+    with _client(kubeconfig) as kube:
+        marker.mark(kube, name)  # the kind cluster `name` in the local docker: see harness.marker
     load_images(PROBE_IMAGES, name)
     dns_image = provision.build_coredns_image()  # built offline: not in the node image
     load_images((dns_image,), name)
@@ -224,3 +239,4 @@ def down(name: str = CLUSTER) -> None:
     log.info("[down] deleting cluster %s", name)
     cmd = [provision.tool("kind"), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
     sh.run(cmd, timeout=300, what="deleting the cluster")
+    marker.forget(name)

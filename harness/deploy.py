@@ -1,7 +1,7 @@
 """Put one variant on the cluster: a fresh labelled namespace, its objects, a NodePort, and wait until it serves.
 
-Namespaces carry the managed label and an owner annotation ("host pid"), so a run only ever deletes its own
-namespaces, or leftovers of harness processes on this host that are demonstrably dead.
+Namespaces carry the managed label and an owner annotation (harness.owner), so a run only ever deletes its own
+namespaces, or leftovers of harness processes that are demonstrably dead.
 """
 
 from __future__ import annotations
@@ -10,23 +10,20 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import hostlock
+from harness import hostlock, owner
 from harness.errors import ClusterError
 from harness.kube import LABEL, Kube
 from harness.manifests import Variant, slug
 from harness.workload import Workload
 
 log = logging.getLogger("harness.deploy")
-OWNER = f"{socket.gethostname()} {os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -92,28 +89,15 @@ def label_value(text: str) -> str:
 
 
 async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels: dict[str, str], path: str = "/") -> Deployed:
-    await asyncio.to_thread(kube.create_namespace, ns, labels, OWNER)
+    await asyncio.to_thread(kube.create_namespace, ns, labels, owner.me())
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
     return Deployed(f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service))
 
 
-def _dead(owner: str) -> bool:
-    host, _, pid = owner.partition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run, or unknown: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 async def remove_leftovers(kube: Kube) -> None:
-    """Delete namespaces left by harness processes on this host that are no longer running (interrupted runs)."""
+    """Delete namespaces left by harness processes that are gone (interrupted runs: harness.owner)."""
     for ns in await asyncio.to_thread(kube.managed_namespaces):
-        if not ns.terminating and _dead(ns.owner):
+        if not ns.terminating and owner.gone(ns.owner):
             log.info("[run] deleting %s, left by a harness process that is gone (%s)", ns.name, ns.owner)
             await asyncio.to_thread(kube.delete_namespace, ns.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,21 +22,27 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import ApiError, ClusterError, RolloutError
 from harness.kubeviews import (
+    ConfigMapView,
     DeploymentStatus,
     NamespaceView,
+    NodeView,
     Obj,
     PodView,
     Revision,
     SliceView,
     deployment_status,
+    node_view,
     pod_view,
     proxy_mode_of,
     slice_view,
 )
 
 T = TypeVar("T")
+NodeChange = Callable[[NodeView], Obj | None]
+"""What to patch on a node as read (a strategic merge patch), None to leave it as it is."""
+CONFLICT_RETRIES = 5
 LABEL = "rollout-harness.io/managed"
-OWNER = "rollout-harness.io/owner"  # annotation "host pid": which process created the namespace
+OWNER = "rollout-harness.io/owner"  # annotation: which harness process created the namespace (harness.owner)
 DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"
 UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)
@@ -200,6 +207,16 @@ class Kube:
         except (RolloutError, ClusterError):
             return "unknown"
 
+    def config_map(self, ns: str, name: str) -> ConfigMapView | None:
+        """The ConfigMap, None if there is none."""
+        try:
+            cm = call(f"read configmap {ns}/{name}", lambda: self.core.read_namespaced_config_map(name, ns, _request_timeout=30))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return ConfigMapView(str(cm.metadata.uid), dict(cm.data or {}))
+
     def service_address(self, ns: str, name: str) -> tuple[str, int]:
         """The Service's ClusterIP and first port."""
         svc = call(f"read service {name!r}", lambda: self.core.read_namespaced_service(name, ns))
@@ -261,14 +278,27 @@ class Kube:
         n = call(f"read node {node!r}", lambda: self.core.read_node_status(node))
         return any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
 
-    def set_unschedulable(self, node: str, value: bool) -> None:
-        verb = "cordon" if value else "uncordon"
-        call(
-            f"{verb} node {node!r}",
-            lambda: self.core.patch_node(
-                node, {"spec": {"unschedulable": value or None}}, _content_type="application/strategic-merge-patch+json"
-            ),
-        )
+    def nodes(self) -> list[NodeView]:
+        return [node_view(n) for n in call("list nodes", lambda: self.core.list_node(_request_timeout=30)).items]
+
+    def update_node(self, node: str, what: str, change: NodeChange) -> bool:
+        """Read the node and patch it with change(view), unless that is None; the patch carries the resourceVersion
+        read, so it applies only if the node did not change in between (read again and retried if it did). True when
+        patched."""
+        for _ in range(CONFLICT_RETRIES):
+            view = node_view(call(f"read node {node!r}", lambda: self.core.read_node(node, _request_timeout=30)))
+            patch = change(view)
+            if patch is None:
+                return False
+            body = patch | {"metadata": patch.get("metadata", {}) | {"resourceVersion": view.version}}
+            ctype = "application/strategic-merge-patch+json"
+            try:
+                call(f"{what} node {node!r}", functools.partial(self.core.patch_node, node, body, _content_type=ctype, _request_timeout=30))
+                return True
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+        raise RolloutError(f"failed to {what} node {node!r}: it changed every time it was read ({CONFLICT_RETRIES} times)")
 
     def evict(self, ns: str, pod: str) -> bool:
         """True when evicted (or already gone); False when a PodDisruptionBudget refuses it now (429)."""

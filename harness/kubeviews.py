@@ -14,6 +14,13 @@ from harness.model import EndpointState, PodState
 
 Obj = dict[str, Any]
 
+CORDONED_BY = "rollout-harness.io/cordoned-by"
+"""Annotation on a node the harness cordoned (set in the same patch as the cordon): the owner (harness.owner)."""
+FROZEN_BY = "rollout-harness.io/frozen-by"
+"""Annotation on a node whose machine the harness froze (node-down): the owner (harness.owner)."""
+CONTROL_PLANE = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+"""Labels and taint keys that make a node a control-plane node (the second on clusters older than 1.24)."""
+
 
 @dataclass(frozen=True)
 class DeploymentStatus:
@@ -84,8 +91,42 @@ class Revision:
 @dataclass(frozen=True)
 class NamespaceView:
     name: str
-    owner: str  # "host pid" of the harness process that created it ("" if unknown)
+    owner: str  # the harness process that created it (harness.owner; "" if unknown)
     terminating: bool
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    control_plane: bool
+    """Labelled or tainted as a control-plane node (CONTROL_PLANE)."""
+    unschedulable: bool
+    """Cordoned (spec.unschedulable), by whoever did it."""
+    cordoned_by: str = ""
+    """The owner of the harness process that cordoned it (CORDONED_BY), "" if none did."""
+    frozen_by: str = ""
+    """The owner of the harness process that froze it (FROZEN_BY), "" if none did."""
+    version: str = ""
+    """metadata.resourceVersion when read: a patch carrying it applies only to the node as read."""
+
+
+@dataclass(frozen=True)
+class ConfigMapView:
+    uid: str
+    data: dict[str, str]
+
+
+def node_view(n: Any) -> NodeView:
+    labels, notes = n.metadata.labels or {}, n.metadata.annotations or {}
+    taints = {t.key for t in n.spec.taints or []}
+    return NodeView(
+        name=n.metadata.name,
+        control_plane=any(k in labels or k in taints for k in CONTROL_PLANE),
+        unschedulable=bool(n.spec.unschedulable),
+        cordoned_by=notes.get(CORDONED_BY, ""),
+        frozen_by=notes.get(FROZEN_BY, ""),
+        version=n.metadata.resource_version or "",
+    )
 
 
 def pod_view(p: Any) -> PodView:

@@ -1,7 +1,8 @@
 """The kind cluster's node containers, through docker: which there are, and freezing or thawing one (node-down).
 
 A frozen node is a paused container: every process in it stops, its network stack keeps running. A run killed
-while its node was frozen leaves it so; the next `up` thaws it (thaw_nodes).
+while its node was frozen leaves it so; the next `up`, and the next run's or test session's connect to the harness's
+own cluster, thaw it (thaw_nodes).
 """
 
 from __future__ import annotations
@@ -44,5 +45,5 @@ def thaw_nodes(cluster: str) -> None:
     if not frozen or not hostlock.free("drain"):
         return
     for node in frozen:
-        log.info("[up] node %s was left frozen (a node-down run was killed); thawing it", node)
+        log.info("[cluster] node %s was left frozen (a node-down run was killed); thawing it", node)
         freeze_node(node, False)

@@ -11,7 +11,8 @@ tests what a rollout loses.
 Fixtures:
 - `rollout_cluster` (session): the harness's kind cluster, brought up (idempotent; cold ~15 min, warm ~1 min) unless
   `--rollout-no-up`. Deleted at the end only if this session created it, unless `--rollout-keep-cluster`. With
-  `--rollout-kubeconfig`/`--rollout-context`, that cluster instead (never created or deleted; pass client="pod").
+  `--rollout-kubeconfig`/`--rollout-context`, that cluster instead (never created or deleted; pass client="pod"; a
+  drain there needs allow_disruption=True). Connecting undoes what killed runs left (harness.target).
 - `rollout`: `rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult` runs one measured
   trial (options: any `harness.model.RunOptions` setting, by name, e.g. rate=150, manifests=Path("my-variants")) and
   returns the typed result; `rollout.cell(variant, trigger, mode, trials=3, certify=None, **options) -> CellVerdict`

@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import owner
 from harness.load import LoadResult, LoadSpec, run_load
 from harness.records import RequestRecord
 from probe_app.local import LocalApp, running
@@ -20,6 +23,16 @@ from probe_app.local import free_port as free_port  # re-exported for the tests
 from probe_app.local import http_get as http_get
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def dead_owner() -> str:
+    """The owner (harness.owner) of a process that has ended: as a killed harness run leaves it on what it made."""
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        return owner.of(p.pid)
+    finally:
+        p.kill()
+        p.wait()
 
 
 async def collect(spec: LoadSpec) -> tuple[list[RequestRecord], LoadResult]:

@@ -114,7 +114,7 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
     t0 = time.monotonic()
     target = await connect(where.no_up, where.kubeconfig, where.context)
     try:
-        target.check(opts)
+        target.check(opts, {c.trigger for c in cells})
         results = await run_matrix(CellRunner(target, opts), cells, opts.schedule, opts.output.out, _announcer(t0))
     finally:
         target.kube.close()

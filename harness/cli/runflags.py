@@ -12,6 +12,7 @@ from harness.cli import output
 from harness.cli.verb import CONNECTIONS_HELP, duration, percent, positive
 from harness.model import (
     Client,
+    Consent,
     Discovery,
     Output,
     RunOptions,
@@ -69,6 +70,7 @@ def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> 
         schedule(args, trials, stop_early),
         Subject(WorkloadKind(args.kind), args.manifests, args.workload, args.new_image, args.port),
         Output(args.out or invocation_dir(args.verb), args.keep_records, args.pictures),
+        Consent(args.allow_disruption),
     )
 
 
@@ -170,5 +172,11 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
     r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
     r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
+    r.add_argument(
+        "--allow-disruption",
+        action="store_true",
+        help="drain on a cluster the harness did not create: cordon a worker (never a control-plane or cordoned one) and "
+        "evict the cell's pods from it, then uncordon it",
+    )
     r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
     r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")

@@ -5,7 +5,7 @@ client, so results, analysis, verdicts and reports depend on it alone. Every oth
 a string is never a domain value.
 
     RunOptions  every knob of a measured run, grouped by concern (traffic, timing, thresholds, schedule, subject,
-                output), validated once (`validate`), its messages naming settings, not command-line flags
+                output, consent), validated once (`validate`), its messages naming settings, not command-line flags
     within      the check of one setting's range, as those messages say it
     CellSpec    one cell: variant × trigger × connection mode × trial
     Event       one timestamped change seen during a run (pod, endpoint, or a mark the harness set)
@@ -26,13 +26,14 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, within
+from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, within
 
 __all__ = [
     "WINDOW_PHASES",
     "CellSpec",
     "Client",
     "ConnMode",
+    "Consent",
     "Discovery",
     "EndpointState",
     "Event",

@@ -137,6 +137,18 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Consent:
+    """What a run may do to a cluster the harness did not create (one that does not carry the marker `up` writes into
+    its own: harness.marker). There it touches only the namespaces it creates, unless allowed more here."""
+
+    allow_disruption: bool = False
+    """Run drain there: it cordons the schedulable worker with most of the cell's pods (never a control-plane node,
+    never one already cordoned) and evicts them, so other workloads' new pods go elsewhere while it lasts. The cordon
+    is recorded on the node and lifted afterwards (by the next harness command if the run is killed), and nothing
+    else. node-down needs the harness's own cluster whatever this says."""
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Every knob of a measured run, grouped by concern; each group documents its fields and their defaults."""
 
@@ -146,6 +158,7 @@ class RunOptions:
     schedule: Schedule = field(default_factory=Schedule)
     subject: Subject = field(default_factory=Subject)
     output: Output = field(default_factory=Output)
+    consent: Consent = field(default_factory=Consent)
 
     @classmethod
     def of(cls, **settings: object) -> RunOptions:
