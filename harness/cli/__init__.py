@@ -1,4 +1,5 @@
-"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `variants`, `client-image`.
+"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `check`, `variants`,
+`client-image`.
 
 One module per verb (up and down share `cluster`, run and compare share `matrix`), each verb a Verb record with its
 flags (`add_arguments`) and what it runs (`run`), listed in VERBS. Shared: harness.cli.verb (the Verb record, the
@@ -21,9 +22,10 @@ import signal
 import sys
 import threading
 from collections.abc import Awaitable, Sequence
+from typing import Any
 
 from harness import __version__, progress
-from harness.cli import client_image, cluster, load, matrix, report, variants
+from harness.cli import check, client_image, cluster, load, matrix, report, variants
 from harness.cli.crash import failed
 from harness.cli.verb import Parser, Verb
 from harness.errors import ExitCode
@@ -31,16 +33,27 @@ from harness.errors import ExitCode
 log = logging.getLogger("harness")
 
 VERBS: dict[str, Verb] = {
-    v.name: v for v in (cluster.UP, cluster.DOWN, load.VERB, matrix.RUN, matrix.COMPARE, client_image.VERB, variants.VERB, report.VERB)
+    v.name: v
+    for v in (
+        cluster.UP,
+        cluster.DOWN,
+        load.VERB,
+        matrix.RUN,
+        matrix.COMPARE,
+        check.VERB,
+        client_image.VERB,
+        variants.VERB,
+        report.VERB,
+    )
 }
 
 NOISY = ("kubernetes", "urllib3", "asyncio")
 """Loggers whose retries would bury the one-line error: errors only, unless -vv."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class: type[Parser] = Parser) -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    p = Parser(
+    p = parser_class(
         prog="rollout-harness",
         description="Measure traffic lost while a Kubernetes Deployment rolls.",
         epilog="exit codes:\n" + "\n".join(f"  {c.value:<4} {c.meaning}" for c in ExitCode),
@@ -48,12 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-V", "--version", action="version", version=f"rollout-harness {__version__}")
     _add_verbosity(p, "")
-    sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=parser_class)
     for v in VERBS.values():
         vp = sub.add_parser(v.name, help=v.summary, description=v.description, epilog=v.examples, formatter_class=raw)
         v.add_arguments(vp)
         _add_verbosity(vp, "_after")  # -v/-q also after the verb; counted with those before it
     return p
+
+
+class _GivenOnly(Parser):
+    """A parser that sets only what the command line gives: every default suppressed."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if kwargs.get("action") not in ("help", "version"):
+            kwargs["default"] = argparse.SUPPRESS
+        return super().add_argument(*args, **kwargs)
+
+
+def given(argv: Sequence[str] | None) -> frozenset[str]:
+    """The dests the command line set, whatever their value (a gate file fills the others: harness.cli.gatefile)."""
+    return frozenset(vars(build_parser(_GivenOnly).parse_args(argv)))
 
 
 def _add_verbosity(p: argparse.ArgumentParser, suffix: str) -> None:
@@ -102,6 +129,7 @@ async def _until_terminated(run: Awaitable[int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.given = given(argv)
     except Exception as e:
         return failed(e, argv)
     verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from harness import progress
-from harness.cli import output, runflags
+from harness.cli import gatefile, output, runflags
 from harness.cli.runflags import Where
 from harness.cli.verb import Verb, positive, writable_dir
 from harness.errors import UsageError
@@ -63,11 +63,17 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def compare(args: argparse.Namespace) -> int:
+    args = gatefile.applied(args)
+    opts, cells = compare_plan(args)
+    return await run_cells(opts, cells, runflags.where(args), output.Rendering.of(args))
+
+
+def compare_plan(args: argparse.Namespace) -> tuple[RunOptions, list[CellSpec]]:
+    """compare's options and cells from its flags (and a gate file's values: harness.cli.gatefile)."""
     opts = runflags.options(args, COMPARE_TRIALS, stop_early=args.stop_early)
     default = "as-is" if opts.subject.workload is not None else ",".join(DEFAULT_VARIANTS)
     specs = _split("--variants", args.variants if args.variants is not None else default)
-    cells = _cells(opts, specs, _split("--triggers", args.triggers), _split("--modes", args.modes))
-    return await run_cells(opts, cells, runflags.where(args), output.Rendering.of(args))
+    return opts, _cells(opts, specs, _split("--triggers", args.triggers), _split("--modes", args.modes))
 
 
 def _split(flag: str, text: str) -> list[str]:
@@ -100,13 +106,10 @@ def _cells(opts: RunOptions, specs: list[str], triggers: list[str], modes: list[
 
 async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: output.Rendering) -> int:
     """Check everything that can be checked here, run the cells on the cluster, print and gate them."""
-    from harness.cell import cell_variant
     from harness.measure import CellRunner
     from harness.target import connect
 
-    opts.validate(cells)
-    for name in dict.fromkeys(c.variant for c in cells):
-        cell_variant(opts, name)  # every variant (or workload + overlays) loads and converts before any cluster work
+    check_cells(opts, cells)
     if opts.output.out:
         writable_dir(opts.output.out, "--out")
     how = replace(how, budget=replace(how.budget, certify=opts.schedule.certify))
@@ -130,6 +133,16 @@ async def run_cells(opts: RunOptions, cells: list[CellSpec], where: Where, how: 
         else:
             log.info("pictures: install rollout-harness[plot] (matplotlib) for a PNG per run and an overview")
     return output.emit(results, how, _footer(results, time.monotonic() - t0, opts.schedule))
+
+
+def check_cells(opts: RunOptions, cells: list[CellSpec]) -> None:
+    """UsageError unless the options go with the cells and every variant (or workload + overlays) loads and converts:
+    what can be checked before any cluster work."""
+    from harness.cell import cell_variant
+
+    opts.validate(cells)
+    for name in dict.fromkeys(c.variant for c in cells):
+        cell_variant(opts, name)
 
 
 def _certified(results: list[RunResult], schedule: Schedule) -> list[str]:
