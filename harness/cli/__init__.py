@@ -79,7 +79,8 @@ class _GivenOnly(Parser):
 
 
 def given(argv: Sequence[str] | None) -> frozenset[str]:
-    """The dests the command line set, whatever their value (a gate file fills the others: harness.cli.gatefile)."""
+    """The dests the command line set, whatever their value (a gate file fills the others: harness.cli.gatefile).
+    An optional positional (check's FILE) counts as set even when absent: argparse sets those regardless."""
     return frozenset(vars(build_parser(_GivenOnly).parse_args(argv)))
 
 
