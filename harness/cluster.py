@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import marker, netguard, network, nodes, provision, sh
+from harness import hostlock, marker, netguard, network, nodes, provision, sh
 from harness.errors import ClusterError, RolloutError
 from harness.kubeviews import proxy_mode_of
 from harness.network import NetSettings, ProxyMode
@@ -167,9 +167,29 @@ def current_settings(name: str = CLUSTER) -> NetSettings:
         return NetSettings()
 
 
+@contextlib.contextmanager
+def _locked(name: str, verb: str) -> Iterator[None]:
+    """The cluster's host-wide lock, held by `up` and `down` alike: two `up`s never delete each other's cluster (a
+    failed one deletes what it created), a `down` waits for an `up`. Host-wide (hostlock.system_dir), as the
+    cluster's name is: not per HOME or RH_CACHE. A cancelled run stops waiting for it (sh.Cancelled)."""
+    with hostlock.system_held(
+        f"cluster-{name}",
+        lambda: log.info("[%s] another harness process is bringing cluster %s up or down; waiting for it", verb, name),
+        sh.raise_if_cancelled,
+    ):
+        yield
+
+
 def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSettings | None = None) -> ClusterInfo:
     """Idempotent: reuse a running cluster, else create it; always (re)load the probe images. net=None keeps the
-    running cluster's network settings (the defaults for a new cluster)."""
+    running cluster's network settings (the defaults for a new cluster). Holds the cluster's lock; cancellable
+    (sh.cancellable): a cancelled run's long command (a build, `kind create`) is stopped, sh.Cancelled raised, a
+    partial cluster deleted."""
+    with sh.cancellable(), _locked(name, "up"):
+        return _up(offline, name, wait, net)
+
+
+def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> ClusterInfo:
     t0 = time.monotonic()
     if net is not None:
         network.check_proxy_mode(net.proxy_mode)
@@ -181,7 +201,7 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
     why = _not_reusable(name) if cluster_exists(name) else None
     if why:
         log.info("[up] cluster %s %s; recreating it", name, why)
-        down(name)
+        _down(name)
     kind = provision.tool("kind")
     if not cluster_exists(name):
         mode = net.proxy_mode if net is not None else ProxyMode.IPTABLES
@@ -194,7 +214,8 @@ def up(offline: str = "auto", name: str = CLUSTER, wait: float = 300, net: NetSe
             sh.run([*create, "--kubeconfig", str(kubeconfig), "--wait", "0s"], timeout=wait + 300, what="creating the kind cluster")
         except BaseException:
             log.info("[up] creation failed or interrupted; deleting the partial cluster")
-            down(name)
+            with sh.shielded():  # clean-up: runs to its end, cancelled or not
+                _down(name)
             raise
     else:
         log.info("[up] reusing running cluster %s", name)
@@ -226,7 +247,13 @@ def host_record() -> Path:
 
 
 def down(name: str = CLUSTER) -> None:
-    """Delete the cluster, and put the host back as `up` found it (first: also after a reboot or a killed `up`)."""
+    """Delete the cluster, and put the host back as `up` found it (first: also after a reboot or a killed `up`).
+    Waits for an `up` of the same cluster (its lock); not cancellable: clean-up completes."""
+    with _locked(name, "down"):
+        _down(name)
+
+
+def _down(name: str) -> None:
     netguard.set_route_error_cost(False, host_record())
     if removed := netguard.unguard(host_record()):
         log.info("[down] removed the %d host-side guard rules", removed)

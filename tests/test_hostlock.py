@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import hostlock
+from harness import cluster, hostlock, sh
 from harness.deploy import PortPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]  # every test starts Python processes
@@ -96,3 +99,63 @@ def test_port_pool_hands_concurrent_processes_different_ports(tmp_path: Path) ->
     ports = sorted(int(p.communicate(timeout=20)[0]) for p in procs)
     assert ports == [30080, 30081, 30082, 30083]
     assert PortPool(range(30080, 30084), state).take(set()) == 30080  # the least recently used comes round again
+
+
+CLUSTER_LOCK = """import logging, sys, time
+from harness import cluster, progress
+with progress.logging_to(sys.stderr, {"harness": logging.INFO}):
+    with cluster._locked("rh-test", sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))"""
+
+
+def _cluster_locker(verb: str, seconds: float, lock_dir: Path, cache: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "RH_LOCK_DIR": str(lock_dir), "RH_CACHE": str(cache)}
+    cmd = [sys.executable, "-c", CLUSTER_LOCK, verb, str(seconds)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_a_second_up_waits_for_the_cluster_lock_and_says_so_whatever_its_cache(tmp_path: Path) -> None:
+    """`up` and `down` take one lock per cluster, host-wide: processes with different caches (HOMEs) share it."""
+    first = _cluster_locker("up", 1.0, tmp_path / "locks", tmp_path / "a")
+    assert first.stdout is not None and first.stdout.readline().strip() == "held"
+    t = time.monotonic()
+    second = _cluster_locker("down", 0, tmp_path / "locks", tmp_path / "b")
+    out, err = second.communicate(timeout=10)
+    first.communicate(timeout=5)
+    assert out == "held\n" and 0.5 < time.monotonic() - t < 5
+    assert err == "[down] another harness process is bringing cluster rh-test up or down; waiting for it\n"
+
+
+def test_a_cancelled_up_stops_waiting_for_the_cluster_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RH_LOCK_DIR", str(tmp_path / "locks"))
+    holder = _cluster_locker("up", 30, tmp_path / "locks", tmp_path / "a")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    outcome: list[str] = []
+
+    def up() -> None:
+        with sh.cancellable():
+            try:
+                with cluster._locked("rh-test", "up"):
+                    outcome.append("held")
+            except sh.Cancelled:
+                outcome.append("cancelled")
+
+    try:
+        t = threading.Thread(target=up)
+        t.start()
+        time.sleep(0.5)
+        sh.cancel_running()
+        t.join(3)
+    finally:
+        holder.kill()
+        holder.communicate(timeout=5)
+    assert outcome == ["cancelled"]
+
+
+def test_the_system_lock_dir_is_made_for_every_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RH_LOCK_DIR", str(tmp_path / "locks"))
+    with hostlock.system_held("x", lambda: None, lambda: None):
+        pass
+    assert stat.S_IMODE((tmp_path / "locks").stat().st_mode) == 0o1777
+    assert stat.S_IMODE((tmp_path / "locks" / "x.lock").stat().st_mode) == 0o644

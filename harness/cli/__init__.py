@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from harness import __version__, progress
+from harness import __version__, progress, sh
 from harness.cli import check, client_image, cluster, load, matrix, report, variants
 from harness.cli.crash import failed
 from harness.cli.verb import Parser, Verb
@@ -99,32 +100,74 @@ class Terminated(Exception):
     """SIGTERM arrived: the run was cancelled as Ctrl-C cancels it, and cleaned up."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C arrived: the run was cancelled, and cleaned up."""
+
+
+class _Stop:
+    """The signals that stop a run: the first (SIGINT or SIGTERM) cancels the main task and the running long commands
+    (harness.sh.cancel_running); the second, during the clean-up that follows, is acknowledged and ignored, so the
+    clean-up completes; the third forces the exit at once, its commands killed, the clean-up left unfinished."""
+
+    def __init__(self, task: asyncio.Task[int]) -> None:
+        self.task = task
+        self.first: signal.Signals | None = None
+        self.count = 0
+
+    def __call__(self, sig: signal.Signals) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first = sig
+            sh.cancel_running()
+            self.task.cancel()
+        elif self.count == 2:
+            print("rollout-harness: cleaning up; press Ctrl-C again to force", file=sys.stderr, flush=True)
+        else:
+            print("rollout-harness: forced exit; clean-up not finished", file=sys.stderr, flush=True)
+            sh.kill_all()
+            os._exit(_code(self.first or sig))
+
+
+def _code(sig: signal.Signals) -> int:
+    return ExitCode.TERMINATED if sig == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
 async def _until_terminated(run: Awaitable[int]) -> int:
-    """`run`, cancelled by SIGTERM the way asyncio cancels it on Ctrl-C, so the same cleanup runs (namespaces
-    deleted, the load process and client pod stopped) whether a user or a CI runner stops it."""
+    """`run`, cancelled by Ctrl-C or SIGTERM alike, so the same cleanup runs (namespaces deleted, the load process
+    and client pod stopped, a partial cluster deleted) whether a user or a CI runner stops it. See _Stop."""
     task = asyncio.current_task()
     assert task is not None
-    terminated = False
-
-    def on_term() -> None:
-        nonlocal terminated
-        terminated = True
-        task.cancel()
-
+    stop = _Stop(task)
     # Signal handlers belong to the main thread; a caller running main() in a worker thread (asyncio.to_thread,
-    # an embedding service) keeps its own SIGTERM handling.
-    loop = asyncio.get_running_loop() if threading.current_thread() is threading.main_thread() else None
-    if loop is not None:
-        loop.add_signal_handler(signal.SIGTERM, on_term)
+    # an embedding service) keeps its own signal handling. They are left in place: loop.close() removes them, after
+    # asyncio.run has waited for the worker threads, so the clean-up done there is covered too.
+    if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig)
     try:
         return await run
     except asyncio.CancelledError:
-        if terminated:
+        if stop.first == signal.SIGTERM:
             raise Terminated from None
+        if stop.first == signal.SIGINT:
+            raise Interrupted from None
         raise
-    finally:
-        if loop is not None:
-            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def execute(run: Awaitable[int], argv: Sequence[str] | None = None) -> int:
+    """Run a verb's coroutine as main() does: its exit code, Ctrl-C as 130 and SIGTERM as 143 after clean-up (one
+    line each), an error as one line (harness.cli.crash)."""
+    try:
+        return asyncio.run(_until_terminated(run))
+    except (KeyboardInterrupt, Interrupted):
+        print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Terminated:
+        print("rollout-harness: terminated; cleaned up", file=sys.stderr)
+        return ExitCode.TERMINATED
+    except Exception as e:  # a HarnessError as one line; anything else is a bug, its traceback saved to a log
+        return failed(e, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,13 +178,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return failed(e, argv)
     verbose, quiet = args.verbose + args.verbose_after, args.quiet or args.quiet_after
     with progress.logging_to(sys.stderr, _levels(verbose, quiet)):
-        try:
-            return asyncio.run(_until_terminated(VERBS[args.verb].run(args)))
-        except KeyboardInterrupt:
-            print("rollout-harness: interrupted; cleaned up", file=sys.stderr)
-            return ExitCode.INTERRUPTED
-        except Terminated:
-            print("rollout-harness: terminated; cleaned up", file=sys.stderr)
-            return ExitCode.TERMINATED
-        except Exception as e:  # a HarnessError as one line; anything else is a bug, its traceback saved to a log
-            return failed(e, argv)
+        return execute(VERBS[args.verb].run(args), argv)

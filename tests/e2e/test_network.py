@@ -55,4 +55,4 @@ async def test_naive_rollout_sends_nothing_off_host_and_dead_pods_give_no_route(
     assert r.status in (Status.USED, Status.NOISY), (r.status, r.reasons)
     assert r.lost_by_kind.get("no_route", 0) > 0, f"SYNs to dead pod IPs must come back as no_route: {r.lost_by_kind}"
     assert drops_after == drops_before, "the nodes' catch-all routes must stop such packets before the host-side guard"
-    assert cluster.settings() == {"proxy_mode": "iptables", "dead_pod_ip": "reject", "icmp_ratelimit": "off"}
+    assert cluster.settings() == {"proxy_mode": "iptables", "dead_pod_ip": "reject", "icmp_ratelimit": "off", "userland_proxy": "off"}
