@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.stats import zero_events_needed
+from harness.model import CellSpec, ConnMode, RunOptions, Trigger, certify_trials
 
 if TYPE_CHECKING:  # the Kubernetes client loads only once a fixture is used, not in every pytest run of the venv
     from harness.results import RunResult
@@ -101,9 +100,8 @@ class Rollout:
         from harness.verdict import fold_cells
 
         if certify is not None:
-            need = zero_events_needed(certify)
             options |= {"certify": certify, "series": options.get("series", True)}
-            trials = max(trials, need + max(2, -(-need // 5)))
+            trials = max(trials, certify_trials(certify))
         opts = RunOptions.of(trials=trials, **options).validate()
         cells = [CellSpec(variant, Trigger(trigger), ConnMode(mode), t) for t in range(1, trials + 1)]
         results = _run(run_matrix(CellRunner(self.target, opts), cells, opts.schedule, opts.output.out))

@@ -22,8 +22,8 @@ from harness.model import (
     Timing,
     Traffic,
     WorkloadKind,
+    certify_trials,
 )
-from harness.stats import zero_events_needed
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ def schedule(args: argparse.Namespace, trials: int, stop_early: bool = False) ->
     """The verb's --trials (or `trials`; with --certify, what it needs + 20 %, at least 2 more) and the flags of
     add_arguments that say how the cells are scheduled."""
     certify = args.certify
-    need = zero_events_needed(certify) if certify is not None else 0
-    trials = args.trials or (need + max(2, -(-need // 5)) if certify is not None else trials)
+    trials = args.trials or (certify_trials(certify) if certify is not None else trials)
     series = args.series if args.series is not None else certify is not None
     return Schedule(trials=trials, stop_early=stop_early, certify=certify, series=series, parallel=args.parallel, ahead=args.ahead)
 

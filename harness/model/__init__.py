@@ -26,7 +26,7 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, within
+from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, certify_trials, within
 
 __all__ = [
     "WINDOW_PHASES",
@@ -50,5 +50,6 @@ __all__ = [
     "Traffic",
     "Trigger",
     "WorkloadKind",
+    "certify_trials",
     "within",
 ]

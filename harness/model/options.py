@@ -263,3 +263,10 @@ def _plain(v: object) -> float | int | str:
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default_factory() for f in fields(RunOptions)}  # type: ignore[operator]
 _GROUP_OF = {f.name: group for group, d in _DEFAULTS.items() for f in fields(d)}
+
+
+def certify_trials(p: float) -> int:
+    """The most trials a certification of p may take by default: the rollouts its claim needs + 20 % (at least 2
+    more) for excluded ones, e.g. 35 for 10 %."""
+    need = zero_events_needed(p)
+    return need + max(2, -(-need // 5))
