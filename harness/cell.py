@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness import actions, clientpod, cluster, fingerprint, netguard, progress
+from harness import actions, clientpod, cluster, fingerprint, netguard, owner, progress
 from harness.actions import TriggerContext
 from harness.deploy import deploy, label_value, namespace_name
 from harness.errors import HarnessError
 from harness.kube import Kube
+from harness.leftovers import RECORDS_PREFIX
 from harness.load import LoadSpec
 from harness.loadworker import LoadProcess
 from harness.manifests import Variant, as_statefulset, load_variant, load_workload, pod_port, with_headless
@@ -125,7 +126,9 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     # tmpfs when there is one: etcd and containerd fsync on the same disk, and dirty-page throttling must not
     # stall the generator's record writes
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    records_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rh-records-", dir=shm))) / "records.jsonl"
+    records_path = (
+        Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{RECORDS_PREFIX}{owner.token()}-", dir=shm))) / "records.jsonl"
+    )
     stack.push_async_callback(_delete_namespace, kube, ns)
     stack.callback(watcher.stop)
     port = target.ports.take(await asyncio.to_thread(kube.used_nodeports)) if client is Client.HOST else None

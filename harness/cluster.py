@@ -74,6 +74,16 @@ def cluster_exists(name: str = CLUSTER) -> bool:
     return bool(nodes.containers(name, stopped=True, check=False))
 
 
+def harness_clusters() -> list[str]:
+    """The kind clusters on this docker that `up` with this cache made or marked (its kind config or marker record is
+    here): they share the host-side guard, the host's sysctl and the kind network, which `down` of the last one puts
+    back. None when docker does not answer."""
+    out = sh.run(["docker", "ps", "-a", "--format", f'{{{{.Label "{nodes.KIND_LABEL}"}}}}', "--filter", f"label={nodes.KIND_LABEL}"],
+                 timeout=nodes.DOCKER_TIMEOUT, check=False)  # fmt: skip
+    names = sorted(set(out.split()))
+    return [n for n in names if (cache_dir() / f"kind-{n}.yaml").exists() or marker.record_path(n).exists()]
+
+
 def node_names(name: str = CLUSTER) -> list[str]:
     return nodes.containers(name)
 
@@ -197,13 +207,13 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     kubeconfig = kubeconfig_path(name)
     node_image = provision.ensure_node_image(offline)
     provision.build_probe_images()
-    nodes.thaw_nodes(name)  # a run killed during node-down leaves its node frozen
     why = _not_reusable(name) if cluster_exists(name) else None
     if why:
         log.info("[up] cluster %s %s; recreating it", name, why)
         _down(name)
     kind = provision.tool("kind")
     if not cluster_exists(name):
+        netguard.record_kind_network(host_record())
         mode = net.proxy_mode if net is not None else ProxyMode.IPTABLES
         cfg = cache_dir() / f"kind-{name}.yaml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +241,12 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     netguard.set_route_error_cost(net.icmp_ratelimit_off, host_record())
     netguard.guard(host_record())
     _wait_ready(name, kubeconfig, wait)
+    from harness import leftovers  # with the client: `down` never needs it
+
+    nodes.thaw_nodes(name)  # a run killed during node-down leaves its node frozen
     with _client(kubeconfig) as kube:
         marker.mark(kube, name)  # the kind cluster `name` in the local docker: see harness.marker
+        leftovers.repair(kube, own=True)
     load_images(PROBE_IMAGES, name)
     dns_image = provision.build_coredns_image()  # built offline: not in the node image
     load_images((dns_image,), name)
@@ -254,16 +268,23 @@ def down(name: str = CLUSTER) -> None:
 
 
 def _down(name: str) -> None:
-    netguard.set_route_error_cost(False, host_record())
-    if removed := netguard.unguard(host_record()):
-        log.info("[down] removed the %d host-side guard rules", removed)
+    others = [c for c in harness_clusters() if c != name]
+    if others:
+        log.info("[down] the host-side guard and settings stay: harness cluster(s) %s still use them", ", ".join(others))
+    else:
+        netguard.set_route_error_cost(False, host_record())
+        if removed := netguard.unguard(host_record()):
+            log.info("[down] removed the %d host-side guard rules", removed)
     if not provision.docker_answers():
         log.info("[down] docker is not running; nothing to delete")
         return
-    if not cluster_exists(name):
+    if cluster_exists(name):
+        log.info("[down] deleting cluster %s", name)
+        cmd = [provision.tool("kind"), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
+        sh.run(cmd, timeout=300, what="deleting the cluster")
+    else:
         log.info("[down] no cluster %s", name)
-        return
-    log.info("[down] deleting cluster %s", name)
-    cmd = [provision.tool("kind"), "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig_path(name))]
-    sh.run(cmd, timeout=300, what="deleting the cluster")
     marker.forget(name)
+    (cache_dir() / f"kind-{name}.yaml").unlink(missing_ok=True)
+    if not others and netguard.remove_kind_network(host_record()):
+        log.info("[down] removed the docker network %s, which `up` created", netguard.KIND_NETWORK)

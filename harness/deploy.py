@@ -93,11 +93,3 @@ async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
     return Deployed(f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service))
-
-
-async def remove_leftovers(kube: Kube) -> None:
-    """Delete namespaces left by harness processes that are gone (interrupted runs: harness.owner)."""
-    for ns in await asyncio.to_thread(kube.managed_namespaces):
-        if not ns.terminating and owner.gone(ns.owner):
-            log.info("[run] deleting %s, left by a harness process that is gone (%s)", ns.name, ns.owner)
-            await asyncio.to_thread(kube.delete_namespace, ns.name)

@@ -72,7 +72,7 @@ class ExitCode(IntEnum):
 
 _MEANINGS = {
     ExitCode.OK: "done (every cell within the budget, if one was given)",
-    ExitCode.OVER_BUDGET: "over budget: a cell or the load broke --max-failures/--max-fail-pct, or --certify was not reached",
+    ExitCode.OVER_BUDGET: "over budget: a cell or the load broke --max-failures/--max-fail-pct or missed --certify (census: leftovers)",
     ExitCode.USAGE: "usage: a bad flag, value, name or input file, or an output that cannot be written (checked first)",
     ExitCode.INFRASTRUCTURE: "infrastructure: docker, kind, the cluster, its API, the load process, or a rollout that failed",
     ExitCode.INTERNAL: "internal error (a bug): one line names the log file that holds the traceback",

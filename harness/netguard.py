@@ -60,7 +60,7 @@ def node_script(dead_pod_ip: DeadPodIP, icmp_ratelimit_off: bool) -> str:
 ERROR_COST = "/proc/sys/net/ipv4/route/error_cost"
 
 
-def _recorded(record: Path) -> dict[str, Any]:
+def recorded(record: Path) -> dict[str, Any]:
     """What `up` changed on this host and `down` puts back (a JSON file in the cache, written before each change)."""
     try:
         doc = json.loads(record.read_text())
@@ -84,7 +84,7 @@ def set_route_error_cost(off: bool, record: Path, path: Path = Path(ERROR_COST))
     """Kernel-wide: 0 lifts the per-destination limit on ICMP errors for unreachable routes. The value found is
     recorded before it is changed, and off=False puts exactly that back (nothing, if the harness changed nothing)."""
     current = path.read_text().strip()
-    doc = _recorded(record)
+    doc = recorded(record)
     if off and current != "0":
         doc.setdefault("error_cost", current)
         _record(record, doc)
@@ -107,6 +107,28 @@ def read_node_settings(node: str) -> dict[str, str]:
     }
 
 
+def record_kind_network(record: Path) -> None:
+    """Before kind creates a cluster: record that the kind network is about to be created (kind makes it and never
+    deletes it), so that `down` of the last harness cluster removes it with its bridge's packet rules."""
+    if not sh.ok(["docker", "network", "inspect", KIND_NETWORK], timeout=30):
+        _record(record, recorded(record) | {"kind_network_created": True})
+
+
+def remove_kind_network(record: Path) -> bool:
+    """Remove the kind network if `up` created it and no container is attached to it any more; True if it went."""
+    doc = recorded(record)
+    if not doc.get("kind_network_created"):
+        return False
+    attached = sh.run(["docker", "network", "inspect", KIND_NETWORK, "-f", "{{len .Containers}}"], timeout=30, check=False).strip()
+    if attached not in ("", "0"):
+        return False
+    if attached == "0":
+        sh.run(["docker", "network", "rm", KIND_NETWORK], timeout=60, what="remove the kind network")
+    doc.pop("kind_network_created")
+    _record(record, doc)
+    return attached == "0"
+
+
 def _bridge() -> str:
     net_id = sh.run(["docker", "network", "inspect", KIND_NETWORK, "-f", "{{.Id}}"], timeout=30, what="find the kind network").strip()
     return f"br-{net_id[:12]}"
@@ -123,12 +145,12 @@ def guard(record: Path) -> None:
     if shutil.which("iptables") is None:
         raise ClusterError("iptables is not installed; the host-side guard for the kind network needs it")
     bridge = _bridge()
-    doc = _recorded(record)
+    doc = recorded(record)
     if not sh.ok(["iptables", "-S", "DOCKER-USER"], timeout=30):
         _record(record, doc | {"chain_created": True})
         sh.run(["iptables", "-N", "DOCKER-USER"], timeout=30, what="create the DOCKER-USER chain")
     if not sh.ok(["iptables", "-C", "FORWARD", "-j", "DOCKER-USER"], timeout=30):
-        _record(record, _recorded(record) | {"forward_hooked": True})
+        _record(record, recorded(record) | {"forward_hooked": True})
         sh.run(["iptables", "-I", "FORWARD", "-j", "DOCKER-USER"], timeout=30, what="hook DOCKER-USER into FORWARD")
     for rule in _rules(bridge):
         if not sh.ok(["iptables", "-C", "DOCKER-USER", *rule], timeout=30):
@@ -154,13 +176,26 @@ def unguard(record: Path) -> int:
     rules = ours(sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False))
     for args in rules:
         sh.run(["iptables", *args], timeout=30, what="remove the host-side guard")
-    doc = _recorded(record)
+    doc = recorded(record)
     if doc.pop("forward_hooked", False):
         sh.run(["iptables", "-D", "FORWARD", "-j", "DOCKER-USER"], timeout=30, check=False)
     if doc.pop("chain_created", False) and not sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False).count("-A "):
         sh.run(["iptables", "-X", "DOCKER-USER"], timeout=30, check=False)
     _record(record, doc)
     return len(rules)
+
+
+def installed_rules() -> list[str]:
+    """The harness's rules now in DOCKER-USER (`iptables -S` lines), none when there is no iptables or chain."""
+    if shutil.which("iptables") is None:
+        return []
+    out = sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False)
+    return [" ".join(["-A", *args[1:]]) for args in ours(out)]
+
+
+def rules_per_cluster() -> int:
+    """How many rules `guard` installs."""
+    return len(_rules(""))
 
 
 def guard_drops() -> int:

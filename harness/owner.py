@@ -73,3 +73,19 @@ def gone(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def token() -> str:
+    """This process as `PID.START`, for names on this host (a /dev/shm directory) that must say who made them."""
+    parts = me().split()
+    return f"{parts[1]}.{parts[2]}"
+
+
+def token_gone(tok: str) -> bool:
+    """Whether the process a `token()` names has demonstrably ended (on this host and boot: /dev/shm is emptied at
+    boot); False for anything that is not a token."""
+    pid, _, start = tok.partition(".")
+    here = _here()
+    if not pid.isdigit() or not start.isdigit() or here is None:
+        return False
+    return gone(f"{socket.gethostname()} {pid} {start} {here[0]} {here[1]}")

@@ -3,7 +3,7 @@
 Whose a cluster is follows from the marker `up` writes into its own (harness.marker), not from a context's name: a
 kubeconfig or context the user gives may well reach the harness's own cluster, and a context named like it may reach
 another. Connecting also undoes what dead runs left (namespaces the harness created, cordons and freeze marks on
-nodes, frozen node containers of its own cluster: harness.deploy, harness.disruption, harness.nodes), and `check`
+nodes, frozen node containers of its own cluster, records directories: harness.leftovers, harness.nodes), and `check`
 says, once, which of the run's settings or triggers this cluster cannot serve or was not allowed to suffer, before
 any cell runs.
 """
@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import __version__, cluster, disruption, fingerprint, marker, nodes, provision
-from harness.deploy import PortPool, remove_leftovers
+from harness import __version__, cluster, fingerprint, leftovers, marker, nodes, provision
+from harness.deploy import PortPool
 from harness.errors import ClusterError, UsageError
 from harness.kube import Kube, context_name
 from harness.model import Client, RunOptions, Trigger
@@ -94,8 +94,7 @@ async def connect(no_up: bool, kubeconfig: Path | None = None, context: str | No
         log.info("[run] not the harness's own cluster (%s): only what the harness creates there is touched", why_not)
     else:
         await asyncio.to_thread(nodes.thaw_nodes, cluster.CLUSTER)  # a run killed during node-down leaves its node frozen
-    await remove_leftovers(kube)
-    await asyncio.to_thread(disruption.repair, kube, not why_not)
+    await asyncio.to_thread(leftovers.repair, kube, not why_not)
     if not why_not:
         return await _own(kube, server, kubeconfig, context)
     return await _given(kube, server, kubeconfig, context)

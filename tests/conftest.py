@@ -19,6 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: "last" in item.keywords)  # stable: the rest keep their order
     for item in items:
         if "examples" in item.path.parts:  # user-style tests on the cluster, written without our markers
             item.add_marker(pytest.mark.e2e)
