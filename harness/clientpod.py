@@ -142,11 +142,21 @@ def exec_prefix(kubeconfig: Path | None, context: str | None, ns: str) -> list[s
     return [*cmd, "exec", "-i", "-n", ns, POD, "--"]
 
 
-async def fetch(prefix: tuple[str, ...], remote: str, local: Path) -> None:
+FETCH_TIMEOUT = 300
+"""s: copying a run's records out of the pod (tens of MB at most); kubectl exec itself may hang."""
+
+
+async def fetch(prefix: tuple[str, ...], remote: str, local: Path, timeout: float = FETCH_TIMEOUT) -> None:
     """Copy a file out of the client pod."""
     with local.open("wb") as f:
         proc = await asyncio.create_subprocess_exec(*prefix, "cat", remote, stdout=f, stderr=asyncio.subprocess.PIPE)
-        _, err = await proc.communicate()
+        try:
+            async with asyncio.timeout(timeout):
+                _, err = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise ClusterError(f"copying {remote} out of the client pod took over {timeout:.0f}s") from None
     if proc.returncode != 0:
         raise ClusterError(f"could not copy {remote} out of the client pod: {err.decode().strip() or proc.returncode}")
 

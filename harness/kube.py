@@ -45,6 +45,8 @@ LABEL = "rollout-harness.io/managed"
 OWNER = "rollout-harness.io/owner"  # annotation: which harness process created the namespace (harness.owner)
 DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"
+API_TIMEOUT = 30.0
+"""s: the longest any API call waits for its answer when it names no timeout of its own (watches name theirs)."""
 UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)
 """What the client raises when it gets no answer from the API server."""
 
@@ -108,14 +110,28 @@ class _WorkloadCalls(NamedTuple):
     revisions: Callable[[str, str], list[Revision]]
 
 
+def _bounded(rest: Any, timeout: float) -> None:
+    """Give every request of the client's REST layer `timeout` unless the call names its own."""
+    request = rest.request
+
+    def bounded(*args: Any, **kw: Any) -> Any:
+        if kw.get("_request_timeout") is None:
+            kw["_request_timeout"] = timeout
+        return request(*args, **kw)
+
+    rest.request = bounded
+
+
 class Kube:
-    def __init__(self, kubeconfig: Path | None, context: str | None = None) -> None:
-        """kubeconfig None: $KUBECONFIG, else ~/.kube/config; context None: the file's current context."""
+    def __init__(self, kubeconfig: Path | None, context: str | None = None, timeout: float = API_TIMEOUT) -> None:
+        """kubeconfig None: $KUBECONFIG, else ~/.kube/config; context None: the file's current context; timeout: see
+        API_TIMEOUT."""
         try:
             self._api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
         except Exception as e:  # config errors come in many types
             where = f"{kubeconfig or '(default)'}" + (f", context {context!r}" if context else "")
             raise ClusterError(f"cannot load kubeconfig {where}: {e}") from None
+        _bounded(self._api.rest_client, timeout)
         self.core = client.CoreV1Api(self._api)
         self.apps = client.AppsV1Api(self._api)
         self.policy = client.PolicyV1Api(self._api)

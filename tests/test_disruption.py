@@ -21,7 +21,7 @@ from support import dead_owner
 from harness import disruption, marker, owner
 from harness.cli import build_parser, runflags
 from harness.deploy import PortPool
-from harness.errors import RolloutError, UsageError
+from harness.errors import ClusterError, RolloutError, UsageError
 from harness.kube import Kube
 from harness.kubeviews import CORDONED_BY, FROZEN_BY, NodeView, PodView, node_view
 from harness.model import RunOptions, Trigger
@@ -232,3 +232,19 @@ def test_allow_disruption_is_a_flag_of_run_and_compare() -> None:
     for verb in ("run", "compare"):
         assert not runflags.options(build_parser().parse_args([verb]), 1).consent.allow_disruption
         assert runflags.options(build_parser().parse_args([verb, "--allow-disruption"]), 1).consent.allow_disruption
+
+
+@pytest.mark.integration  # a real socket that accepts and never answers
+def test_an_api_call_that_names_no_timeout_gives_up_after_the_clients(tmp_path: Path, raw_server: Any) -> None:
+    srv = raw_server(lambda conn: True)  # holds every connection open, says nothing
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(
+        f"apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{srv.port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    kube = Kube(cfg, timeout=0.5)
+    try:
+        with pytest.raises(ClusterError, match="unreachable"):
+            kube.managed_namespaces()  # names no timeout of its own
+    finally:
+        kube.close()
