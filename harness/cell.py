@@ -25,7 +25,7 @@ from harness.kube import Kube
 from harness.leftovers import RECORDS_PREFIX
 from harness.load import LoadSpec
 from harness.loadworker import LoadProcess
-from harness.manifests import Variant, as_statefulset, load_variant, load_workload, pod_port, with_headless
+from harness.manifests import Variant, as_daemonset, as_statefulset, load_variant, load_workload, pod_port, with_headless
 from harness.model import CellSpec, Client, Discovery, RunOptions, Status, Trigger, WorkloadKind
 from harness.results import Provenance, RunResult
 from harness.serving import wait_serving
@@ -42,7 +42,10 @@ def cell_variant(opts: RunOptions, name: str) -> Variant:
     s = opts.subject
     # with a workload, name is the file's stem, then +overlay for each overlay (see load_workload)
     v = load_workload(s.workload, s.port, tuple(name.split("+")[1:]), s.manifests) if s.workload else load_variant(name, s.manifests)
-    v = as_statefulset(v) if s.kind is WorkloadKind.STATEFULSET else v
+    if s.kind is WorkloadKind.STATEFULSET:
+        v = as_statefulset(v)
+    elif s.kind is WorkloadKind.DAEMONSET:
+        v = as_daemonset(v)
     return with_headless(v) if opts.traffic.discovery is Discovery.DNS else v
 
 

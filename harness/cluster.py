@@ -92,14 +92,21 @@ RESTART_GRACE_S = 60
 """A node container started more than this after it was created has been restarted (kind starts it at once)."""
 
 
+FINISHED = "/kind/rollout-harness-up-finished"
+"""Written into the control-plane container when `up` has set the cluster up to its end."""
+
+
 def _not_reusable(name: str) -> str | None:
     """Why the existing cluster cannot be reused, or None. A cluster whose node containers were restarted (docker
     or the machine restarted) is recreated rather than trusted: kind does not promise that a restarted cluster
-    comes back, its API server needs minutes, and the nodes lost the pod routes and packet rules set at `up`."""
+    comes back, its API server needs minutes, and the nodes lost the pod routes and packet rules set at `up`. So is
+    one that no `up` set up to its end (one killed during `kind create` leaves a cluster that may never answer)."""
     names = nodes.containers(name, stopped=True)
     fmt = "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"
     out = sh.run(["docker", "inspect", "-f", fmt, *names], timeout=nodes.DOCKER_TIMEOUT, check=False) if names else ""
-    return restart_reason([ln.split() for ln in out.splitlines() if ln.strip()])
+    why = restart_reason([ln.split() for ln in out.splitlines() if ln.strip()])
+    finished = ["docker", "exec", f"{name}-control-plane", "test", "-f", FINISHED]
+    return why or (None if sh.ok(finished, timeout=nodes.DOCKER_TIMEOUT) else "was not set up to its end by `up` (one was killed?)")
 
 
 def restart_reason(containers: list[list[str]]) -> str | None:
@@ -251,6 +258,7 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     dns_image = provision.build_coredns_image()  # built offline: not in the node image
     load_images((dns_image,), name)
     network.start_dns(kubeconfig, dns_image)
+    sh.run(["docker", "exec", f"{name}-control-plane", "touch", FINISHED], timeout=nodes.DOCKER_TIMEOUT, what="mark the cluster set up")
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
     return ClusterInfo(name, kubeconfig, node_image)
 

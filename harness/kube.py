@@ -30,6 +30,7 @@ from harness.kubeviews import (
     PodView,
     Revision,
     SliceView,
+    daemonset_status,
     deployment_status,
     node_view,
     pod_view,
@@ -45,6 +46,7 @@ LABEL = "rollout-harness.io/managed"
 OWNER = "rollout-harness.io/owner"  # annotation: which harness process created the namespace (harness.owner)
 DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"
+DAEMONSET = "DaemonSet"
 API_TIMEOUT = 30.0
 """s: the longest any API call waits for its answer when it names no timeout of its own (watches name theirs)."""
 UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)
@@ -108,6 +110,7 @@ class _WorkloadCalls(NamedTuple):
     read_status: Callable[..., Any]
     patch: Callable[..., Any]
     revisions: Callable[[str, str], list[Revision]]
+    status: Callable[[Any], DeploymentStatus] = deployment_status
 
 
 def _bounded(rest: Any, timeout: float) -> None:
@@ -139,6 +142,7 @@ class Kube:
         self._creators: dict[str, Callable[[str, Obj], Any]] = {  # the kinds a variant may hold
             DEPLOYMENT: self.apps.create_namespaced_deployment,
             STATEFULSET: self.apps.create_namespaced_stateful_set,
+            DAEMONSET: self.apps.create_namespaced_daemon_set,
             "Service": self.core.create_namespaced_service,
             "PodDisruptionBudget": self.policy.create_namespaced_pod_disruption_budget,
             "ConfigMap": self.core.create_namespaced_config_map,
@@ -150,6 +154,12 @@ class Kube:
             ),
             STATEFULSET: _WorkloadCalls(
                 self.apps.read_namespaced_stateful_set_status, self.apps.patch_namespaced_stateful_set, self._controller_revisions
+            ),
+            DAEMONSET: _WorkloadCalls(
+                self.apps.read_namespaced_daemon_set_status,
+                self.apps.patch_namespaced_daemon_set,
+                self._controller_revisions,
+                daemonset_status,
             ),
         }
 
@@ -244,10 +254,10 @@ class Kube:
         return self._workloads[kind]
 
     def rollout_status(self, ns: str, kind: str, name: str) -> DeploymentStatus:
-        """A Deployment's or a StatefulSet's rollout status (a StatefulSet has no Progressing condition, so it never
-        reports a stalled rollout)."""
-        read = self._workload(kind).read_status
-        return deployment_status(call(f"read {kind.lower()} {name!r}", lambda: read(name, ns)))
+        """The workload's rollout status (only a Deployment has a Progressing condition, so only it reports a stalled
+        rollout)."""
+        calls = self._workload(kind)
+        return calls.status(call(f"read {kind.lower()} {name!r}", lambda: calls.read_status(name, ns)))
 
     def patch_workload(self, ns: str, kind: str, name: str, patch: Obj | list[Obj], what: str) -> None:
         ctype = "application/json-patch+json" if isinstance(patch, list) else "application/strategic-merge-patch+json"
@@ -256,7 +266,7 @@ class Kube:
 
     def revisions(self, ns: str, kind: str, selector: str) -> list[Revision]:
         """The workload's revisions, oldest first (what `kubectl rollout undo` reads): a Deployment's ReplicaSets, a
-        StatefulSet's ControllerRevisions."""
+        StatefulSet's or DaemonSet's ControllerRevisions."""
         return sorted(self._workload(kind).revisions(ns, selector), key=lambda r: r.number)
 
     def _replicaset_revisions(self, ns: str, selector: str) -> list[Revision]:

@@ -175,6 +175,21 @@ def deployment_status(obj: Any) -> DeploymentStatus:
     )
 
 
+def daemonset_status(obj: Any) -> DeploymentStatus:
+    """A DaemonSet's status in a Deployment's terms: the pods it should run (one per eligible node) as its replicas;
+    never stalled (it has no Progressing condition)."""
+    st = obj.status
+    return DeploymentStatus(
+        obj.metadata.generation or 0,
+        st.observed_generation or 0,
+        st.desired_number_scheduled or 0,
+        st.updated_number_scheduled or 0,
+        st.number_ready or 0,
+        st.number_available or 0,
+        "",
+    )
+
+
 def proxy_mode_of(conf: str) -> str:
     """The mode in kube-proxy's config.conf (KubeProxyConfiguration YAML); empty or absent means iptables."""
     m = re.search(r"^mode:\s*\"?([a-z]*)", conf, re.MULTILINE)

@@ -60,7 +60,7 @@ def _without_nulls(x: Any) -> Any:
 
 VARIANTS, OVERLAYS = "variants", "overlays"
 KEYS = {
-    VARIANTS: {"name", "description", "base", "deployment", "objects", "update_env"},
+    VARIANTS: {"name", "description", "base", "deployment", "service", "objects", "update_env"},
     OVERLAYS: {"name", "description", "base", "deployment", "objects", "remove_kinds"},
 }
 
@@ -117,8 +117,10 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
     deployment: Obj = copy.deepcopy(by_kind["Deployment"])
     objects: dict[tuple[str, str], Obj] = {}
     update_env: dict[str, str] = {}
+    service: Obj = copy.deepcopy(by_kind["Service"])
     for doc in reversed(chain):
         deployment = merge(deployment, doc.get("deployment") or {})
+        service = merge(service, doc.get("service") or {})
         for obj in doc.get("objects") or []:
             if not isinstance(obj, dict) or "kind" not in obj:
                 raise UsageError(f"variant {doc['name']!r}: every object needs a kind")
@@ -128,7 +130,7 @@ def load_variant(name: str, root: Path | None = None) -> Variant:
         name=name,
         description=str(chain[0].get("description", "")),
         deployment=deployment,
-        service=copy.deepcopy(by_kind["Service"]),
+        service=service,
         objects=tuple(objects.values()),
         update_env=update_env,
         chain=tuple(d["name"] for d in chain),
@@ -209,6 +211,30 @@ def as_statefulset(v: Variant) -> Variant:
         objects=(*v.objects, headless),
         description=f"{v.description} (as a StatefulSet)",
     )
+
+
+def as_daemonset(v: Variant) -> Variant:
+    """The same pod template as a DaemonSet: one pod per node, the control-plane node included (a toleration; the
+    host client's NodePort enters there), as node agents and ingress proxies run. The Deployment's rolling update
+    becomes the DaemonSet's (maxUnavailable, and maxSurge, which surges a node's new pod before its old one goes);
+    replicas, progressDeadlineSeconds, topology spread and pod anti-affinity (a surge pod shares its node with the
+    pod it replaces) have no counterpart and are dropped. The Service, and with it externalTrafficPolicy, stays."""
+    ds = copy.deepcopy(v.deployment)
+    spec = ds["spec"]
+    strategy = spec.pop("strategy", None) or {}
+    if strategy.get("type") == "Recreate":
+        raise UsageError(f"variant {v.name!r}: a Recreate strategy has no DaemonSet counterpart")
+    for key in ("replicas", "progressDeadlineSeconds"):
+        spec.pop(key, None)
+    rolling = {k: strategy.get("rollingUpdate", {})[k] for k in ("maxUnavailable", "maxSurge") if k in strategy.get("rollingUpdate", {})}
+    spec["updateStrategy"] = {"type": "RollingUpdate", **({"rollingUpdate": rolling} if rolling else {})}
+    pod = spec["template"]["spec"]
+    pod.pop("topologySpreadConstraints", None)
+    (pod.get("affinity") or {}).pop("podAntiAffinity", None)
+    control_plane = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+    pod["tolerations"] = [*(pod.get("tolerations") or []), control_plane]
+    ds["kind"] = "DaemonSet"
+    return replace(v, deployment=ds, description=f"{v.description} (as a DaemonSet)")
 
 
 def pod_port(v: Variant) -> int:

@@ -113,7 +113,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--workload", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
         (["run", "--no-up", "--client", "tcp"], "invalid choice: 'tcp'"),
         (["run", "--no-up", "--variant", "recreate", "--kind", "statefulset"], "a Recreate strategy has no StatefulSet counterpart"),
-        (["run", "--no-up", "--kind", "daemonset"], "invalid choice: 'daemonset'"),
+        (["run", "--no-up", "--kind", "replicaset"], "invalid choice: 'replicaset'"),
         (["compare", "--no-up", "--triggers", "set-image,node-down", "--parallel", "2"], "run node-down cells one at a time"),
         (["run", "--no-up", "--discovery", "dns", "--client", "host"], "discovery dns needs the client in a pod"),
         (["run", "--no-up", "--dns-cache", "30"], "a DNS cache time goes with discovery dns"),
@@ -450,7 +450,7 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
 def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
-    assert len(rows) == 19 and rows["naive"] and "PDB" in rows["best-practice"]
+    assert len(rows) == 21 and rows["naive"] and "PDB" in rows["best-practice"]
     assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 11

@@ -12,7 +12,8 @@ import yaml
 
 from harness.deploy import render
 from harness.errors import UsageError
-from harness.manifests import OVERLAYS, Variant, as_statefulset, available, load_variant, load_workload, merge
+from harness.manifests import OVERLAYS, Variant, as_daemonset, as_statefulset, available, load_variant, load_workload, merge
+from harness.model import CellSpec, ConnMode, RunOptions, Trigger
 from harness.resources import manifests_dir
 from harness.workload import Workload
 from harness.yamlfile import read_yaml
@@ -209,6 +210,35 @@ def test_a_variant_as_a_statefulset_keeps_its_pods_and_gains_a_headless_service(
     assert [o["kind"] for o in rendered] == ["StatefulSet", "Service", "PodDisruptionBudget", "Service"]
     with pytest.raises(UsageError, match="Recreate strategy has no StatefulSet counterpart"):
         as_statefulset(load_variant("recreate"))
+
+
+def test_a_variant_as_a_daemonset_runs_on_every_node_and_keeps_its_rolling_update() -> None:
+    dep = load_variant("best-practice")
+    ds = as_daemonset(dep)
+    spec, pod = ds.deployment["spec"], ds.deployment["spec"]["template"]["spec"]
+    assert ds.deployment["kind"] == "DaemonSet" and "replicas" not in spec and "strategy" not in spec
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert "topologySpreadConstraints" not in pod and "podAntiAffinity" not in (pod.get("affinity") or {})
+    assert pod["containers"] == dep.deployment["spec"]["template"]["spec"]["containers"], "the same containers"
+    assert ds.service == dep.service and ds.objects == dep.objects
+    assert Workload.from_objects(ds.deployment, ds.service).kind == "DaemonSet"
+    assert as_daemonset(load_variant("naive")).deployment["spec"]["updateStrategy"] == {"type": "RollingUpdate"}, "the DaemonSet default"
+    with pytest.raises(UsageError, match="Recreate strategy has no DaemonSet counterpart"):
+        as_daemonset(load_variant("recreate"))
+
+
+def test_a_variant_may_change_the_service() -> None:
+    assert load_variant("etp-local").service["spec"]["externalTrafficPolicy"] == "Local"
+    assert "externalTrafficPolicy" not in load_variant("best-practice").service["spec"]
+
+
+def test_a_daemonset_refuses_the_triggers_it_has_no_answer_for() -> None:
+    cells = [CellSpec("naive", t, ConnMode.NEW) for t in (Trigger.SET_IMAGE, Trigger.RESTART, Trigger.ROLLBACK)]
+    RunOptions.of(kind="daemonset").validate(cells)
+    for trigger, why in ((Trigger.SCALE, "no replicas"), (Trigger.DRAIN, "ignore-daemonsets"), (Trigger.NODE_DOWN, "not replaced")):
+        with pytest.raises(UsageError, match=f"daemonset × {trigger.value}: .*{why}"):
+            RunOptions.of(kind="daemonset").validate([CellSpec("naive", trigger, ConnMode.NEW)])
 
 
 def test_a_kubectl_export_list_loads_as_new_objects(tmp_path: Path) -> None:

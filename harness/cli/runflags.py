@@ -100,7 +100,7 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         "--kind",
         choices=[k.value for k in WorkloadKind],
         default=su.kind.value,
-        help="run the pods as a Deployment or as a StatefulSet (+ headless Service) (default %(default)s)",
+        help="run the pods as a Deployment, a StatefulSet (+ headless Service) or a DaemonSet (one pod per node) (default %(default)s)",
     )
     r.add_argument(
         "--parallel",

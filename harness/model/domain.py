@@ -56,6 +56,18 @@ class WorkloadKind(StrEnum):
     DEPLOYMENT = "deployment"
     STATEFULSET = "statefulset"
     """The same pods as a StatefulSet with a headless Service (manifests.as_statefulset)."""
+    DAEMONSET = "daemonset"
+    """The same pod template as a DaemonSet, one pod per node, the control plane's included (manifests.as_daemonset)."""
+
+    def refuses(self, trigger: Trigger) -> str:
+        """Why this kind cannot be rolled by `trigger` ("" if it can)."""
+        if self is WorkloadKind.DAEMONSET and trigger in (Trigger.SCALE, Trigger.DRAIN, Trigger.NODE_DOWN):
+            return {
+                Trigger.SCALE: "a DaemonSet runs one pod per node: it has no replicas to scale",
+                Trigger.DRAIN: "a drain leaves DaemonSet pods where they are (kubectl drain --ignore-daemonsets)",
+                Trigger.NODE_DOWN: "a DaemonSet's pod on a lost node is not replaced elsewhere",
+            }[trigger]
+        return ""
 
 
 class Status(StrEnum):

@@ -111,7 +111,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Subject:
-    """What is rolled: a bundled variant, or the user's workload with overlays, as a Deployment or StatefulSet."""
+    """What is rolled: a bundled variant, or the user's workload with overlays, as a Deployment, StatefulSet or
+    DaemonSet."""
 
     kind: WorkloadKind = WorkloadKind.DEPLOYMENT
     manifests: Path | None = None
@@ -202,6 +203,9 @@ class RunOptions:
             raise UsageError("a DNS cache time goes with discovery dns")
         if s.workload is None and (s.new_image is not None or s.port is not None):
             raise UsageError("a new image and a Service port go with your own workload")
+        for c in cells:
+            if why := s.kind.refuses(c.trigger):
+                raise UsageError(f"{s.kind.value} × {c.trigger.value}: {why}")
         if self.schedule.parallel > 1 and any(c.trigger is Trigger.NODE_DOWN for c in cells):
             raise UsageError("node-down freezes a worker under every other cell's pods: run node-down cells one at a time")
         return self

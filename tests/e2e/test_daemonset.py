@@ -1,0 +1,31 @@
+"""The same pods as a DaemonSet (`--kind daemonset`, one pod per node, the control plane's included), known answers on
+set-image: naive loses requests; best-practice (surge one pod per node first, readiness, graceful app, preStop)
+loses none, through a Service with externalTrafficPolicy Cluster and Local alike (Local: the NodePort the load enters
+at reaches only the control-plane node's own pod, so that node's surge pod must be ready before its old pod goes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, kind="daemonset")
+
+
+@pytest.mark.parametrize("variant", ["naive", "best-practice", "etp-local"])
+async def test_daemonset_set_image(target: Target, variant: str) -> None:
+    r = await run_cell(target, CellSpec(variant, Trigger.SET_IMAGE, ConnMode.NEW), OPTS)
+    r.write(Path("results/e2e") / f"ds-{r.name}.json")
+    why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
+    assert r.status is Status.USED and r.provenance.options["kind"] == "daemonset", why
+    replaced = {e.name for e in r.events if e.source == "pod" and e.state == "terminating"}
+    assert len(replaced) == 3, f"one pod per node, the control plane's included, each replaced: {replaced}"
+    if variant == "naive":
+        assert r.lost > 0, why
+    else:
+        assert r.lost == 0, why
