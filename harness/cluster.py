@@ -133,7 +133,8 @@ def _wait_ready(name: str, kubeconfig: Path, timeout: float) -> None:
         except ClusterError as e:  # the API server may still be starting
             return None, str(e)
         status = [ln.split()[:2] for ln in out.splitlines() if ln.strip()]
-        done = len(status) == NODES and all(s[1:] == ["Ready"] for s in status)
+        # `Ready,SchedulingDisabled`: cordoned, say by a killed drain that this `up` is about to repair
+        done = len(status) == NODES and all(len(s) == 2 and s[1].split(",")[0] == "Ready" for s in status)
         return (True if done else None), ", ".join(" ".join(s) for s in status) or "no nodes"
 
     try:

@@ -173,8 +173,11 @@ def main() -> None:
     except HarnessError as e:
         print(f"rollout-harness load worker: error: {e}", file=sys.stderr)
         os._exit(2)
-    sys.stdout.write(json.dumps(asdict(result)) + "\n")
-    sys.stdout.flush()
+    except BrokenPipeError:  # the parent is gone (killed): nobody to tell
+        os._exit(0)
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.write(json.dumps(asdict(result)) + "\n")
+        sys.stdout.flush()
     os._exit(0)
 
 
