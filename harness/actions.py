@@ -162,6 +162,55 @@ async def rollback(ctx: TriggerContext) -> None:
     await wait_rollout(ctx, "rollout undo")
 
 
+METRICS_TIMEOUT = 180.0
+"""How long the autoscaler may take to read its first metrics (metrics-server scrapes every 15 s; new pods take a
+scrape or two)."""
+SCALE_IN_TARGET = 100_000
+"""The CPU target (% of the request) hpa-scale-in raises the autoscaler's to: far above any use, so that it wants
+its minimum."""
+
+
+def _autoscaler(ctx: TriggerContext) -> str:
+    if not ctx.workload.autoscaler:
+        raise RolloutError(
+            f"hpa-scale-in: the variant has no HorizontalPodAutoscaler for {ctx.workload.deployment!r} (try the hpa-* variants)"
+        )
+    return ctx.workload.autoscaler
+
+
+async def prepare_hpa_scale_in(ctx: TriggerContext) -> None:
+    """Before the window: wait until the autoscaler reads its metric and holds the workload where it is."""
+    name = _autoscaler(ctx)
+
+    async def probe() -> tuple[bool | None, str]:
+        hpa = await asyncio.to_thread(ctx.kube.autoscaler, ctx.namespace, name)
+        if hpa.metrics and hpa.desired == hpa.current == ctx.workload.replicas:
+            return True, "metrics read"
+        return None, f"{hpa.current} -> {hpa.desired} replicas, metrics {'read' if hpa.metrics else 'not read'}; {hpa.why}"
+
+    what = f"autoscaler {name!r}: first metrics (is metrics-server installed? `rollout-harness up` installs it)"
+    await wait_for(probe, timeout=METRICS_TIMEOUT, every=1.0, what=what)
+
+
+async def hpa_scale_in(ctx: TriggerContext) -> None:
+    """Raise the autoscaler's CPU target far above the pods' use (SCALE_IN_TARGET), so that it scales the workload
+    in to its minimum, as it does when load falls; wait until it has and the rollout is complete."""
+    name = _autoscaler(ctx)
+    target = {"type": "Utilization", "averageUtilization": SCALE_IN_TARGET}
+    ctx.mark("trigger", f"autoscaler {name}: CPU target {SCALE_IN_TARGET} %")
+    patch = {"spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]}}
+    await asyncio.to_thread(ctx.kube.patch_autoscaler, ctx.namespace, name, patch)
+
+    async def scaled_in() -> tuple[bool | None, str]:
+        hpa = await asyncio.to_thread(ctx.kube.autoscaler, ctx.namespace, name)
+        st = await asyncio.to_thread(ctx.kube.rollout_status, ctx.namespace, ctx.workload.kind, ctx.workload.deployment)
+        return (True if st.replicas == hpa.min_replicas else None), f"{st.replicas} replicas, autoscaler wants {hpa.desired}; {hpa.why}"
+
+    await wait_for(scaled_in, timeout=ctx.timeout, every=POLL, what=f"autoscaler {name!r}: scale in")
+    ctx.mark("scale", "the autoscaler scaled in")
+    await wait_rollout(ctx, "autoscaler scale-in")
+
+
 async def _take_node(ctx: TriggerContext, what: str) -> tuple[str, set[str]]:
     """The node `what` takes and our pods on it (disruption.pick_node)."""
     pods = await asyncio.to_thread(ctx.kube.list_pods, ctx.namespace, ctx.workload.selector)
@@ -288,5 +337,6 @@ async def fire(trigger: Trigger, ctx: TriggerContext) -> None:
         Trigger.ROLLBACK: rollback,
         Trigger.RESTART: restart,
         Trigger.NODE_DOWN: node_down,
+        Trigger.HPA_SCALE_IN: hpa_scale_in,
     }
     await steps[trigger](ctx)

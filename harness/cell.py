@@ -121,7 +121,7 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     variant = cell_variant(opts, cell.variant)
     kube, client = target.kube, opts.traffic.client
     ns = namespace_name(cell.variant, cell.trigger.value)
-    workload = Workload.from_objects(variant.deployment, variant.service)
+    workload = Workload.from_objects(variant.deployment, variant.service, variant.objects)
     watcher = Watcher(kube, ns, workload.selector, workload.service)
     t_setup = time.monotonic()
     log.info("[run] %s × %s (%s, trial %d): namespace %s", cell.variant, cell.trigger.value, cell.mode.value, cell.trial, ns)
@@ -168,6 +168,8 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
         await actions.wait_rollout(ctx, f"deploy {cell.variant}")
         if cell.trigger is Trigger.ROLLBACK:
             await actions.prepare_rollback(ctx)
+        elif cell.trigger is Trigger.HPA_SCALE_IN:
+            await actions.prepare_hpa_scale_in(ctx)
     await actions.wait_settled(ctx, f"deploy {cell.variant}")
     progress.phase("starting the load")
     ready = frozenset(p.name for p in await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector) if p.ready)

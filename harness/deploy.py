@@ -92,4 +92,6 @@ async def deploy(kube: Kube, variant: Variant, ns: str, port: int | None, labels
     await asyncio.to_thread(kube.create_namespace, ns, labels, owner.me())
     for obj in render(variant, port, labels):
         await asyncio.to_thread(kube.create, ns, obj)
-    return Deployed(f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service))
+    return Deployed(
+        f"http://127.0.0.1:{port}{path}" if port else "", Workload.from_objects(variant.deployment, variant.service, variant.objects)
+    )

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import ApiError, ClusterError, RolloutError
 from harness.kubeviews import (
+    AutoscalerView,
     ConfigMapView,
     DeploymentStatus,
     NamespaceView,
@@ -30,6 +31,7 @@ from harness.kubeviews import (
     PodView,
     Revision,
     SliceView,
+    autoscaler_view,
     daemonset_status,
     deployment_status,
     node_view,
@@ -139,6 +141,7 @@ class Kube:
         self.apps = client.AppsV1Api(self._api)
         self.policy = client.PolicyV1Api(self._api)
         self.discovery = client.DiscoveryV1Api(self._api)
+        self.autoscaling = client.AutoscalingV2Api(self._api)
         self._creators: dict[str, Callable[[str, Obj], Any]] = {  # the kinds a variant may hold
             DEPLOYMENT: self.apps.create_namespaced_deployment,
             STATEFULSET: self.apps.create_namespaced_stateful_set,
@@ -147,6 +150,7 @@ class Kube:
             "PodDisruptionBudget": self.policy.create_namespaced_pod_disruption_budget,
             "ConfigMap": self.core.create_namespaced_config_map,
             "Pod": self.core.create_namespaced_pod,
+            "HorizontalPodAutoscaler": self.autoscaling.create_namespaced_horizontal_pod_autoscaler,
         }
         self._workloads = {
             DEPLOYMENT: _WorkloadCalls(
@@ -287,6 +291,13 @@ class Kube:
             template.pop("$patch", None)
             out.append(Revision(int(cr.revision), template))
         return out
+
+    def autoscaler(self, ns: str, name: str) -> AutoscalerView:
+        hpa = call(f"read autoscaler {name!r}", lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler_status(name, ns))
+        return autoscaler_view(hpa)
+
+    def patch_autoscaler(self, ns: str, name: str, patch: Obj) -> None:
+        call(f"patch autoscaler {name!r}", lambda: self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(name, ns, patch))
 
     def list_pods(self, ns: str, selector: str) -> list[PodView]:
         return [pod_view(p) for p in call("list pods", lambda: self.core.list_namespaced_pod(ns, label_selector=selector)).items]

@@ -175,6 +175,31 @@ def deployment_status(obj: Any) -> DeploymentStatus:
     )
 
 
+@dataclass(frozen=True)
+class AutoscalerView:
+    """A HorizontalPodAutoscaler as the hpa-scale-in trigger reads it."""
+
+    current: int
+    desired: int
+    min_replicas: int
+    metrics: bool
+    """It has read the metric it scales on (metrics-server answers for every pod)."""
+    why: str
+    """Its conditions that are not True, as `Type: reason: message`."""
+
+
+def autoscaler_view(hpa: Any) -> AutoscalerView:
+    st = hpa.status
+    why = "; ".join(f"{c.type}: {c.reason}: {c.message}" for c in st.conditions or [] if c.status != "True")
+    return AutoscalerView(
+        st.current_replicas or 0,
+        st.desired_replicas or 0,
+        hpa.spec.min_replicas or 1,
+        any(m.resource and m.resource.current and m.resource.current.average_utilization is not None for m in st.current_metrics or []),
+        why,
+    )
+
+
 def daemonset_status(obj: Any) -> DeploymentStatus:
     """A DaemonSet's status in a Deployment's terms: the pods it should run (one per eligible node) as its replicas;
     never stalled (it has no Progressing condition)."""

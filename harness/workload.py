@@ -18,7 +18,9 @@ class Workload:
     service: str
     replicas: int
     kind: str = "Deployment"
-    """Deployment or StatefulSet; `deployment` is its name either way."""
+    """Deployment, StatefulSet or DaemonSet; `deployment` is its name either way."""
+    autoscaler: str = ""
+    """The name of the HorizontalPodAutoscaler among the variant's objects that scales it ("" if none)."""
 
     @property
     def image_repo(self) -> str:
@@ -27,7 +29,13 @@ class Workload:
         return head if head and "/" not in tail else self.image
 
     @classmethod
-    def from_objects(cls, deployment: dict[str, Any], service: dict[str, Any]) -> Workload:
+    def from_objects(cls, deployment: dict[str, Any], service: dict[str, Any], objects: tuple[dict[str, Any], ...] = ()) -> Workload:
+        name = deployment.get("metadata", {}).get("name")
+        hpas = [
+            o["metadata"]["name"]
+            for o in objects
+            if o.get("kind") == "HorizontalPodAutoscaler" and (o.get("spec") or {}).get("scaleTargetRef", {}).get("name") == name
+        ]
         try:
             labels = deployment["spec"]["selector"]["matchLabels"]
             container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -39,6 +47,7 @@ class Workload:
                 service=service["metadata"]["name"],
                 replicas=int(deployment["spec"].get("replicas", 1)),
                 kind=deployment.get("kind", "Deployment"),
+                autoscaler=hpas[0] if hpas else "",
             )
         except (KeyError, IndexError, TypeError) as e:
             raise UsageError(

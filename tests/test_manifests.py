@@ -296,3 +296,12 @@ def test_yaml_aliases_within_the_limit_and_utf16_load(tmp_path: Path) -> None:
     assert read_yaml(f) == [{"kind": "Service"}]
     with pytest.raises(UsageError, match=r"standard input \('-'\) is not supported: save it to a file"):
         read_yaml(Path("-"))
+
+
+def test_an_autoscaler_among_the_objects_is_the_workloads() -> None:
+    v = load_variant("hpa-prestop")
+    w = Workload.from_objects(v.deployment, v.service, v.objects)
+    assert w.autoscaler == "web" and Workload.from_objects(v.deployment, v.service).autoscaler == ""
+    assert "readinessProbe" in v.deployment["spec"]["template"]["spec"]["containers"][0]
+    with pytest.raises(UsageError, match="hpa-scale-in: the variants' autoscalers scale a Deployment"):
+        RunOptions.of(kind="statefulset").validate([CellSpec("hpa-naive", Trigger.HPA_SCALE_IN, ConnMode.NEW)])

@@ -15,12 +15,15 @@ class Trigger(StrEnum):
     ROLLBACK = "rollback"
     RESTART = "restart"
     NODE_DOWN = "node-down"
+    HPA_SCALE_IN = "hpa-scale-in"
+    """The variant's HorizontalPodAutoscaler removes pods: its CPU target is raised far above the pods' use."""
 
     @property
     def repeatable(self) -> bool:
         """It can roll the same pods again and again, each rollout leaving them as a fresh set-up would (a series:
-        Schedule.series). Drain and node-down move pods between nodes and take nodes away: never in a series."""
-        return self not in (Trigger.DRAIN, Trigger.NODE_DOWN)
+        Schedule.series). Drain and node-down move pods between nodes and take nodes away, an autoscaler's scale-in
+        leaves fewer pods: never in a series."""
+        return self not in (Trigger.DRAIN, Trigger.NODE_DOWN, Trigger.HPA_SCALE_IN)
 
 
 class ConnMode(StrEnum):
@@ -61,6 +64,8 @@ class WorkloadKind(StrEnum):
 
     def refuses(self, trigger: Trigger) -> str:
         """Why this kind cannot be rolled by `trigger` ("" if it can)."""
+        if trigger is Trigger.HPA_SCALE_IN and self is not WorkloadKind.DEPLOYMENT:
+            return "the variants' autoscalers scale a Deployment"
         if self is WorkloadKind.DAEMONSET and trigger in (Trigger.SCALE, Trigger.DRAIN, Trigger.NODE_DOWN):
             return {
                 Trigger.SCALE: "a DaemonSet runs one pod per node: it has no replicas to scale",

@@ -1,0 +1,30 @@
+"""hpa-scale-in known answers: the variant's HorizontalPodAutoscaler (CPU, 1-4 pods) scales the workload in once its
+target is raised far above the pods' use, as when load falls (metrics-server, installed by `up`, feeds it): naive
+loses requests, readiness + preStop sleep (article 002's graceful scale-in) loses none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.measure import run_cell
+from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
+from harness.target import Target
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0)
+
+
+@pytest.mark.parametrize("variant", ["hpa-naive", "hpa-prestop"])
+async def test_hpa_scale_in(target: Target, variant: str) -> None:
+    r = await run_cell(target, CellSpec(variant, Trigger.HPA_SCALE_IN, ConnMode.NEW), OPTS)
+    r.write(Path("results/e2e") / f"hpa-{r.name}.json")
+    why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
+    assert r.status is Status.USED, why
+    gone = {e.name for e in r.events if e.source == "pod" and e.state == "terminating"}
+    assert len(gone) == 3, f"the autoscaler removed 3 of 4 pods: {gone}"
+    if variant == "hpa-naive":
+        assert r.lost > 0, why
+    else:
+        assert r.lost == 0, why
