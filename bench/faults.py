@@ -33,6 +33,8 @@ class Fault:
     name: str
     phase: str
     """The last thing the harness logged before the fault."""
+    left: str
+    """What the census found right after the fault, before any repair (by kind)."""
     repairs: int
     """Log lines of the next command that say it undid something a dead run left."""
     leftovers: int
@@ -60,19 +62,24 @@ def _run(args: list[str], log: Path) -> int:
         return subprocess.run([*RH, *args], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, timeout=COMMAND_TIMEOUT, check=False).returncode
 
 
+def _census(path: Path, wait: str) -> list[list[str]]:
+    """The census table's rows (kind, count, which), as `census` prints them."""
+    _run(["census", "--wait", wait], path)
+    rows = [ln.split("|") for ln in path.read_text().splitlines() if ln.startswith("| ") and "leftover" not in ln]
+    return [[c.strip() for c in r[1:4]] for r in rows if len(r) > 3 and r[2].strip().isdigit()]
+
+
 def _after(name: str, phase: str, out: Path, t0: float) -> Fault:
-    """The next ordinary command, then the census."""
+    """The census of what the fault left, the next ordinary command, then the census again."""
+    left = ", ".join(f"{n} {kind}" for kind, n, _ in _census(out / f"{name}.left.txt", "0s") if n != "0") or "nothing"
     log = out / f"{name}.next.log"
     code = _run(["up", "-v"], log)
     repairs = sum(1 for ln in log.read_text(errors="replace").splitlines() if "left by a harness process" in ln or "thawing" in ln
                   or "uncordoned node" in ln or "freeze mark" in ln or "recreating" in ln)  # fmt: skip
-    census = out / f"{name}.census.txt"
-    _run(["census", "--wait", "180s"], census)
-    rows = [ln.split("|") for ln in census.read_text().splitlines() if ln.startswith("| ") and "leftover" not in ln]
-    counts = {r[1].strip(): int(r[2]) for r in rows if len(r) > 3 and r[2].strip().isdigit()}
-    which = "; ".join(f"{r[1].strip()}: {r[3].strip()}" for r in rows if len(r) > 3 and r[2].strip() not in ("", "0"))
-    fault = Fault(name, phase, repairs, sum(counts.values()), which, code, round(time.monotonic() - t0, 1))
-    _log(f"{name}: phase {phase!r}, repairs {repairs}, leftovers {fault.leftovers}, next exit {code}")
+    rows = _census(out / f"{name}.census.txt", "180s")
+    which = "; ".join(f"{kind}: {w}" for kind, n, w in rows if n != "0")
+    fault = Fault(name, phase, left, repairs, sum(int(n) for _, n, _ in rows), which, code, round(time.monotonic() - t0, 1))
+    _log(f"{name}: phase {phase!r}, left {left}, repairs {repairs}, leftovers {fault.leftovers}, next exit {code}")
     return fault
 
 
@@ -148,10 +155,9 @@ def main() -> int:
     faults += [during_run("api-paused-30s", 8, pause_api, out, pause=30)]
     faults += [kill_up(d, out) for d in ups]
     faults += [during_run("dockerd-restarted", 8, restart_docker, out)]
-    rows = [(f.name, f.phase, f.repairs, f.leftovers, f.which or "", f.next_exit, f.seconds) for f in faults]
-    table = tabulate(
-        rows, headers=["fault", "harness's last line before it", "repairs", "leftovers", "which", "next up", "s"], tablefmt="github"
-    )
+    rows = [(f.name, f.phase, f.left, f.repairs, f.leftovers, f.which or "", f.next_exit, f.seconds) for f in faults]
+    headers = ["fault", "harness's last line before it", "left by the fault", "repairs", "leftovers", "which", "next up", "s"]
+    table = tabulate(rows, headers=headers, tablefmt="github")
     (out / "faults.md").write_text(table + "\n")
     (out / "faults.json").write_text(json.dumps([asdict(f) for f in faults], indent=1))
     print(table)
