@@ -10,7 +10,7 @@ from harness.cli.verb import Verb
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", metavar="IMG", help="a local docker image (NAME:TAG or an ID docker images lists)")
+    p.add_argument("images", nargs="+", metavar="IMG", help="a local docker image by name (NAME:TAG, as docker images lists it)")
 
 
 async def run(args: argparse.Namespace) -> int:
