@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION).
-# BASE=auto: use the offline python base (debootstrap + python3-aiohttp), built once and cached.
+# PROBE_BASE: the base image; by default the offline python base (debootstrap + python3-aiohttp), built once and
+# cached; on the stock path rollout-harness passes the pinned python image it pulled (versions.env PYTHON_BASE).
 # Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + app.py),
 # RH_VERSIONS_FILE (default: versions.env next to this script).
 set -euo pipefail
@@ -10,10 +11,12 @@ CACHE=$RH_CACHE
 APP=${RH_PROBE_APP_DIR:-}
 [ -f "$APP/Dockerfile" ] && [ -f "$APP/app.py" ] \
   || { echo "error: RH_PROBE_APP_DIR must name the probe app directory (Dockerfile, app.py); got '$APP'" >&2; exit 3; }
-BASE=${PROBE_BASE:-rollout-harness/python-base:bookworm}
+OFFLINE_BASE=rollout-harness/python-base:bookworm
+BASE=${PROBE_BASE:-$OFFLINE_BASE}
 step() { echo "[probe-image $(date +%T)] $*" >&2; }
-HASH=$(cat "$APP/app.py" "$APP/Dockerfile" | sha256sum | cut -c1-12)
-if [ "$BASE" = rollout-harness/python-base:bookworm ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
+# what the images are made of: the app, its recipe and (when not the offline one) the base
+HASH=$( { cat "$APP/app.py" "$APP/Dockerfile"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE"; } | sha256sum | cut -c1-12)
+if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
   else
     command -v debootstrap >/dev/null || { echo "error: debootstrap is needed to build the offline python base" >&2; exit 3; }

@@ -46,13 +46,16 @@ def kubeconfig_path(name: str = CLUSTER) -> Path:
     return cache_dir() / f"kubeconfig-{name}"
 
 
-def kind_config(proxy_mode: ProxyMode = ProxyMode.IPTABLES) -> str:
+def kind_config(proxy_mode: ProxyMode = ProxyMode.IPTABLES, kind_cni: bool = False) -> str:
+    """The cluster's shape. kind_cni: keep kind's default CNI (kindnetd, in the stock node image); without it the
+    nodes get static ptp networking (harness.network.setup_cni). The pod and Service CIDRs are explicit either way:
+    harness.netguard routes them."""
     ports = "\n".join(f"  - {{containerPort: {p}, hostPort: {p}, listenAddress: 127.0.0.1, protocol: TCP}}" for p in NODEPORTS)
+    cni = "" if kind_cni else "\n  disableDefaultCNI: true"
     return f"""kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
-  kubeProxyMode: {proxy_mode.value}
-  disableDefaultCNI: true
+  kubeProxyMode: {proxy_mode.value}{cni}
   podSubnet: {netguard.POD_CIDR}
   serviceSubnet: {netguard.SERVICE_CIDR}
 nodes:
@@ -96,17 +99,25 @@ FINISHED = "/kind/rollout-harness-up-finished"
 """Written into the control-plane container when `up` has set the cluster up to its end."""
 
 
-def _not_reusable(name: str) -> str | None:
+def _not_reusable(name: str, image: str) -> str | None:
     """Why the existing cluster cannot be reused, or None. A cluster whose node containers were restarted (docker
     or the machine restarted) is recreated rather than trusted: kind does not promise that a restarted cluster
-    comes back, its API server needs minutes, and the nodes lost the pod routes and packet rules set at `up`. So is
-    one that no `up` set up to its end (one killed during `kind create` leaves a cluster that may never answer)."""
+    comes back, its API server needs minutes, and the nodes lost the pod routes and packet rules set at `up`. One
+    made from another node image than `image` took the other path (provision.NodeImage): recreated too. So is one
+    that no `up` set up to its end (one killed during `kind create` leaves a cluster that may never answer)."""
     names = nodes.containers(name, stopped=True)
-    fmt = "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"
+    fmt = "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}} {{.Config.Image}}"
     out = sh.run(["docker", "inspect", "-f", fmt, *names], timeout=nodes.DOCKER_TIMEOUT, check=False) if names else ""
-    why = restart_reason([ln.split() for ln in out.splitlines() if ln.strip()])
+    rows = [ln.split() for ln in out.splitlines() if ln.strip()]
+    why = restart_reason([r[:4] for r in rows]) or image_reason([r[4] for r in rows if len(r) > 4], image)
     finished = ["docker", "exec", f"{name}-control-plane", "test", "-f", FINISHED]
     return why or (None if sh.ok(finished, timeout=nodes.DOCKER_TIMEOUT) else "was not set up to its end by `up` (one was killed?)")
+
+
+def image_reason(images: list[str], want: str) -> str | None:
+    """`images`: the node containers' images. Why a cluster of them is not one `up` would make from `want`, or None."""
+    other = sorted(set(images) - {want})
+    return f"runs node image {other[0]}, not {want}" if other else None
 
 
 def restart_reason(containers: list[list[str]]) -> str | None:
@@ -213,9 +224,12 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
         network.check_proxy_mode(net.proxy_mode)
     provision.ensure_docker()
     kubeconfig = kubeconfig_path(name)
-    node_image = provision.ensure_node_image(offline)
-    provision.build_probe_images()
-    why = _not_reusable(name) if cluster_exists(name) else None
+    node = provision.node_image(offline)
+    log.info("[up] %s", node.describe())
+    node = provision.provide(node)
+    provision.build_probe_images(node)
+    nodes.thaw_nodes(name)  # a run killed during node-down leaves its node frozen (and NotReady)
+    why = _not_reusable(name, node.image) if cluster_exists(name) else None
     if why:
         log.info("[up] cluster %s %s; recreating it", name, why)
         _down(name)
@@ -225,9 +239,9 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
         mode = net.proxy_mode if net is not None else ProxyMode.IPTABLES
         cfg = cache_dir() / f"kind-{name}.yaml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(kind_config(mode))
-        log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node_image)
-        create = [kind, "create", "cluster", "--name", name, "--image", node_image, "--config", str(cfg)]
+        cfg.write_text(kind_config(mode, node.kind_cni))
+        log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node.image)
+        create = [kind, "create", "cluster", "--name", name, "--image", node.image, "--config", str(cfg)]
         try:
             sh.run([*create, "--kubeconfig", str(kubeconfig), "--wait", "0s"], timeout=wait + 300, what="creating the kind cluster")
         except BaseException:
@@ -245,23 +259,24 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
                 f"`rollout-harness down`, then `rollout-harness up --proxy-mode {net.proxy_mode.value}`"
             )
     net = net or current_settings(name)
-    network.setup_cni(kubeconfig, net, NODES)
+    network.setup_cni(kubeconfig, net, NODES, static=not node.kind_cni)
     netguard.set_route_error_cost(net.icmp_ratelimit_off, host_record())
     netguard.guard(host_record())
     _wait_ready(name, kubeconfig, wait)
     from harness import leftovers  # with the client: `down` never needs it
 
-    nodes.thaw_nodes(name)  # a run killed during node-down leaves its node frozen
     with _client(kubeconfig) as kube:
         marker.mark(kube, name)  # the kind cluster `name` in the local docker: see harness.marker
         leftovers.repair(kube, own=True)
     load_images(PROBE_IMAGES, name)
-    dns_image = provision.build_coredns_image()  # built offline: not in the node image
-    load_images((dns_image,), name)
+    dns_image = None
+    if not node.own_dns:
+        dns_image = provision.build_coredns_image()
+        load_images((dns_image,), name)
     network.start_dns(kubeconfig, dns_image)
     sh.run(["docker", "exec", f"{name}-control-plane", "touch", FINISHED], timeout=nodes.DOCKER_TIMEOUT, what="mark the cluster set up")
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
-    return ClusterInfo(name, kubeconfig, node_image)
+    return ClusterInfo(name, kubeconfig, node.image)
 
 
 def host_record() -> Path:

@@ -1,6 +1,7 @@
-"""The cluster's network as `up` sets it: kube-proxy's mode (fixed when the cluster is created), static pod
-networking instead of a CNI daemon, what the nodes do with packets for dead pod IPs (harness.netguard), and
-CoreDNS. NetSettings chooses them; node_settings and NetSettings.read_back read them from a running cluster.
+"""The cluster's network as `up` sets it: kube-proxy's mode (fixed when the cluster is created), pod networking
+(static, or kindnetd on the stock node image: harness.provision.NodeImage), what the nodes do with packets for dead
+pod IPs (harness.netguard), and CoreDNS. NetSettings chooses them; node_settings and NetSettings.read_back read them
+from a running cluster.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ _NODES_JSONPATH = (
 )
 
 
-def setup_cni(kubeconfig: Path, settings: NetSettings, count: int, timeout: float = 120) -> None:
-    """Static pod networking instead of kindnetd (not buildable offline), once all `count` nodes have a podCIDR: a
-    ptp conflist per node from its podCIDR, a route on every node to every other node's podCIDR via that node's IP,
-    and the catch-all routes of harness.netguard so that no packet for a pod or Service address leaves the node.
-    Idempotent."""
+def setup_cni(kubeconfig: Path, settings: NetSettings, count: int, static: bool = True, timeout: float = 120) -> None:
+    """Pod networking and the dead-pod-IP guard, once all `count` nodes have a podCIDR. static (the offline node
+    image, which has no kindnetd): a ptp conflist per node from its podCIDR and a route on every node to every other
+    node's podCIDR via that node's IP; else kindnetd (the stock node image's) does both. Either way the catch-all
+    routes and ICMP setting of harness.netguard, so that no packet for a pod or Service address leaves the node
+    (kindnetd's per-node routes are more specific than them, as the static ones are). Idempotent."""
 
     def addressed() -> tuple[list[list[str]] | None, str]:
         out = provision.kubectl(kubeconfig, "get", "nodes", "-o", _NODES_JSONPATH)
@@ -102,19 +104,26 @@ def setup_cni(kubeconfig: Path, settings: NetSettings, count: int, timeout: floa
         return (nodes if done else None), repr(out.strip())
 
     nodes = wait_for_sync(addressed, timeout=timeout, every=1, what=f"{count} nodes with a podCIDR and an InternalIP", error=ClusterError)
-    for node, cidr, _ip in nodes:
-        script = f"mkdir -p /etc/cni/net.d && printf '%s' '{_cni_conflist(cidr)}' > /etc/cni/net.d/10-rollout-harness.conflist"
-        script += " && " + netguard.node_script(settings.dead_pod_ip, settings.icmp_ratelimit_off)
-        for other, ocidr, oip in nodes:
-            if other != node:
-                script += f" && ip route replace {ocidr} via {oip}"
+    for node, _cidr, _ip in nodes:
+        script = node_setup(node, nodes, settings, static)
         sh.run(["docker", "exec", node, "sh", "-c", script], timeout=60, what=f"configure pod networking on {node}")
     log.info(
-        "[up] pod networking: static ptp CNI on %d nodes; dead pod IPs: %s; ICMP rate limit per destination: %s",
+        "[up] pod networking: %s on %d nodes; dead pod IPs: %s; ICMP rate limit per destination: %s",
+        "static ptp CNI" if static else "kindnetd",
         len(nodes),
         settings.dead_pod_ip.value,
         "off" if settings.icmp_ratelimit_off else "kernel default",
     )
+
+
+def node_setup(node: str, nodes: list[list[str]], settings: NetSettings, static: bool) -> str:
+    """The shell setup_cni runs in `node`; `nodes`: [name, podCIDR, InternalIP] of every node."""
+    script = netguard.node_script(settings.dead_pod_ip, settings.icmp_ratelimit_off)
+    if not static:
+        return script
+    (cidr,) = (c for n, c, _ in nodes if n == node)
+    conf = f"mkdir -p /etc/cni/net.d && printf '%s' '{_cni_conflist(cidr)}' > /etc/cni/net.d/10-rollout-harness.conflist"
+    return " && ".join([conf, script, *(f"ip route replace {c} via {ip}" for n, c, ip in nodes if n != node)])
 
 
 # kubeadm's Corefile without `forward` and `loop` (no query may leave the machine: names outside the cluster get
@@ -141,14 +150,14 @@ COREFILE = """.:53 {
 DNS_TTL = 5
 
 
-def start_dns(kubeconfig: Path, image: str) -> None:
-    """CoreDNS (`image`, loaded into the nodes) with COREFILE, one replica on the control-plane node, where no
-    trigger drains or freezes it."""
+def start_dns(kubeconfig: Path, image: str | None = None) -> None:
+    """CoreDNS (`image`, loaded into the nodes; None: the node image's own) with COREFILE, one replica on the
+    control-plane node, where no trigger drains or freezes it: the same DNS on both node images."""
     corefile = {"data": {"Corefile": COREFILE % DNS_TTL}}
     provision.kubectl(kubeconfig, "-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", json.dumps(corefile))
     spec = {"replicas": 1, "template": {"spec": {"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}}}
     provision.kubectl(
         kubeconfig, "-n", "kube-system", "patch", "deployment", "coredns", "--type", "merge", "-p", json.dumps({"spec": spec})
     )
-    log.info("[up] waiting for CoreDNS (%s)", image)
+    log.info("[up] waiting for CoreDNS (%s)", image or "the node image's own")
     provision.kubectl(kubeconfig, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", "180s", timeout=200)

@@ -1,5 +1,8 @@
-"""The host side of the cluster: Docker, disk space, the kind/kubectl binaries, the node image (official or built
-offline) and the probe app images.
+"""The host side of the cluster: Docker, disk space, the kind/kubectl binaries, the node image and the probe app images.
+
+Two paths, chosen once per `up` (choose -> NodeImage, the one place that says how they differ): where a container
+registry answers, kind's own node image and the probe app's python base, pulled by digest (harness.pinned), with
+kind's CNI and CoreDNS; where none does, everything built here from the Go module proxy and Debian's packages.
 
 Everything here shells out to the bundled scripts (harness.resources) through harness.sh; the scripts get every
 path they need from the environment (RH_CACHE, RH_VERSIONS_FILE, RH_PROBE_APP_DIR), never from their own location.
@@ -13,14 +16,19 @@ import logging
 import os
 import shutil
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
-from harness import resources, sh
-from harness.errors import CommandFailed, EnvironmentProblem
+from harness import pinned, resources, sh
+from harness.errors import CommandFailed, EnvironmentProblem, UsageError
 
 log = logging.getLogger("harness.provision")
 
 MIN_FREE_GB = 15
+REGISTRY = ("registry-1.docker.io", 443)  # asked by `up --offline auto`: does a container registry answer?
+OFFLINE_PYTHON_BASE = "rollout-harness/python-base:bookworm"  # build-probe-image.sh's default
 
 
 def _script(name: str, what: str, timeout: float, **env: str) -> str:
@@ -78,7 +86,7 @@ def docker_userland_proxy(proc: Path = Path("/proc"), default_config: Path = Pat
 
 def _registry_reachable() -> bool:
     try:
-        with socket.create_connection(("registry-1.docker.io", 443), timeout=3):
+        with socket.create_connection(REGISTRY, timeout=3):
             return True
     except OSError:
         return False
@@ -110,7 +118,10 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    raise EnvironmentProblem(f"{name} is not installed; run `rollout-harness up --offline yes` to build it")
+    v = resources.versions()
+    raise EnvironmentProblem(
+        f"{name} is not installed: install kind {v['KIND_VERSION']} and kubectl on PATH, or `rollout-harness up --offline yes` builds them"
+    )
 
 
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> str:
@@ -118,30 +129,102 @@ def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> str:
     return sh.run([tool("kubectl"), "--kubeconfig", str(kubeconfig), *args], timeout=timeout, what=f"kubectl {' '.join(args[:3])}")
 
 
-def ensure_node_image(offline: str) -> str:
-    """Return a node image tag present in docker; build it offline when needed or asked for."""
+class Source(StrEnum):
+    """Where the node image comes from."""
+
+    STOCK = "stock"
+    """kind's own kindest/node, pinned by digest (versions.env STOCK_NODE_IMAGE) and pulled: nothing is built."""
+    OFFLINE = "offline"
+    """Built here from the Go module proxy and Debian's packages (build-binaries.sh, build-node-image.sh): nothing
+    is pulled."""
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """How `up` gets its node image, and what follows from that for the cluster: the one place that says what the
+    stock and the offline paths do differently. Chosen once per `up` (choose), named in one log line."""
+
+    source: Source
+    image: str
+    """The image `kind create cluster --image` gets: the pinned reference (stock) or the local tag (offline)."""
+    why: str
+    """Why this path, for the log line."""
+    kind_cni: bool
+    """kindnetd, the node image's own CNI (stock). Without it (offline: kindnetd is not built) the kind config disables
+    kind's default CNI and harness.network sets up static ptp networking. Either way the nodes get the dead-pod-IP
+    routes and ICMP settings (harness.netguard)."""
+    own_dns: bool
+    """The node image carries its CoreDNS image (stock); else CoreDNS is built here and loaded (build-coredns.sh).
+    Either way harness.network configures it (Corefile, one replica on the control plane)."""
+    probe_base: str
+    """The probe app image's base: the pinned python image (stock, pulled) or the offline Debian python base."""
+
+    @classmethod
+    def of(cls, source: Source, versions: dict[str, str], why: str) -> NodeImage:
+        if source is Source.STOCK:
+            return cls(source, versions["STOCK_NODE_IMAGE"], why, kind_cni=True, own_dns=True, probe_base=versions["PYTHON_BASE"])
+        tag = f"rollout-harness/kind-node:{versions['K8S_VERSION']}-offline"
+        return cls(source, tag, why, kind_cni=False, own_dns=False, probe_base=OFFLINE_PYTHON_BASE)
+
+    def describe(self) -> str:
+        """The one log line: which path and why."""
+        how = "kind's CNI and CoreDNS" if self.source is Source.STOCK else "static ptp CNI, CoreDNS built here"
+        return f"node image: {self.source.value} {self.image} ({how}): {self.why}"
+
+
+def choose(offline: str, versions: dict[str, str], offline_built: bool, registry_answers: Callable[[], bool]) -> NodeImage:
+    """The node image for `up --offline yes|no|auto`. auto: the offline image when it is already built here (the
+    path the running cluster most likely took), else the stock image when a registry answers (asked only then),
+    else the offline build."""
+    if offline in ("yes", "no"):
+        return NodeImage.of(Source.OFFLINE if offline == "yes" else Source.STOCK, versions, f"asked for (--offline {offline})")
+    if offline != "auto":
+        raise UsageError(f"--offline {offline!r}: give yes, no or auto")
+    if offline_built:
+        return NodeImage.of(Source.OFFLINE, versions, "the offline node image is already built here (--offline no pulls kindest/node)")
+    host = f"{REGISTRY[0]}:{REGISTRY[1]}"
+    if registry_answers():
+        return NodeImage.of(Source.STOCK, versions, f"a container registry answers ({host})")
+    return NodeImage.of(Source.OFFLINE, versions, f"no container registry answers ({host})")
+
+
+def node_image(offline: str) -> NodeImage:
+    """The node image `up` uses here (choose, with this machine's facts)."""
     v = resources.versions()
-    offline_tag = f"rollout-harness/kind-node:{v['K8S_VERSION']}-offline"
-    cached = (build_dir() / "node-image.tar").exists()
-    if offline == "no" or (offline == "auto" and not cached and not image_present(offline_tag) and _registry_reachable()):
-        if shutil.which("kind") is None:
-            raise EnvironmentProblem(f"kind is not installed (go install sigs.k8s.io/kind@{v['KIND_VERSION']})")
-        return f"kindest/node:{v['K8S_VERSION']}"
-    if not image_present(offline_tag):
-        if not cached:
+    built = (build_dir() / "node-image.tar").exists() or image_present(NodeImage.of(Source.OFFLINE, v, "").image)
+    return choose(offline, v, built, _registry_reachable)
+
+
+def provide(node: NodeImage, registry: str = "") -> NodeImage:
+    """Get the node image and the probe app's base here: pulled by digest (from `registry`, host[:port], instead of the
+    pins' own if given) or built offline. Returns `node` naming them as docker now knows them."""
+    if node.source is Source.STOCK:
+        want = resources.versions()["KIND_VERSION"]
+        have = sh.run([tool("kind"), "version"], timeout=30, what="kind version").split()
+        if want not in have:
+            log.warning("[up] %s is on PATH; %s is pinned for kind %s, the release that published it", " ".join(have[:2]), node.image, want)
+        return replace(node, image=pinned.pull(node.image, registry), probe_base=pinned.pull(node.probe_base, registry))
+    if not image_present(node.image):
+        if not (build_dir() / "node-image.tar").exists():
             _check_disk()
             if shutil.which("go") is None:
-                raise EnvironmentProblem(
-                    "no container registry is reachable and the Go toolchain (needed to build the node image offline) is missing"
-                )
+                raise EnvironmentProblem(f"offline build ({node.why}), and the Go toolchain it needs is missing")
             log.info("building the offline node image (cold: ~15 min on 2 cores; cached afterwards under %s)", resources.cache_dir())
             _script("build-binaries.sh", "building Kubernetes binaries", timeout=7200)
-        _script("build-node-image.sh", "building the node image", timeout=3600, NODE_IMAGE=offline_tag)
-    return offline_tag
+        _script("build-node-image.sh", "building the node image", timeout=3600, NODE_IMAGE=node.image)
+    return node
 
 
-def build_probe_images() -> None:
-    _script("build-probe-image.sh", "building the probe app images", timeout=1800, RH_PROBE_APP_DIR=str(resources.probe_app_dir()))
+def build_probe_images(node: NodeImage | None = None) -> None:
+    """The probe app images v1 and v2 on `node`'s base (None: the one `up --offline auto` would choose)."""
+    base = (node or node_image("auto")).probe_base
+    _script(
+        "build-probe-image.sh",
+        "building the probe app images",
+        timeout=1800,
+        RH_PROBE_APP_DIR=str(resources.probe_app_dir()),
+        PROBE_BASE=base,
+    )
 
 
 def build_coredns_image() -> str:

@@ -18,13 +18,15 @@ Fixtures:
   returns the typed result; `rollout.cell(variant, trigger, mode, trials=3, certify=None, **options) -> CellVerdict`
   rolls a cell's trials (or a certification: certify=0.1) and returns its verdict, as `compare` folds it.
   Synchronous: call them from plain or async test functions.
+- `load_image`: `load_image("cart:ci-1", ...)` puts local docker images on the harness's kind cluster (as
+  `rollout-harness load-image` does), so your workload can name images no registry holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -114,3 +116,20 @@ def rollout(rollout_cluster: Target) -> Rollout:
     """`rollout(variant, trigger="set-image", mode="new", trial=1, **options) -> RunResult`: one measured trial;
     `rollout.cell(variant, trigger, mode, trials=3, certify=None, **options) -> CellVerdict`: a cell's verdict."""
     return Rollout(rollout_cluster)
+
+
+@pytest.fixture
+def load_image(rollout_cluster: Target) -> Callable[..., None]:
+    """`load_image(*images)`: put local docker images on the cluster the rollout fixtures use, as `rollout-harness
+    load-image` does (an image docker lacks is a UsageError naming it). A cluster that is not kind (given with
+    --rollout-kubeconfig/--rollout-context) pulls its images: push them to its registry instead (UsageError)."""
+
+    def load(*images: str) -> None:
+        from harness import userimages
+        from harness.errors import UsageError
+
+        if rollout_cluster.kind_name is None:
+            raise UsageError("load_image: this cluster is not a kind cluster; push the images to a registry it pulls from")
+        userimages.load(images, rollout_cluster.kind_name)
+
+    return load

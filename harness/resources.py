@@ -3,7 +3,8 @@
 They ship as package data and are found only through `importlib.resources`, never relative to this file:
 
     harness.bundled   base.yaml + variants/*.yaml   (the repository's manifests/, mapped in pyproject.toml)
-    harness.scripts   the cluster build scripts + versions.env   (the repository's ci/, minus the dev-only rh and lint.sh)
+    harness.scripts   the cluster build scripts + versions.env   (the repository's ci/, minus the dev-only rh, lint.sh and
+                      build-registry.sh)
     probe_app         the probe app and the Dockerfile of its image
 
 The cache directory is defined here and nowhere else; the scripts receive it as RH_CACHE.
@@ -21,7 +22,7 @@ from harness.errors import EnvironmentProblem
 MANIFESTS_PACKAGE = "harness.bundled"
 SCRIPTS_PACKAGE = "harness.scripts"
 PROBE_APP_PACKAGE = "probe_app"
-VERSION_KEYS = ("KIND_VERSION", "K8S_VERSION", "CRICTL_VERSION", "DEBIAN_SUITE")
+VERSION_KEYS = ("KIND_VERSION", "K8S_VERSION", "CRICTL_VERSION", "DEBIAN_SUITE", "STOCK_NODE_IMAGE", "PYTHON_BASE")
 
 _REINSTALL = "reinstall rollout-harness"
 
@@ -55,7 +56,8 @@ def script(name: str) -> Path:
 
 
 def versions_file() -> Path:
-    """versions.env: the pinned kind, Kubernetes, crictl and Debian versions (passed to the scripts as RH_VERSIONS_FILE)."""
+    """versions.env: the pinned kind, Kubernetes, crictl and Debian versions, and the images the stock path pulls by digest
+    (passed to the scripts as RH_VERSIONS_FILE)."""
     return _file(SCRIPTS_PACKAGE, "versions.env")
 
 

@@ -1,6 +1,7 @@
 """Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown.
 
-Tiers (kopf's convention): a bare `pytest` runs unit + integration tests and never touches Docker; `--with-e2e`
+Tiers (kopf's convention): a bare `pytest` runs unit + integration tests and never touches the cluster (the pull and
+load-image tests ask the local Docker, the pull test with `rh-test-*` images of its own); `--with-e2e`
 adds the tests on the real kind cluster (`ci/rh test` and `.ci/run` pass it, and CI fails on any skip).
 """
 

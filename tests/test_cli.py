@@ -407,7 +407,7 @@ def test_verbosity_flags_go_before_or_after_the_verb(capsys: pytest.CaptureFixtu
 
 
 def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for verb in ("up", "down", "load", "run", "compare", "check", "client-image", "variants", "report"):
+    for verb in ("up", "down", "load-image", "load", "run", "compare", "check", "client-image", "variants", "report"):
         with pytest.raises(SystemExit) as e:
             main([verb, "--help"])
         assert e.value.code == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -278,13 +277,13 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         (b"a: !!python/object:os.system x\n", "malformed YAML at line 1: could not determine a constructor"),
     ],
 )
+@pytest.mark.timeout(60)  # an expansion that is not refused takes hours and gigabytes, not a minute
 def test_yaml_that_is_not_a_small_text_is_refused_at_once(tmp_path: Path, content: bytes, expect: str) -> None:
     f = tmp_path / "w.yaml"
     f.write_bytes(content)
-    t0 = time.monotonic()
     with pytest.raises(UsageError, match=re.escape(f"{f}: {expect}")) as e:
         read_yaml(f)
-    assert "\n" not in str(e.value) and time.monotonic() - t0 < 2
+    assert "\n" not in str(e.value)
 
 
 def test_yaml_aliases_within_the_limit_and_utf16_load(tmp_path: Path) -> None:

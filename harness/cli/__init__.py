@@ -1,4 +1,4 @@
-"""rollout-harness command line: `up`, `down`, `load`, `run`, `compare`, `report`, `check`, `variants`,
+"""rollout-harness command line: `up`, `down`, `load-image`, `load`, `run`, `compare`, `report`, `check`, `variants`,
 `client-image`, `census`.
 
 One module per verb (up and down share `cluster`, run and compare share `matrix`), each verb a Verb record with its
@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from harness import __version__, progress, sh
-from harness.cli import census, check, client_image, cluster, load, matrix, report, variants
+from harness.cli import census, check, client_image, cluster, load, load_image, matrix, report, variants
 from harness.cli.crash import failed
 from harness.cli.verb import Parser, Verb
 from harness.errors import ExitCode
@@ -38,6 +38,7 @@ VERBS: dict[str, Verb] = {
     for v in (
         cluster.UP,
         cluster.DOWN,
+        load_image.VERB,
         load.VERB,
         matrix.RUN,
         matrix.COMPARE,

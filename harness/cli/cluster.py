@@ -17,7 +17,9 @@ def add_up_arguments(up: argparse.ArgumentParser) -> None:
         "--offline",
         choices=["auto", "yes", "no"],
         default="auto",
-        help="build the node image locally (yes), pull kindest/node (no), or decide (auto) (default: auto)",
+        help="yes: build the node image, Kubernetes and CoreDNS here (Go, debootstrap); no: pull kind's node image and the "
+        "python base by digest (a registry must answer); auto: the offline build if it is here or no registry answers, "
+        "else the pull (default: auto; one log line says which and why)",
     )
     up.add_argument(
         "--dead-pod-ip",
