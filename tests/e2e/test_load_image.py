@@ -1,0 +1,48 @@
+"""`rollout-harness load-image` on the real cluster: a local image no registry holds reaches every node's image
+store (containerd's k8s.io namespace), and an image docker lacks is one line and exit 2, before anything is loaded."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import cluster
+from harness.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def tiny_image(tmp_path: Path) -> Iterator[str]:
+    tag = f"rh-test-load:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "f").write_text("rollout-harness load-image test\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path)], check=True, capture_output=True, timeout=120)
+    try:
+        yield tag
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], check=False, capture_output=True, timeout=60)
+        for node in cluster.node_names():
+            rm = ["docker", "exec", node, "ctr", "-n", "k8s.io", "images", "rm", f"docker.io/library/{tag}"]
+            subprocess.run(rm, check=False, capture_output=True, timeout=60)
+
+
+def test_load_image_puts_a_local_image_on_every_node(kind_cluster: cluster.ClusterInfo, tiny_image: str) -> None:
+    assert main(["load-image", tiny_image]) == 0
+    for node in cluster.node_names():
+        ls = subprocess.run(
+            ["docker", "exec", node, "ctr", "-n", "k8s.io", "images", "ls", "-q"], capture_output=True, text=True, timeout=60
+        )
+        assert f"docker.io/library/{tiny_image}" in ls.stdout.split(), f"{node}: {ls.stdout}"
+
+
+def test_load_image_of_an_absent_image_is_one_line_and_exit_2(
+    kind_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["load-image", f"rh-test-absent:{uuid.uuid4().hex[:8]}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not in the local docker images" in err[0], err
