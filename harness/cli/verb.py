@@ -42,7 +42,29 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise UsageError(message, usage=self.usage_line())
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:  # type: ignore[override]
+        """As argparse's, but what this parser does not know is refused here, not handed up: so an unknown flag after a
+        verb is refused with the verb's usage line, not the top level's (argparse's verb parser passes it up)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def usage_line(self) -> str:
+        """One line however many flags there are: `usage: PROG [options] POSITIONALS  (PROG --help lists them)`, the
+        positionals written as argparse writes them (a verb's choices in braces, an optional one in brackets).
+        argparse keeps its actions private (_actions), as shtab reads them too."""
+        words = []
+        for a in self._actions:
+            if a.option_strings:
+                continue
+            name = a.metavar if isinstance(a.metavar, str) else ("{" + ",".join(a.choices) + "}" if a.choices else a.dest)
+            words.append({"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]", argparse.PARSER: f"{name} ..."}.get(
+                str(a.nargs), name
+            ))
+        return f"usage: {' '.join([self.prog, '[options]', *words])}  ({self.prog} --help lists them)"
 
 
 def positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
