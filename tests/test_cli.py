@@ -222,7 +222,6 @@ def test_an_internal_error_shows_its_traceback_at_vv(
     assert "rollout-harness: internal error: RuntimeError: boom; details in " in err and "Traceback" in err
 
 
-
 @pytest.mark.parametrize(
     ("argv", "usage"),
     [
@@ -248,7 +247,10 @@ def test_what_the_parser_refuses_is_followed_by_the_usage_line(capsys: pytest.Ca
 
 def test_a_usage_error_found_after_parsing_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["load", "ftp://127.0.0.1/"]) == 2
-    assert capsys.readouterr().err.splitlines() == ["rollout-harness: error: bad URL 'ftp://127.0.0.1/': must start with http:// or https://"]
+    assert capsys.readouterr().err.splitlines() == [
+        "rollout-harness: error: bad URL 'ftp://127.0.0.1/': must start with http:// or https://"
+    ]
+
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):

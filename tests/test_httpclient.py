@@ -42,7 +42,6 @@ def answer(raw: bytes, close: bool = True) -> Callable[[socket.socket], bool]:
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pod: web-7\r\n\r\n4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nTrailer: x\r\n\r\n"
 
 
-
 @pytest.mark.parametrize(
     ("url", "expect"),
     [
@@ -61,6 +60,7 @@ def test_endpoint_splits_a_url_as_the_request_needs_it(url: str, expect: Endpoin
 def test_endpoint_refuses_what_cannot_be_split(url: str) -> None:
     with pytest.raises(ValueError):
         endpoint(url)
+
 
 @pytest.mark.parametrize(
     ("raw", "kind", "pod"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.verb import Verb
+from harness.cli.verb import Verb, verb_parsers
 
 SHELLS = ("bash", "zsh")
 
@@ -30,15 +30,14 @@ def script(shell: str) -> str:
 
 def _mark_paths(parser: argparse.ArgumentParser) -> None:
     """Tell shtab which arguments take a path (it reads `complete` off the action): those whose type is Path, in the
-    verb parsers too. argparse keeps them private (_actions, the subparsers' choices), as shtab reads them."""
+    verb parsers too. argparse keeps the actions private (_actions), as shtab reads them."""
     import shtab
 
     for action in parser._actions:
         if action.type is Path:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _mark_paths(sub)
+    for sub in verb_parsers(parser).values():
+        _mark_paths(sub)
 
 
 async def run(args: argparse.Namespace) -> int:

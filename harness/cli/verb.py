@@ -52,19 +52,20 @@ class Parser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
 
+    def synopsis(self) -> str:
+        """The command in one line however many flags it has: `PROG [options] POSITIONALS`, the positionals written as
+        argparse writes them (a verb's choices in braces, an optional one in brackets)."""
+        words = [self.prog, "[options]"]
+        for a in self._actions:  # argparse keeps its actions private, as shtab reads them too
+            if not a.option_strings:
+                name = a.metavar if isinstance(a.metavar, str) else ("{" + ",".join(a.choices) + "}" if a.choices else a.dest)
+                nargs = {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]", argparse.PARSER: f"{name} ..."}
+                words.append(nargs.get(str(a.nargs), name))
+        return " ".join(words)
+
     def usage_line(self) -> str:
-        """One line however many flags there are: `usage: PROG [options] POSITIONALS  (PROG --help lists them)`, the
-        positionals written as argparse writes them (a verb's choices in braces, an optional one in brackets).
-        argparse keeps its actions private (_actions), as shtab reads them too."""
-        words = []
-        for a in self._actions:
-            if a.option_strings:
-                continue
-            name = a.metavar if isinstance(a.metavar, str) else ("{" + ",".join(a.choices) + "}" if a.choices else a.dest)
-            words.append({"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]", argparse.PARSER: f"{name} ..."}.get(
-                str(a.nargs), name
-            ))
-        return f"usage: {' '.join([self.prog, '[options]', *words])}  ({self.prog} --help lists them)"
+        """What follows an error the parser found: `usage: SYNOPSIS  (PROG --help lists them)`."""
+        return f"usage: {self.synopsis()}  ({self.prog} --help lists them)"
 
 
 def positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
@@ -127,3 +128,8 @@ def _unwritable(directory: Path, file: Path | None = None) -> str:
     except OSError as e:
         return e.strerror or str(e)
     return ""
+
+
+def verb_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parsers of the verbs under `parser`, by name (argparse keeps them private, as shtab reads them)."""
+    return next((dict(a.choices) for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
