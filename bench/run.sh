@@ -38,11 +38,11 @@ if wants wrk && ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 
-# The project's venv (aiohttp, tabulate come with the project's dependencies).
+# The project's venv (tabulate comes with the project's dependencies, aiohttp for the probe app with its extra).
 if ! "$VENV/bin/python" -c 'import aiohttp, tabulate, harness.load' 2>/dev/null; then
   say "setting up $VENV"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -e "$ROOT"
+  "$VENV/bin/pip" install -q -e "$ROOT[probe]"
 fi
 
 cd "$ROOT"

@@ -1,8 +1,8 @@
 """`--client pod`: the same generator code in a pod inside the cluster, against the Service's ClusterIP. The
 records come back after the run.
 
-Image `rollout-harness/client:<hash>`: the offline python base (Debian's python3 and python3-yarl, all the
-generator imports besides the standard library) and this harness package. Built here and loaded into kind;
+Image `rollout-harness/client:<hash>`: the offline python base (Debian's python3: the generator imports nothing
+beyond the standard library) and this harness package. Built here and loaded into kind;
 nothing is pulled or downloaded.
 
 Placement: on the harness's cluster, required on the control-plane node (labelled `rollout-harness/role=ingress`,

@@ -22,7 +22,12 @@ class HarnessError(Exception):
 
 
 class UsageError(HarnessError):
-    """The user asked for something malformed or unknown."""
+    """The user asked for something malformed or unknown. `usage`: when the parser refused the command line, the usage
+    line of the command it refused (the CLI prints it under the error); "" otherwise."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class EnvironmentProblem(HarnessError):

@@ -30,10 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from harness.http1 import BadResponse, Conn, ConnectError, ConnectTimeout, IdleClosed, Response, ServerDisconnected
 
-__all__ = ["BadResponse", "ConnectError", "ConnectTimeout", "IdleClosed", "Pool", "Response", "ServerDisconnected", "request_bytes"]
+__all__ = [
+    "BadResponse",
+    "ConnectError",
+    "ConnectTimeout",
+    "Endpoint",
+    "IdleClosed",
+    "Pool",
+    "Response",
+    "ServerDisconnected",
+    "endpoint",
+    "request_bytes",
+]
 
 
 def _expire(waiter: asyncio.Future[Response]) -> None:
@@ -113,3 +126,23 @@ class Pool:
 
 def request_bytes(path: str, host_header: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nAccept: */*\r\n\r\n".encode("latin-1")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an http:// or https:// URL sends a GET: `host` (lower case, an IPv6 address without its brackets), `port`
+    (the scheme's, 80 or 443, when the URL gives none), `target` (the path and query as written, "/" when empty) and
+    `authority` (the Host header: the URL's host[:port] as written, without any user:password@)."""
+
+    host: str
+    port: int
+    target: str
+    authority: str
+
+
+def endpoint(url: str) -> Endpoint:
+    """`url` split by urllib.parse; ValueError when it cannot be (an unclosed IPv6 bracket, a port that is no number
+    or out of range)."""
+    u = urlsplit(url)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    return Endpoint(u.hostname or "", port, (u.path or "/") + (f"?{u.query}" if u.query else ""), u.netloc.rpartition("@")[2])

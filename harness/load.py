@@ -16,12 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import yarl
-
 from harness.classify import FailureKind, classify_exception, classify_status, describe
 from harness.discovery import DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
-from harness.httpclient import Pool, request_bytes
+from harness.httpclient import Pool, endpoint, request_bytes
 from harness.model import ConnMode, Discovery, Traffic, within
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
@@ -65,7 +63,7 @@ class LoadSpec:
         if not self.url.startswith(("http://", "https://")):
             raise UsageError(f"bad URL {self.url!r}: must start with http:// or https://")
         try:
-            host = yarl.URL(self.url).host
+            host = endpoint(self.url).host
         except ValueError as e:
             raise UsageError(f"bad URL {self.url!r}: {e}") from None
         if not host:
@@ -106,16 +104,14 @@ class _Target:
 
 
 def _target(spec: LoadSpec, resolver: Resolver | None) -> _Target:
-    url = yarl.URL(spec.url)
-    host = url.host or ""
-    port = url.port or (443 if url.scheme == "https" else 80)
-    path = url.raw_path_qs or "/"
+    url = endpoint(spec.url)
+    host, port = url.host, url.port
     if resolver is None and not _is_ip(host):
         try:  # once, as a client with a DNS cache would (aiohttp's was kept 300 s): the load measures the service
             host = str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
         except OSError as e:
             raise HarnessError(f"cannot resolve {url.host}: {e}") from None
-    return _Target(host, port, request_bytes(path, url.raw_authority), resolver)
+    return _Target(host, port, request_bytes(url.target, url.authority), resolver)
 
 
 def _is_ip(host: str) -> bool:
@@ -164,7 +160,7 @@ async def _resolver(spec: LoadSpec) -> Resolver | None:
     before the name resolves)."""
     if spec.discovery is Discovery.SERVICE:
         return None
-    host = yarl.URL(spec.url).host or ""
+    host = endpoint(spec.url).host
     try:
         nameserver, domain = resolv_conf()
         resolver = Resolver(qualify(host, domain), nameserver, cache=spec.dns_cache)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import yarl
-
 from harness.errors import ClusterError
-from harness.httpclient import BadResponse, Pool, request_bytes
+from harness.httpclient import BadResponse, Pool, endpoint, request_bytes
 from harness.waiting import wait_for
 
 SERVING_STREAK = 20  # answers in a row, each on a new connection, before the measured window may start
@@ -23,8 +21,8 @@ async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozense
     programs a new endpoint up to a second or two after it is ready; a window that started before would send
     keep-alive connections only to the pods programmed so far, and new connections later to a pod that may not
     listen yet (e2e: a drain that removed no pod the load had reached; refusals in a naive StatefulSet's baseline)."""
-    u = yarl.URL(url)
-    host, port, request = u.host or "127.0.0.1", u.port or 80, request_bytes(u.raw_path_qs or "/", u.raw_authority)
+    u = endpoint(url)
+    host, port, request = u.host or "127.0.0.1", u.port, request_bytes(u.target, u.authority)
     pool = Pool(keep=False, connect_timeout=1.0, read_timeout=1.0)
     streak, seen, named = 0, set[str](), False
 

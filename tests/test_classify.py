@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yarl
 from support import RawServer, collect, free_port, hold, reset, respond
 
 from harness.classify import FAILURE_KINDS, LOST, TIMER_KINDS, FailureKind, classify_exception, classify_status
-from harness.httpclient import ConnectError, ConnectTimeout, IdleClosed, Pool, ServerDisconnected, request_bytes
+from harness.httpclient import ConnectError, ConnectTimeout, IdleClosed, Pool, ServerDisconnected, endpoint, request_bytes
 from harness.load import LoadResult, LoadSpec
 from harness.model import ConnMode
 from harness.records import RequestRecord, read_records
@@ -144,10 +143,10 @@ async def test_keepalive_mode_honours_connection_close(raw_server: Callable[...,
 
 
 async def _one_exception(url: str, connect: float = 0.5, read: float = 0.3) -> BaseException:
-    u = yarl.URL(url)
+    u = endpoint(url)
     pool = Pool(keep=False, connect_timeout=connect, read_timeout=read)
     try:
-        await pool.get(u.host or "", u.port or 80, request_bytes(u.raw_path_qs, u.raw_authority))
+        await pool.get(u.host, u.port, request_bytes(u.target, u.authority))
     except Exception as exc:
         return exc
     finally:

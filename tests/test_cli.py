@@ -1,5 +1,6 @@
-"""main(argv) on bad input: exit code 2 and exactly one line `rollout-harness: error: ...` on stderr, no traceback;
-on a failing cluster or machine, 3; on a bug, 4 and one line naming the log file that holds the traceback."""
+"""main(argv) on bad input: exit code 2 and exactly one line `rollout-harness: error: ...` on stderr, no traceback
+(followed by the refused command's usage line when the parser refused it); on a failing cluster or machine, 3; on a
+bug, 4 and one line naming the log file that holds the traceback."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ from harness.results import SCHEMA
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one error line on stderr (and nothing on stdout); after it, only the usage line the parser adds."""
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
+    assert len(lines) in (1, 2), captured.err
     assert lines[0].startswith("rollout-harness: error: "), lines[0]
+    assert all(ln.startswith("usage: rollout-harness ") for ln in lines[1:]), captured.err
     assert "Traceback" not in captured.err and captured.out == ""
     return lines[0]
 
@@ -217,6 +220,36 @@ def test_an_internal_error_shows_its_traceback_at_vv(
     assert main(["-vv", "report", "results"]) == 4
     err = capsys.readouterr().err
     assert "rollout-harness: internal error: RuntimeError: boom; details in " in err and "Traceback" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["load", "http://127.0.0.1:9/", "--rate", "0"], "rollout-harness load [options] url"),
+        (["load"], "rollout-harness load [options] url"),
+        (["-v", "run", "--no-up", "--bogus"], "rollout-harness run [options]"),
+        (["run", "--trials", "x"], "rollout-harness run [options]"),
+        (["report"], "rollout-harness report [options] PATH [PATH ...]"),
+        (["check", "a.toml", "b.toml"], "rollout-harness check [options] [file]"),
+        (["completion", "fish"], "rollout-harness completion [options] {bash,zsh}"),
+        (["launch"], "rollout-harness [options] {" + ",".join(VERBS) + "} ..."),
+        (["--bogus"], "rollout-harness [options] {" + ",".join(VERBS) + "} ..."),
+    ],
+)
+def test_what_the_parser_refuses_is_followed_by_the_usage_line(capsys: pytest.CaptureFixture[str], argv: list[str], usage: str) -> None:
+    """The usage line of the command refused (a verb's, also for an unknown flag after it, which argparse would hand
+    up to the top level), one line however many flags it has, pointing at its --help."""
+    assert main(argv) == 2
+    _, line = capsys.readouterr().err.splitlines()
+    prog = usage.split(" [options]")[0]
+    assert line == f"usage: {usage}  ({prog} --help lists them)"
+
+
+def test_a_usage_error_found_after_parsing_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", "ftp://127.0.0.1/"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "rollout-harness: error: bad URL 'ftp://127.0.0.1/': must start with http:// or https://"
+    ]
 
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -407,7 +440,7 @@ def test_verbosity_flags_go_before_or_after_the_verb(capsys: pytest.CaptureFixtu
 
 
 def test_every_verb_has_a_description_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for verb in ("up", "down", "load-image", "load", "run", "compare", "check", "client-image", "variants", "report"):
+    for verb in VERBS:
         with pytest.raises(SystemExit) as e:
             main([verb, "--help"])
         assert e.value.code == 0

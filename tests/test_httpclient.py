@@ -11,12 +11,11 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import yarl
 from support import RawServer, collect, read_request, respond
 
 from harness.classify import FailureKind, classify_exception, describe
 from harness.errors import ClusterError
-from harness.httpclient import IdleClosed, Pool, Response, request_bytes
+from harness.httpclient import Endpoint, IdleClosed, Pool, Response, endpoint, request_bytes
 from harness.load import LoadSpec
 from harness.model import ConnMode
 from harness.serving import SERVING_STREAK, wait_serving
@@ -41,6 +40,26 @@ def answer(raw: bytes, close: bool = True) -> Callable[[socket.socket], bool]:
 
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pod: web-7\r\n\r\n4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nTrailer: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "expect"),
+    [
+        ("http://127.0.0.1:8080/", Endpoint("127.0.0.1", 8080, "/", "127.0.0.1:8080")),
+        ("http://Web.Default.svc", Endpoint("web.default.svc", 80, "/", "Web.Default.svc")),
+        ("https://example.test/a/b?x=1&y=%20#frag", Endpoint("example.test", 443, "/a/b?x=1&y=%20", "example.test")),
+        ("http://user:pw@[::1]:9000/p", Endpoint("::1", 9000, "/p", "[::1]:9000")),
+        ("http://:80/", Endpoint("", 80, "/", ":80")),
+    ],
+)
+def test_endpoint_splits_a_url_as_the_request_needs_it(url: str, expect: Endpoint) -> None:
+    assert endpoint(url) == expect
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://h:port/", "http://h:70000/"])
+def test_endpoint_refuses_what_cannot_be_split(url: str) -> None:
+    with pytest.raises(ValueError):
+        endpoint(url)
 
 
 @pytest.mark.parametrize(
@@ -266,11 +285,11 @@ def idle_timeout(idle: float, rst: bool) -> Conversation:
 
 
 async def get_all(pool: Pool, url: str, n: int, gap: float) -> list[Response | BaseException]:
-    u = yarl.URL(url)
+    u = endpoint(url)
     out: list[Response | BaseException] = []
     for _ in range(n):
         try:
-            out.append(await pool.get(u.host or "", u.port or 80, request_bytes("/", u.raw_authority)))
+            out.append(await pool.get(u.host, u.port, request_bytes("/", u.authority)))
         except Exception as exc:
             out.append(exc)
         await asyncio.sleep(gap)

@@ -1,6 +1,7 @@
 """The tool is installable: everything it reads at run time is package data, found through harness.resources.
 
-Unit: the resources resolve in this install, and a missing one is one clear error.
+Unit: the resources resolve in this install, and a missing one is one clear error; the dependencies declared are
+what harness imports (and aiohttp, which it does not import, is only the `probe` extra's).
 Integration: a wheel built from a copy of the repository carries the manifests, the four cluster scripts,
 versions.env and the probe app's Dockerfile (and not the dev-only ci/rh, ci/lint.sh); installed into a fresh venv
 outside the clone, it lists the variants and finds its scripts without a clone in sight.
@@ -8,12 +9,16 @@ outside the clone, it lists the variants and finds its scripts without a clone i
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
@@ -51,6 +56,40 @@ def test_cache_dir_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert resources.cache_dir() == tmp_path
     monkeypatch.setenv("RH_CACHE", "")
     assert resources.cache_dir() == Path.home() / ".cache" / "rollout-harness"
+
+
+IMPORT_NAMES = {"pyyaml": "yaml"}  # a distribution whose module has another name
+PLUGIN_HOST = {"pytest"}  # harness.pytest_plugin is loaded only by pytest, which is there when it is
+
+
+def _dist(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert match, requirement
+    return match[0].lower().replace("_", "-")
+
+
+def _third_party_imports(package: Path) -> dict[str, set[str]]:
+    """The top-level modules outside the standard library and this project that `package`'s modules import, and which
+    modules do."""
+    found: dict[str, set[str]] = {}
+    for f in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for top in {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {"harness", "probe_app"}:
+                found.setdefault(top, set()).add(f.relative_to(REPO).as_posix())
+    return found
+
+
+def test_dependencies_are_what_harness_imports() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    runtime = {IMPORT_NAMES.get(d, d) for d in map(_dist, project["dependencies"])}
+    extras = {name: {IMPORT_NAMES.get(d, d) for d in map(_dist, reqs)} for name, reqs in project["optional-dependencies"].items()}
+    imported = _third_party_imports(REPO / "harness")
+    assert set(imported) - PLUGIN_HOST - runtime == extras["plot"], "harness imports what pyproject does not declare"
+    assert runtime <= set(imported), f"declared but never imported by harness: {sorted(runtime - set(imported))}"
+    assert "aiohttp" not in runtime and extras["probe"] == {"aiohttp"} == set(_third_party_imports(REPO / "probe_app"))
 
 
 def _run(cmd: list[str | Path], cwd: Path, timeout: float = 120) -> str:
@@ -101,6 +140,11 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
     assert expected <= names
     assert not {n for n in names if n.endswith(("/rh", "/lint.sh")) or n.startswith(("ci/", "manifests/", "tests/", "bench/"))}
+    (meta,) = (n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = Parser().parsestr(zipfile.ZipFile(wheel).read(meta).decode()).get_all("Requires-Dist") or []
+    unconditional = {_dist(r) for r in requires if ";" not in r}
+    assert {"kubernetes", "shtab"} <= unconditional and "aiohttp" not in unconditional, requires
+    assert [r.split(";")[1].strip() for r in requires if _dist(r) == "aiohttp"] == ['extra == "probe"'], requires
 
     venv = tmp_path / "venv"  # no pip inside: the running pip installs into it; no access to system site-packages
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
@@ -127,3 +171,7 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     assert _run([venv / "bin" / "rollout-harness", "--version"], work).split() == ["rollout-harness", version]
     usage = _run([py, "-m", "harness", "--help"], work)
     assert "compare" in usage and "down" in usage
+    bash = _run([venv / "bin" / "rollout-harness", "completion", "bash"], work)
+    assert "compare" in bash and "census" in bash
+    loaded = "import sys, harness.cli, harness.load, harness.serving; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    assert not {"aiohttp", "yarl"} & set(eval(_run([py, "-c", loaded], work)))  # the load path needs neither

@@ -29,6 +29,15 @@ def test_t_quantile_matches_the_table(df: int, t: float) -> None:
     assert t_ppf(0.025, df) == pytest.approx(-t, abs=5e-4)
 
 
+@pytest.mark.parametrize(
+    ("q", "df", "t"),
+    [(0.9, 30, 1.310), (0.95, 5, 2.015), (0.95, 60, 1.671), (0.99, 10, 2.764), (0.995, 1, 63.657), (0.995, 20, 2.845), (0.9995, 3, 12.924)],
+)
+def test_t_quantile_matches_the_table_at_other_levels(q: float, df: int, t: float) -> None:
+    """Computed, not looked up: any level and any df (the same published table, other columns)."""
+    assert t_ppf(q, df) == pytest.approx(t, abs=5e-4)
+
+
 def test_t_quantile_closed_forms_and_the_normal_limit() -> None:
     assert t_ppf(0.9, 1) == pytest.approx(math.tan(math.pi * 0.4), rel=1e-9)  # Cauchy
     assert t_ppf(0.95, 2) == pytest.approx(0.9 / math.sqrt(2 * 0.05 * 0.95), rel=1e-9)  # (2p-1)/sqrt(2p(1-p))

@@ -1,5 +1,5 @@
 """rollout-harness command line: `up`, `down`, `load-image`, `load`, `run`, `compare`, `report`, `check`, `variants`,
-`client-image`, `census`.
+`client-image`, `census`, `completion`.
 
 One module per verb (up and down share `cluster`, run and compare share `matrix`), each verb a Verb record with its
 flags (`add_arguments`) and what it runs (`run`), listed in VERBS. Shared: harness.cli.verb (the Verb record, the
@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from harness import __version__, progress, sh
-from harness.cli import census, check, client_image, cluster, load, load_image, matrix, report, variants
+from harness.cli import census, check, client_image, cluster, completion, load, load_image, matrix, report, variants
 from harness.cli.crash import failed
 from harness.cli.verb import Parser, Verb
 from harness.errors import ExitCode
@@ -47,6 +47,7 @@ VERBS: dict[str, Verb] = {
         variants.VERB,
         report.VERB,
         census.VERB,
+        completion.VERB,
     )
 }
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import ExitCode, exit_code
+from harness.errors import ExitCode, UsageError, exit_code
 from harness.resources import cache_dir
 
 log = logging.getLogger("harness")
@@ -31,6 +31,8 @@ def failed(e: Exception, argv: Sequence[str] | None) -> ExitCode:
         print(f"rollout-harness: internal error: {what}; {said}", file=sys.stderr)
     else:
         print(f"rollout-harness: error: {e}", file=sys.stderr)
+        if isinstance(e, UsageError) and e.usage:  # the parser refused the command line: what it accepts, in one line
+            print(e.usage, file=sys.stderr)
     log.debug("detail", exc_info=e)
     return code
 

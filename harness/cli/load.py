@@ -22,7 +22,7 @@ log = logging.getLogger("harness")
 
 
 def add_arguments(ld: argparse.ArgumentParser) -> None:
-    ld.add_argument("url")
+    ld.add_argument("url", help="where the GETs go: http:// or https://, a host name or address, a port and a path")
     ld.add_argument("--rate", type=positive(float), default=LoadSpec.rate, help="requests/s (default %(default)g)")
     ld.add_argument("--duration", type=duration, default=LoadSpec.duration, help=f"how long ({ACCEPTED}; default 10s)")
     ld.add_argument("--mode", choices=[m.value for m in ConnMode], default=ConnMode.NEW.value, help="(default %(default)s)")

@@ -42,7 +42,30 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise UsageError(message, usage=self.usage_line())
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:  # type: ignore[override]
+        """As argparse's, but what this parser does not know is refused here, not handed up: so an unknown flag after a
+        verb is refused with the verb's usage line, not the top level's (argparse's verb parser passes it up)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def synopsis(self) -> str:
+        """The command in one line however many flags it has: `PROG [options] POSITIONALS`, the positionals written as
+        argparse writes them (a verb's choices in braces, an optional one in brackets)."""
+        words = [self.prog, "[options]"]
+        for a in self._actions:  # argparse keeps its actions private, as shtab reads them too
+            if not a.option_strings:
+                name = a.metavar if isinstance(a.metavar, str) else ("{" + ",".join(a.choices) + "}" if a.choices else a.dest)
+                nargs = {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]", argparse.PARSER: f"{name} ..."}
+                words.append(nargs.get(str(a.nargs), name))
+        return " ".join(words)
+
+    def usage_line(self) -> str:
+        """What follows an error the parser found: `usage: SYNOPSIS  (PROG --help lists them)`."""
+        return f"usage: {self.synopsis()}  ({self.prog} --help lists them)"
 
 
 def positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
@@ -105,3 +128,8 @@ def _unwritable(directory: Path, file: Path | None = None) -> str:
     except OSError as e:
         return e.strerror or str(e)
     return ""
+
+
+def verb_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parsers of the verbs under `parser`, by name (argparse keeps them private, as shtab reads them)."""
+    return next((dict(a.choices) for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
