@@ -26,7 +26,19 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, certify_trials, within
+from harness.model.options import (
+    Consent,
+    Output,
+    RunOptions,
+    Schedule,
+    Subject,
+    Thresholds,
+    Timing,
+    Traffic,
+    certify_trials,
+    grouped,
+    within,
+)
 
 __all__ = [
     "WINDOW_PHASES",
@@ -51,5 +63,6 @@ __all__ = [
     "Trigger",
     "WorkloadKind",
     "certify_trials",
+    "grouped",
     "within",
 ]
