@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from harness.classify import FAILURE_KINDS
 from harness.gate import Budget
-from harness.model import grouped
+from harness.model.options import grouped
 from harness.results import RunResult
 from harness.stats import pct_text
 from harness.summary import RunSummary

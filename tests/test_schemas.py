@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from support import RawServer, respond
 from test_analysis import records, run
 from test_matrix import FakeRunner, cells
+from test_plot import EVENTS as PLOT_EVENTS
 
 from harness import measure, schemas
 from harness.attribution import Attribution
@@ -29,20 +30,8 @@ from harness.cli import main
 from harness.errors import UsageError
 from harness.gate import Budget
 from harness.matrix import run_matrix
-from harness.model import (
-    CellSpec,
-    ConnMode,
-    EndpointState,
-    Event,
-    Output,
-    PodState,
-    RunOptions,
-    Schedule,
-    Source,
-    Status,
-    Trigger,
-    grouped,
-)
+from harness.model import CellSpec, ConnMode, EndpointState, Event, Output, PodState, RunOptions, Schedule, Source, Status, Trigger
+from harness.model.options import grouped
 from harness.records import RequestRecord
 from harness.report import CELLS_SCHEMA
 from harness.results import SCHEMA, Blindness, GeneratorStats, PhaseStats, Provenance, RunResult, Window
@@ -51,16 +40,10 @@ from harness.target import Target
 from harness.verdict import CellVerdict
 
 NAIVE = {400 + i: "refused" for i in range(30)} | {450: "http_5xx"}
-EVENTS = [
-    Event(0.0, Source.POD, "web-a", PodState.READY),
-    Event(3.0, Source.HARNESS, "trigger", "set image rollout-harness/probe-app:v2"),
-    Event(3.2, Source.POD, "web-b", PodState.RUNNING),
-    Event(4.0, Source.POD, "web-b", PodState.READY),
-    Event(4.1, Source.ENDPOINT, "web-a", EndpointState.SERVING_TERMINATING),
-    Event(4.1, Source.POD, "web-a", PodState.TERMINATING),
-    Event(5.5, Source.POD, "web-a", PodState.DELETED),
-    Event(5.6, Source.ENDPOINT, "web-a", EndpointState.REMOVED),
-]
+EVENTS = sorted(
+    [*PLOT_EVENTS, Event(3.0, Source.HARNESS, "trigger", "set image v2"), Event(5.6, Source.ENDPOINT, "web-a", EndpointState.REMOVED)],
+    key=lambda e: e.t,
+)
 CLUSTER = {
     "cluster": "rollout-harness",
     "proxy_mode": "iptables",

@@ -26,19 +26,7 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import (
-    Consent,
-    Output,
-    RunOptions,
-    Schedule,
-    Subject,
-    Thresholds,
-    Timing,
-    Traffic,
-    certify_trials,
-    grouped,
-    within,
-)
+from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, certify_trials, within
 
 __all__ = [
     "WINDOW_PHASES",
@@ -63,6 +51,5 @@ __all__ = [
     "Trigger",
     "WorkloadKind",
     "certify_trials",
-    "grouped",
     "within",
 ]
