@@ -30,7 +30,22 @@ from harness.cli import main
 from harness.errors import UsageError
 from harness.gate import Budget
 from harness.matrix import run_matrix
-from harness.model import CellSpec, ConnMode, EndpointState, Event, Output, PodState, RunOptions, Schedule, Source, Status, Trigger
+from harness.model import (
+    CellSpec,
+    Client,
+    ConnMode,
+    Discovery,
+    EndpointState,
+    Event,
+    Output,
+    PodState,
+    RunOptions,
+    Schedule,
+    Source,
+    Status,
+    Trigger,
+    WorkloadKind,
+)
 from harness.model.options import grouped
 from harness.records import RequestRecord
 from harness.report import CELLS_SCHEMA
@@ -166,6 +181,8 @@ def test_the_schemas_follow_the_dataclasses_and_enums() -> None:
     _enum(d["event"]["allOf"][0]["then"]["properties"]["state"], PodState)
     _enum(d["event"]["allOf"][1]["then"]["properties"]["state"], EndpointState)
     _enum(d["record"]["properties"]["kind"], FailureKind, "skipped", "unfinished")
+    for name, values in (("client", Client), ("discovery", Discovery), ("kind", WorkloadKind)):
+        _enum(d["options"]["properties"][name], values)
     # the options a result records, each with one definition, grouped in the cells' settings as model.grouped does
     recorded = EVERY_OPTION.provenance(ConnMode.KEEPALIVE)
     assert list(d["options"]["properties"]) == list(recorded)
