@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from harness.classify import FAILURE_KINDS
 from harness.gate import Budget
+from harness.model.options import grouped
 from harness.results import RunResult
 from harness.stats import pct_text
 from harness.summary import RunSummary
@@ -69,6 +70,25 @@ def summary_table(s: RunSummary) -> str:
         ["achieved rate req/s", s.achieved_rate],
     ]
     return tabulate(rows, headers=["metric", "value"], tablefmt="github")
+
+
+LOAD_CSV_FIELDS = (
+    *("url", "mode", "rate", "requests", "ok", "failed", "skipped", "client_errors", "unfinished", "not_ok", "not_ok_pct"),
+    *("failure_pct", "longest_outage_ms", "outage_start_s", "disruption_seconds", "latency_p50_ms", "latency_p99_ms"),
+    *("latency_max_ms", "lateness_p50_ms", "lateness_p99_ms", "achieved_rate"),
+)
+
+
+def load_csv(url: str, mode: str, rate: float, s: RunSummary) -> str:
+    """A plain `load` as one CSV row under a header that never changes with the data: LOAD_CSV_FIELDS (RunSummary's
+    docstrings define them; outage_start_s blank without a failure), then `failed_<kind>` for every failure kind in
+    classify's order (0 when none). HTTP codes and the timeline are in the JSON (--format json)."""
+    figures = {"url": url, "mode": mode, "rate": rate, "not_ok": s.not_ok, "not_ok_pct": s.not_ok_pct} | asdict(s)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([*LOAD_CSV_FIELDS, *(f"failed_{k.value}" for k in FAILURE_KINDS)])
+    w.writerow([*("" if figures[f] is None else figures[f] for f in LOAD_CSV_FIELDS), *(s.by_kind.get(k.value, 0) for k in FAILURE_KINDS)])
+    return out.getvalue()
 
 
 def timeline_table(s: RunSummary) -> str:
@@ -194,20 +214,34 @@ def _pair(x: tuple[float, float] | None, digits: int) -> list[Any]:
     return [round(v, digits) for v in x] if x else ["", ""]
 
 
+CELLS_SCHEMA = "rollout-harness/cells@3"
+
+
 def cells_json(runs: list[RunResult], budget: Budget) -> str:
     """Every cell's verdict with all its fields (the CellVerdict docstrings are the definitions), the budget and
-    which cells break it, and the cluster settings."""
+    which cells break it, and the settings behind them (run_settings); cells@2 had the settings as one line of text."""
     cells = [asdict(c) | {"over_budget": budget.breach(c)} for c in fold_cells(runs)]
-    doc = {"schema": "rollout-harness/cells@2", "settings": settings_line(runs), "budget": asdict(budget), "cells": cells}
+    doc = {"schema": CELLS_SCHEMA, "settings": run_settings(runs), "budget": asdict(budget), "cells": cells}
     return json.dumps(doc, indent=1)
 
 
+def run_settings(runs: list[RunResult]) -> list[dict[str, Any]]:
+    """One entry per provenance key (a cell's `key`), in first-run order: the recorded options by RunOptions group
+    (model.grouped), the cluster settings, versions and content hashes, with their recorded types."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        p = r.provenance
+        entry = {"options": grouped(p.options), "cluster": p.cluster, "versions": p.versions, "content": p.content}
+        out.setdefault(p.key(), {"key": p.key(), **entry})
+    return list(out.values())
+
+
 def cells_csv(runs: list[RunResult], budget: Budget) -> str:
-    """One row per cell; lost counts per kind follow the fixed columns as `lost_<kind>` (mean per counted rollout).
-    Probabilities and the background rate and its upper bound (blank: no background) are 0-1, exact (not rounded
-    outward as in the table)."""
+    """One row per cell; the columns never change with the data: CSV_FIELDS, then `lost_<kind>` for every failure
+    kind in classify's order (mean per counted rollout, 0 when none). Probabilities and the background rate and its
+    upper bound (blank: no background) are 0-1, exact (not rounded outward as in the table)."""
     cells = fold_cells(runs)
-    kinds = [k.value for k in FAILURE_KINDS if any(k.value in c.by_kind for c in cells)]
+    kinds = [k.value for k in FAILURE_KINDS]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow([*CSV_FIELDS, *(f"lost_{k}" for k in kinds)])

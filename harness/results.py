@@ -1,6 +1,7 @@
 """The run result: one frozen dataclass tree that *is* the JSON schema `rollout-harness/run@2`.
 
-JSON is written and read only through RunResult.to_json / RunResult.from_json. Every time inside a result is in
+JSON is written and read only through RunResult.to_json / RunResult.from_json; its JSON Schema is
+harness/schemas/run.schema.json (tests/test_schemas.py keeps the two in step). Every time inside a result is in
 seconds after the load generator's t0 (CLOCK_MONOTONIC); every count is of scheduled requests.
 
 Phases, by each request's *actual* start (a request outside [start, end) belongs to no phase of this run):
@@ -194,6 +195,11 @@ class RunResult:
 def load_results(path: Path) -> list[RunResult]:
     """The run@2 result in a file, or every one under a directory (recursively), in run order. Other JSON files
     under a directory are ignored; a file given by name must be one."""
+    return [r for _, r in load_result_files(path)]
+
+
+def load_result_files(path: Path) -> list[tuple[Path, RunResult]]:
+    """load_results with the file each result came from."""
     if path.is_file():
         files = [path]
     elif path.is_dir():
@@ -208,7 +214,7 @@ def load_results(path: Path) -> list[RunResult]:
             raise UsageError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             try:
-                out.append(RunResult.from_json(doc))
+                out.append((p, RunResult.from_json(doc)))
             except (TypeError, ValueError, KeyError, AttributeError) as e:
                 raise UsageError(f"{p}: not a valid {SCHEMA} result ({e})") from e
     if not out:

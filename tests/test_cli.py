@@ -380,7 +380,7 @@ def test_formats_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["report", str(saved), "--format", "json", "--max-failures", "0", "--junit", str(tmp_path / "j.xml")]) == 1
     doc = json.loads(capsys.readouterr().out)
     cells = {c["variant"]: c for c in doc["cells"]}
-    assert doc["schema"] == "rollout-harness/cells@2" and doc["budget"] == {"max_failures": 0, "max_fail_pct": None, "certify": None}
+    assert doc["schema"] == "rollout-harness/cells@3" and doc["budget"] == {"max_failures": 0, "max_fail_pct": None, "certify": None}
     assert cells["naive"]["verdict"] == "lossy" and cells["naive"]["lost_max"] == 1 and cells["naive"]["over_budget"] == "lost 1 > 0"
     assert cells["best-practice"]["verdict"] == "lossless" and cells["best-practice"]["over_budget"] == ""
     assert (cells["naive"]["rollouts"], cells["naive"]["rollouts_lost"], cells["naive"]["p_lose_upper"]) == (2, 2, None)

@@ -24,6 +24,7 @@ BELOW_THE_RESULTS = (
     "summary",
     "records",
     "files",
+    "schemas",
 )
 
 

@@ -47,7 +47,10 @@ def test_nothing_stops_a_load_of_present_images_into_a_running_cluster() -> None
 def test_load_image_needs_an_image(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["load-image"]) == 2
     err = capsys.readouterr().err
-    assert err == "rollout-harness: error: the following arguments are required: IMG\n"
+    first, usage = err.splitlines()
+    assert first == "rollout-harness: error: the following arguments are required: IMG" and usage.startswith(
+        "usage: rollout-harness load-image"
+    )
 
 
 def test_load_image_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

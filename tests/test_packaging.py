@@ -3,7 +3,7 @@
 Unit: the resources resolve in this install, and a missing one is one clear error; the dependencies declared are
 what harness imports (and aiohttp, which it does not import, is only the `probe` extra's).
 Integration: a wheel built from a copy of the repository carries the manifests, the four cluster scripts,
-versions.env and the probe app's Dockerfile (and not the dev-only ci/rh, ci/lint.sh); installed into a fresh venv
+versions.env, the JSON Schemas and the probe app's Dockerfile (and not the dev-only ci/rh, ci/lint.sh); installed into a fresh venv
 outside the clone, it lists the variants and finds its scripts without a clone in sight.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import resources
+from harness import resources, schemas
 from harness.errors import EnvironmentProblem, UsageError
 from harness.manifests import OVERLAYS, available
 
@@ -110,6 +110,8 @@ print(",".join(available()))
 print(r.script("docker-up.sh"))
 print(r.versions()["K8S_VERSION"])
 print(r.probe_app_dir() / "Dockerfile")
+from harness.schemas import schema
+print(schema("rollout-harness/run@2")["$id"])
 for dev_only in ("rh", "lint.sh"):
     try:
         r.script(dev_only)
@@ -138,6 +140,7 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     }
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
+    expected |= {f"harness/schemas/{name}" for name in schemas.FILES.values()}
     assert expected <= names
     assert not {n for n in names if n.endswith(("/rh", "/lint.sh")) or n.startswith(("ci/", "manifests/", "tests/", "bench/"))}
     (meta,) = (n for n in names if n.endswith(".dist-info/METADATA"))
@@ -158,7 +161,7 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     lines = _run([py, "-c", _PROBE], work).splitlines()
-    harness_file, version, manifests, variants, docker_up, k8s, dockerfile = lines[:7]
+    harness_file, version, manifests, variants, docker_up, k8s, dockerfile, run_schema = lines[:8]
     assert Path(harness_file).is_relative_to(site)
     assert version == wheel.name.split("-")[1]
     assert Path(manifests) == site / "harness" / "bundled"
@@ -166,7 +169,8 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     assert Path(docker_up) == site / "harness" / "scripts" / "docker-up.sh" and Path(docker_up).is_file()
     assert k8s == resources.versions()["K8S_VERSION"]
     assert Path(dockerfile) == site / "probe_app" / "Dockerfile" and Path(dockerfile).is_file()
-    assert lines[7:] == []  # neither rh nor lint.sh is reachable
+    assert run_schema == "urn:rollout-harness:schema:run@2"
+    assert lines[8:] == []  # neither rh nor lint.sh is reachable
 
     assert _run([venv / "bin" / "rollout-harness", "--version"], work).split() == ["rollout-harness", version]
     usage = _run([py, "-m", "harness", "--help"], work)

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, replace
+from enum import StrEnum
 from pathlib import Path
 
 from harness.cli import output
@@ -19,6 +20,18 @@ from harness.load import LoadSpec
 from harness.model import ConnMode
 
 log = logging.getLogger("harness")
+
+
+class LoadFormat(StrEnum):
+    """What `load` prints on stdout."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+LOAD_SCHEMA = "rollout-harness/load@1"
+"""The JSON result's `schema` (harness/schemas/load.schema.json)."""
 
 
 def add_arguments(ld: argparse.ArgumentParser) -> None:
@@ -40,7 +53,13 @@ def add_arguments(ld: argparse.ArgumentParser) -> None:
     output.add_budget_arguments(ld)
     ld.add_argument("--out", type=Path, help="write the JSON result here")
     ld.add_argument("--records", type=Path, help="stream every request record here (JSONL)")
-    ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline")
+    ld.add_argument("--timeline", action="store_true", help="also print the per-second failure timeline (with --format table)")
+    ld.add_argument(
+        "--format",
+        choices=[f.value for f in LoadFormat],
+        default=LoadFormat.TABLE.value,
+        help="stdout: markdown tables, the JSON result (as --out writes it), or one CSV row under a fixed header (default table)",
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -65,18 +84,22 @@ async def run(args: argparse.Namespace) -> int:
             "timeouts (rate × (connect + read timeout)), beyond which requests are skipped, not sent; raise it, or lower "
             "the rate or the timeouts"
         )
-    return await load(spec, output.budget(args), args.out, args.records, args.timeline)
+    return await load(spec, output.budget(args), args.out, args.records, args.timeline, LoadFormat(args.format))
 
 
-async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path | None, timeline: bool) -> int:
-    """Run the load; print its summary (and per-second timeline); write the JSON result to `out` and every record to
-    `records`; return the budget's exit status."""
+async def load(
+    spec: LoadSpec, budget: Budget, out: Path | None, records: Path | None, timeline: bool, fmt: LoadFormat = LoadFormat.TABLE
+) -> int:
+    """Run the load; print its summary (and per-second timeline) in `fmt`; write the JSON result to `out` and every
+    record to `records`; return the budget's exit status."""
     from harness.load import run_load
     from harness.records import RecordWriter, RequestRecord
-    from harness.report import summary_table, timeline_table
+    from harness.report import load_csv, summary_table, timeline_table
     from harness.summary import Accumulator
 
     spec.validate()
+    if timeline and fmt is not LoadFormat.TABLE:
+        raise UsageError(f"--timeline adds a table: it goes with --format table (the {fmt.value} output has no timeline table)")
     for path, flag in ((out, "--out"), (records, "--records")):
         if path is not None:
             writable_file(path, flag)
@@ -100,19 +123,24 @@ async def load(spec: LoadSpec, budget: Budget, out: Path | None, records: Path |
     finally:
         writer.close()
     summary = acc.summary()
-    print(summary_table(summary))
-    if timeline:
-        print()
-        print(timeline_table(summary))
+    doc = {
+        "schema": LOAD_SCHEMA,
+        "url": spec.url,
+        "mode": spec.mode.value,
+        "rate": spec.rate,
+        "generator": {"cpu_seconds": result.cpu_seconds, "cpu_ms_per_1k": result.cpu_ms_per_1k, "wall_seconds": result.wall_seconds},
+        "summary": asdict(summary),
+    }
+    if fmt is LoadFormat.JSON:
+        print(json.dumps(doc, indent=1))
+    elif fmt is LoadFormat.CSV:
+        print(load_csv(spec.url, spec.mode.value, spec.rate, summary), end="")
+    else:
+        print(summary_table(summary))
+        if timeline:
+            print()
+            print(timeline_table(summary))
     if out:
-        doc = {
-            "schema": "rollout-harness/load@1",
-            "url": spec.url,
-            "mode": spec.mode.value,
-            "rate": spec.rate,
-            "generator": {"cpu_seconds": result.cpu_seconds, "cpu_ms_per_1k": result.cpu_ms_per_1k, "wall_seconds": result.wall_seconds},
-            "summary": asdict(summary),
-        }
         write_atomic(out, json.dumps(doc, indent=1) + "\n")
     if why := budget.exceeded_load(summary):
         log.warning("over budget (%s): %s", budget.describe(), why)
@@ -127,7 +155,8 @@ VERB = Verb(
     "print what came back by kind of failure. No cluster needed.",
     "examples:\n"
     "  rollout-harness load http://127.0.0.1:8080/ --rate 200 --duration 30s --mode keepalive --timeline\n"
-    "  rollout-harness load http://127.0.0.1:8080/healthz -n 1000 --max-failures 0 --out load.json",
+    "  rollout-harness load http://127.0.0.1:8080/healthz -n 1000 --max-failures 0 --out load.json\n"
+    "  rollout-harness load http://127.0.0.1:8080/ --duration 1m --format csv > load.csv",
     add_arguments,
     run,
 )

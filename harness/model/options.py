@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -245,6 +245,16 @@ class RunOptions:
         }
         extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
         return always | extra | {"mode": mode.value}
+
+
+def grouped(provenance: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """Recorded options (provenance()'s flat names, a saved result's too) by the RunOptions group each belongs to:
+    {"traffic": {"rate": 200.0, "mode": "new", ...}, "timing": {...}, ...}, groups and names in the order given. The
+    connection mode goes with the traffic; a name no group knows (a newer result's) under "other"."""
+    out: dict[str, dict[str, object]] = {}
+    for name, value in provenance.items():
+        out.setdefault("traffic" if name == "mode" else _GROUP_OF.get(name, "other"), {})[name] = value
+    return out
 
 
 def within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
