@@ -62,6 +62,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture(scope="session")
 def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The cluster the rollout fixtures measure on (session): the harness's kind cluster, brought up unless
+    --rollout-no-up and deleted at the end if this session created it (unless --rollout-keep-cluster); or the one
+    --rollout-kubeconfig/--rollout-context names, never created or deleted. Connecting repairs what killed runs
+    left."""
     kubeconfig, context = request.config.getoption("--rollout-kubeconfig"), request.config.getoption("--rollout-context")
     from harness import cluster
     from harness.target import connect

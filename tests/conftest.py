@@ -16,7 +16,6 @@ from support import Handler, ProbeApps, RawServer
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--with-e2e", action="store_true", help="also run the e2e tests on the real kind cluster (brings it up)")
-    parser.addoption("--keep-cluster", action="store_true", help="e2e: leave the kind cluster running after the session")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,7 +1,8 @@
 """E2E fixtures: one session-scoped real kind cluster and a Target (API client, NodePort pool) per test.
 
 Runs only with --with-e2e. The cluster is brought up (or reused) by harness.cluster.up() and deleted at the end
-of the session unless --keep-cluster (or RH_KEEP_CLUSTER=1). If it cannot come up the tests fail.
+of the session unless --rollout-keep-cluster (the pytest plugin's flag, one for both families of fixtures; or
+RH_KEEP_CLUSTER=1). If it cannot come up the tests fail.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from harness import cluster
 from harness.target import Target, connect
 
 
+def keep_cluster(config: pytest.Config) -> bool:
+    """Whether the session leaves the cluster running at its end."""
+    return os.environ.get("RH_KEEP_CLUSTER") == "1" or bool(config.getoption("--rollout-keep-cluster"))
+
+
 @pytest.fixture(scope="session")
 def kind_cluster(request: pytest.FixtureRequest) -> Iterator[cluster.ClusterInfo]:
     info = cluster.up()
     try:
         yield info
     finally:
-        if not (os.environ.get("RH_KEEP_CLUSTER") == "1" or request.config.getoption("--keep-cluster")):
+        if not keep_cluster(request.config):
             cluster.down()
 
 

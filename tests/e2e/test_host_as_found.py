@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from e2e.conftest import keep_cluster
 
 from harness import cluster, leftovers
 
@@ -90,7 +91,7 @@ def test_nothing_left_then_host_as_found(kind_cluster: cluster.ClusterInfo, requ
         cluster.down()
         after = snapshot()
     finally:
-        if os.environ.get("RH_KEEP_CLUSTER") == "1" or request.config.getoption("--keep-cluster"):
+        if keep_cluster(request.config):
             cluster.up()
     assert before["iptables"] != during["iptables"], "up changed no packet rule: the snapshot sees nothing"
     assert _differences(before, after) == []
