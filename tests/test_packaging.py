@@ -24,6 +24,7 @@ from harness.manifests import OVERLAYS, available
 
 REPO = Path(__file__).resolve().parents[1]  # the source tree to build; tests are not shipped
 SCRIPTS = ("docker-up.sh", "build-binaries.sh", "build-node-image.sh", "build-probe-image.sh")
+ADDONS = ("build-traefik.sh", "build-metrics-server.sh", "scratch-image.sh")  # + their manifests under addons/
 
 
 def test_resources_resolve() -> None:
@@ -99,6 +100,9 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     }
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
+    expected |= {f"harness/scripts/{s}" for s in ADDONS} | {
+        f"harness/bundled/addons/{p.name}" for p in (REPO / "manifests" / "addons").glob("*.yaml")
+    }
     assert expected <= names
     assert not {n for n in names if n.endswith(("/rh", "/lint.sh")) or n.startswith(("ci/", "manifests/", "tests/", "bench/"))}
 
