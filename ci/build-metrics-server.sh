@@ -20,11 +20,10 @@ if [ ! -x "$BIN" ]; then
   D=$(go mod download -json sigs.k8s.io/metrics-server@"$METRICS_SERVER_VERSION" | jq -r '.Dir // empty')
   [ -n "$D" ] || { echo "error: the Go module proxy did not serve sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" >&2; exit 3; }
   S=$CACHE/src/metrics-server-$METRICS_SERVER_VERSION; rm -rf "$S"; mkdir -p "$CACHE/bin" "$CACHE/src"
-  cp -r "$D" "$S"; chmod -R u+w "$S"; cd "$S"
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
-    -o "$BIN.tmp" ./cmd/metrics-server
-  mv "$BIN.tmp" "$BIN"; cd /; rm -rf "$S"
+  cp -r "$D" "$S"; chmod -R u+w "$S"
+  (cd "$S" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+    -o "$BIN.tmp" ./cmd/metrics-server)
+  mv "$BIN.tmp" "$BIN"; rm -rf "$S"
 fi
-step "image $IMAGE"
 bash "$(dirname "$0")/scratch-image.sh" "$BIN" metrics-server "$IMAGE" rh.metrics-server "$METRICS_SERVER_VERSION"
 echo "$IMAGE"

@@ -23,11 +23,10 @@ if [ ! -x "$BIN" ]; then
   D=$(go mod download -json github.com/traefik/traefik/v3@"$TRAEFIK_VERSION" | jq -r '.Dir // empty')
   [ -n "$D" ] || { echo "error: the Go module proxy did not serve github.com/traefik/traefik/v3@$TRAEFIK_VERSION" >&2; exit 3; }
   S=$CACHE/src/traefik-$TRAEFIK_VERSION; rm -rf "$S"; mkdir -p "$CACHE/bin" "$CACHE/src"
-  cp -r "$D" "$S"; chmod -R u+w "$S"; cd "$S"
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
-    -o "$BIN.tmp" ./cmd/traefik
-  mv "$BIN.tmp" "$BIN"; cd /; rm -rf "$S"
+  cp -r "$D" "$S"; chmod -R u+w "$S"
+  (cd "$S" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+    -o "$BIN.tmp" ./cmd/traefik)
+  mv "$BIN.tmp" "$BIN"; rm -rf "$S"
 fi
-step "image $IMAGE"
 bash "$(dirname "$0")/scratch-image.sh" "$BIN" traefik "$IMAGE" rh.traefik "$TRAEFIK_VERSION"
 echo "$IMAGE"

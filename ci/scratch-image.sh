@@ -13,4 +13,5 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexi
 printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' > "$C/rootfs/etc/group"
 echo 'hosts: files dns' > "$C/rootfs/etc/nsswitch.conf"
 printf 'FROM scratch\nCOPY rootfs/ /\nENTRYPOINT ["/%s"]\n' "$NAME" > "$C/Dockerfile"
+echo "[image $(date +%T)] $IMAGE" >&2
 docker build -q --label "$LABEL=$VALUE" -t "$IMAGE" "$C" >/dev/null
