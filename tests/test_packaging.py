@@ -24,7 +24,7 @@ from harness.manifests import OVERLAYS, available
 
 REPO = Path(__file__).resolve().parents[1]  # the source tree to build; tests are not shipped
 SCRIPTS = ("docker-up.sh", "build-binaries.sh", "build-node-image.sh", "build-probe-image.sh")
-ADDONS = ("build-traefik.sh", "build-metrics-server.sh", "scratch-image.sh")  # + their manifests under addons/
+ADDONS = ("build-traefik.sh", "build-metrics-server.sh", "build-go-module.sh", "scratch-image.sh")  # + their manifests under addons/
 
 
 def test_resources_resolve() -> None:
