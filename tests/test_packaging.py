@@ -29,6 +29,7 @@ from harness.manifests import OVERLAYS, available
 
 REPO = Path(__file__).resolve().parents[1]  # the source tree to build; tests are not shipped
 SCRIPTS = ("docker-up.sh", "build-binaries.sh", "build-node-image.sh", "build-probe-image.sh")
+ADDONS = ("build-traefik.sh", "build-metrics-server.sh", "build-go-module.sh", "scratch-image.sh")  # + their manifests under addons/
 
 
 def test_resources_resolve() -> None:
@@ -141,6 +142,9 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
     expected |= {f"harness/schemas/{name}" for name in schemas.FILES.values()}
+    expected |= {f"harness/scripts/{s}" for s in ADDONS} | {
+        f"harness/bundled/addons/{p.name}" for p in (REPO / "manifests" / "addons").glob("*.yaml")
+    }
     assert expected <= names
     assert not {n for n in names if n.endswith(("/rh", "/lint.sh")) or n.startswith(("ci/", "manifests/", "tests/", "bench/"))}
     (meta,) = (n for n in names if n.endswith(".dist-info/METADATA"))
