@@ -31,6 +31,9 @@ log = logging.getLogger("harness.cluster")
 
 CLUSTER = "rollout-harness"
 NODEPORTS = range(30080, 30090)  # mapped to 127.0.0.1 on the host
+INGRESS_NODEPORT = 30089
+"""Reserved for the ingress controller (manifests/addons/traefik.yaml); workloads get the others (WORKLOAD_NODEPORTS)."""
+WORKLOAD_NODEPORTS = range(NODEPORTS.start, INGRESS_NODEPORT)
 PROBE_IMAGES = ("rollout-harness/probe-app:v1", "rollout-harness/probe-app:v2")
 NODES = 3  # kind_config(): one control plane, two workers
 
@@ -274,6 +277,12 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
         dns_image = provision.build_coredns_image()
         load_images((dns_image,), name)
     network.start_dns(kubeconfig, dns_image)
+    if not node.own_dns:  # the offline path builds its add-ons; the stock path has no metrics-server yet
+        metrics = provision.build_metrics_server_image()
+        load_images((metrics,), name)
+        network.start_metrics_server(kubeconfig)
+    else:
+        log.info("[up] stock node image: no metrics-server (hpa-scale-in needs one; the offline path builds it)")
     sh.run(["docker", "exec", f"{name}-control-plane", "touch", FINISHED], timeout=nodes.DOCKER_TIMEOUT, what="mark the cluster set up")
     log.info("[up] cluster %s ready in %.0fs; kubeconfig %s", name, time.monotonic() - t0, kubeconfig)
     return ClusterInfo(name, kubeconfig, node.image)

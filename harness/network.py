@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from harness import netguard, provision, sh
+from harness import netguard, provision, resources, sh
 from harness.errors import ClusterError
 from harness.waiting import wait_for_sync
 
@@ -148,6 +148,14 @@ COREFILE = """.:53 {
 }
 """
 DNS_TTL = 5
+
+
+def start_metrics_server(kubeconfig: Path) -> None:
+    """metrics-server (its image loaded into the nodes; manifests/addons/metrics-server.yaml), the source of the
+    pods' CPU an HPA scales on. Not waited for: an HPA reads its first metrics a minute later (hpa-scale-in waits
+    for them before its window)."""
+    provision.kubectl(kubeconfig, "apply", "-f", str(resources.manifests_dir() / "addons" / "metrics-server.yaml"), timeout=120)
+    log.info("[up] metrics-server applied")
 
 
 def start_dns(kubeconfig: Path, image: str | None = None) -> None:

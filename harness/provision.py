@@ -227,6 +227,11 @@ def build_probe_images(node: NodeImage | None = None) -> None:
     )
 
 
+def build_metrics_server_image() -> str:
+    """metrics-server built from the Go module proxy (cached): what an HPA reads pods' CPU from (hpa-scale-in)."""
+    return _script("build-metrics-server.sh", "building metrics-server", timeout=3600).strip()
+
+
 def build_coredns_image() -> str:
     """CoreDNS built from the Go module proxy (cached), tagged as kubeadm's coredns Deployment names it."""
     return _script("build-coredns.sh", "building CoreDNS", timeout=3600).strip()

@@ -104,7 +104,7 @@ async def _own(kube: Kube, server: str, kubeconfig: Path | None, context: str | 
     """The harness's own kind cluster: NodePorts on 127.0.0.1, node containers and settings read from docker."""
     return Target(
         kube,
-        PortPool(cluster.NODEPORTS, cache_dir() / "nodeports.json"),
+        PortPool(cluster.WORKLOAD_NODEPORTS, cache_dir() / "nodeports.json"),
         _versions(server),
         {"cluster": cluster.CLUSTER} | await asyncio.to_thread(cluster.settings),
         tuple(await asyncio.to_thread(cluster.node_names)),

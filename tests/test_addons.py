@@ -45,7 +45,7 @@ def test_traefik_runs_on_the_ingress_node_behind_a_port_kind_maps_to_the_host() 
     assert pod["nodeSelector"] == {"rollout-harness/role": "ingress"}
     assert "labels: {rollout-harness/role: ingress}" in cluster.kind_config()
     (port,) = _one(objects, "Service")["spec"]["ports"]
-    assert port["nodePort"] in cluster.NODEPORTS
+    assert port["nodePort"] == cluster.INGRESS_NODEPORT in cluster.NODEPORTS and port["nodePort"] not in cluster.WORKLOAD_NODEPORTS
     assert any(f"containerPort: {port['nodePort']}, hostPort: {port['nodePort']}" in line for line in cluster.kind_config().splitlines())
 
 
