@@ -148,7 +148,7 @@ def _why(c: Claim, used: int, trials: int, counted_excluded: int, background: Ba
     beyond = f" beyond a background of {background.text()}" if background.upper is not None else ""
     if c.verdict is Verdict.LOSSY:
         extra = (
-            f" ({counted_excluded} of them excluded trials with refused/no-route/reset/idle-close/HTTP failures)"
+            f" ({counted_excluded} of them excluded trials with failures other than timeouts)"
             if counted_excluded
             else ""
         )
