@@ -274,6 +274,8 @@ class H2Pool:
         conn = await self._conn(key)
         if not conn.usable():  # a new connection that closed, or took a GOAWAY, before this request: nothing was sent
             conn = await self._conn(key)
+            if conn.goaway is not None:
+                raise GoawayRefused(*conn.goaway)
             if not conn.usable():
                 raise ConnectionLost("two new connections in a row closed before the stream was sent")
         loop = asyncio.get_running_loop()

@@ -6,7 +6,8 @@ SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving,
 answer with Connection: close, HTTP/2: GOAWAY, while draining; default 1),
 VERSION, POD_NAME (default: hostname), HANG=1 (HTTP/1.1: accept TCP, never answer HTTP),
 H2_PORT (HTTP/2 cleartext, probe_app.h2app; 0: none), GRPC_PORT (gRPC, probe_app.grpcapp; 0: none),
-MAX_CONN_AGE (HTTP/2 and gRPC: s after which a connection is sent GOAWAY; 0: never).
+MAX_CONN_AGE (HTTP/2 and gRPC: s after which a connection is sent GOAWAY; 0: never), DELAY (s each answer to `/`
+and to gRPC's Get waits: requests in flight when the pod goes).
 
 The image holds this package's app.py, h2app.py and grpcapp.py (not local.py) and runs `python3 -m probe_app.app`
 with Debian's aiohttp 3.8 and h2 and grpcio from their wheels: it imports nothing from the harness, uses only what
@@ -62,6 +63,8 @@ class Config:
     """gRPC on this port; 0: none."""
     max_conn_age: float = 0.0
     """HTTP/2 and gRPC: seconds after which a connection is sent GOAWAY (and closed once its streams end); 0: never."""
+    delay: float = 0.0
+    """Seconds each answer to `/` (and gRPC's Get) waits before it is sent: requests in flight when the pod goes."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -78,6 +81,7 @@ class Config:
             h2_port=int(env.get("H2_PORT", cls.h2_port)),
             grpc_port=int(env.get("GRPC_PORT", cls.grpc_port)),
             max_conn_age=float(env.get("MAX_CONN_AGE", cls.max_conn_age)),
+            delay=float(env.get("DELAY", cls.delay)),
         )
 
 
@@ -99,6 +103,8 @@ def make_app(cfg: Config, state: State) -> web.Application:
     ids = itertools.count(1)
 
     async def root(_: web.Request) -> web.Response:
+        if cfg.delay:
+            await asyncio.sleep(cfg.delay)
         rid = next(ids)
         body = {"pod": cfg.pod_name, "version": cfg.version, "id": rid}
         resp = web.json_response(body, headers={**headers, "X-Request-Id": str(rid)})

@@ -14,6 +14,8 @@ Imported by probe_app.app only when GRPC_PORT is set.
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import grpc.aio
 
@@ -36,6 +38,8 @@ class GrpcServer:
         answer = f"{cfg.pod_name}\n{cfg.version}\n"
 
         async def get(_: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            if cfg.delay:
+                await asyncio.sleep(cfg.delay)
             return (answer + context.peer()).encode()
 
         handler = grpc.unary_unary_rpc_method_handler(get)

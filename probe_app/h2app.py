@@ -6,9 +6,9 @@ GOAWAY, as RFC 9113 §6.8 asks of a graceful close: first with the last stream i
 then, a second later (GOAWAY_NOTICE: what Go's server waits), with the highest stream id received; streams up to it
 are served to their end, later ones ignored, and the connection closes once none is open (or CLOSE_GRACE after the
 notice, resetting what is left). A connection goes through that:
-- at SIGTERM with SHUTDOWN=graceful and DRAIN_CLOSE=1, and, for the drain, each connection accepted during it (as
-  HTTP/1.1 answers `Connection: close` then); after DRAIN_SECONDS the listener closes and every connection left goes
-  through it too;
+- at SIGTERM with SHUTDOWN=graceful and DRAIN_CLOSE=1, and, during the drain, each connection opened then, after its
+  first answer (as HTTP/1.1 answers `Connection: close` then); after DRAIN_SECONDS the listener closes and every
+  connection left goes through it too;
 - MAX_CONN_AGE seconds after it opened (when set), so clients reconnect and kube-proxy spreads them anew.
 
 h2 closes its whole connection when it sends or receives a GOAWAY (h2 issue 1181), so the GOAWAY frames are written
@@ -60,7 +60,7 @@ class H2Server:
         log(self.cfg, f"HTTP/2 (h2c) on :{self.cfg.h2_port}, max connection age {self.cfg.max_conn_age or 'none'}")
 
     def drain(self) -> None:
-        """SIGTERM, graceful: tell every open connection to go (connections accepted from now on are told too)."""
+        """SIGTERM, graceful: tell every open connection to go (connections opened from now on, after their first answer)."""
         if self.cfg.drain_close:
             for c in list(self.conns):
                 c.go_away()
@@ -96,11 +96,8 @@ class ServerConn(asyncio.Protocol):
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS})
         self.h2.initiate_connection()
         self._flush()
-        loop = asyncio.get_running_loop()
-        if self.srv.state.draining and self.srv.cfg.drain_close:
-            self.go_away()
-        elif self.srv.cfg.max_conn_age:
-            self.timers.append(loop.call_later(self.srv.cfg.max_conn_age, self.go_away))
+        if self.srv.cfg.max_conn_age:
+            self.timers.append(asyncio.get_running_loop().call_later(self.srv.cfg.max_conn_age, self.go_away))
 
     def go_away(self) -> None:
         """The graceful close: GOAWAY(2^31-1), GOAWAY_NOTICE later GOAWAY(last received), close when no stream is open."""
@@ -141,8 +138,11 @@ class ServerConn(asyncio.Protocol):
                 if self.last is not None and ev.stream_id > self.last:
                     continue  # after the final GOAWAY: ignored (RFC 9113 §6.8)
                 self.open.add(ev.stream_id)
-                if ev.stream_ended:
-                    self._answer(ev.stream_id, dict(ev.headers or ()).get(b":path", b"/"))
+                path = dict(ev.headers or ()).get(b":path", b"/")
+                if self.srv.cfg.delay and path not in (b"/readyz", b"/healthz"):
+                    asyncio.get_running_loop().call_later(self.srv.cfg.delay, self._answer, ev.stream_id, path)
+                else:
+                    self._answer(ev.stream_id, path)
             elif isinstance(ev, h2.events.StreamReset):
                 self.open.discard(ev.stream_id)
             elif isinstance(ev, h2.events.DataReceived):
@@ -151,6 +151,8 @@ class ServerConn(asyncio.Protocol):
         self._close_if_done()
 
     def _answer(self, sid: int, path: bytes) -> None:
+        if sid not in self.open or self.transport is None or self.transport.is_closing():
+            return  # reset by the client meanwhile, or the connection is gone
         cfg, state = self.srv.cfg, self.srv.state
         status, body = 200, b""
         if path == b"/readyz":
@@ -167,9 +169,16 @@ class ServerConn(asyncio.Protocol):
             (b"x-version", cfg.version.encode()),
             (b"x-conn", str(self.number).encode()),
         ]
-        self.h2.send_headers(sid, headers)
-        self.h2.send_data(sid, body, end_stream=True)
         self.open.discard(sid)
+        try:
+            self.h2.send_headers(sid, headers)
+            self.h2.send_data(sid, body, end_stream=True)
+        except h2.exceptions.ProtocolError:  # the stream closed under the delay
+            return
+        self._flush()
+        if state.draining and cfg.drain_close:
+            self.go_away()  # a connection opened during the drain: told to go after its first answer
+        self._close_if_done()
 
     def _flush(self) -> None:
         data = self.h2.data_to_send()
