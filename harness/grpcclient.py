@@ -48,7 +48,7 @@ class GrpcChannels:
             body: bytes = await self._calls[seq % len(self._calls)](b"", timeout=self.read_timeout)
         except grpc.aio.AioRpcError as e:
             raise failure(e) from e
-        pod, version = (body.decode("latin-1").split("\n") + ["", ""])[:2]
+        pod, version, *_ = [*body.decode("latin-1").split("\n"), "", ""]
         return Response(200, pod, version)  # a gRPC answer comes with HTTP/2 :status 200; its status OK is the answer
 
     async def aclose(self) -> None:

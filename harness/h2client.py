@@ -151,12 +151,12 @@ class H2Conn(asyncio.Protocol):
             return
         for ev in events:
             if isinstance(ev, h2.events.ResponseReceived):
-                head = dict(ev.headers or ())
-                status = head.get(b":status", b"0")
+                fields = dict(ev.headers or ())
+                status = fields.get(b":status", b"0")
                 self.heads[ev.stream_id] = (
                     int(status) if status.isdigit() else 0,
-                    head.get(b"x-pod", b"").decode("latin-1"),
-                    head.get(b"x-version", b"").decode("latin-1"),
+                    fields.get(b"x-pod", b"").decode("latin-1"),
+                    fields.get(b"x-version", b"").decode("latin-1"),
                 )
             elif isinstance(ev, h2.events.DataReceived):
                 with contextlib.suppress(h2.exceptions.ProtocolError):

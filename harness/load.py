@@ -77,7 +77,12 @@ class LoadSpec:
             raise UsageError(f"mode {self.mode.value} speaks cleartext HTTP/2 (prior knowledge): give an http:// URL")
         check_mode(self.mode, self.discovery)
         Traffic(
-            self.rate, self.connect_timeout, self.read_timeout, self.connections, mux_connections=self.mux_connections, dns_cache=self.dns_cache
+            self.rate,
+            self.connect_timeout,
+            self.read_timeout,
+            self.connections,
+            mux_connections=self.mux_connections,
+            dns_cache=self.dns_cache,
         ).validate()
         within("duration", self.duration, 0, MAX_DURATION, "s", low_open=True)
         if self.max_in_flight < 1:

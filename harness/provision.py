@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 from harness import resources, sh
@@ -141,7 +142,13 @@ def ensure_node_image(offline: str) -> str:
 
 
 def build_probe_images() -> None:
-    _script("build-probe-image.sh", "building the probe app images", timeout=1800, RH_PROBE_APP_DIR=str(resources.probe_app_dir()))
+    _script(
+        "build-probe-image.sh",
+        "building the probe app images",
+        timeout=1800,
+        RH_PROBE_APP_DIR=str(resources.probe_app_dir()),
+        RH_PYTHON=sys.executable,  # its pip downloads the image's wheels (h2, grpcio)
+    )
 
 
 def build_coredns_image() -> str:

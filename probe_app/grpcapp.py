@@ -37,12 +37,12 @@ class GrpcServer:
         self.server = grpc.aio.server(options=options)
         answer = f"{cfg.pod_name}\n{cfg.version}\n"
 
-        async def get(_: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        async def get(_: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             if cfg.delay:
                 await asyncio.sleep(cfg.delay)
             return (answer + context.peer()).encode()
 
-        handler = grpc.unary_unary_rpc_method_handler(get)
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(get)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("probe.Probe", {"Get": handler}),))
 
     async def start(self) -> None:

@@ -93,7 +93,9 @@ class ServerConn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream connection's transport
         self.srv.conns.add(self)
-        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS})
+        self.h2.local_settings = h2.settings.Settings(
+            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS}
+        )
         self.h2.initiate_connection()
         self._flush()
         if self.srv.cfg.max_conn_age:

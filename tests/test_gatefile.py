@@ -72,7 +72,9 @@ def test_modes_h2_and_grpc_are_cells_with_their_connections(tmp_path: Path) -> N
 
     _write(tmp_path, 'modes = ["h2", "grpc"]\nmux_connections = 3\n')
     opts, cells, _ = _plan(["--variants", "naive", "--triggers", "set-image", "--trials", "1"], tmp_path)
-    flags, _, _ = _plan(["--variants", "naive", "--triggers", "set-image", "--trials", "1", "--modes", "h2,grpc", "--mux-connections", "3"], tmp_path / "x")
+    flags, _, _ = _plan(
+        ["--variants", "naive", "--triggers", "set-image", "--trials", "1", "--modes", "h2,grpc", "--mux-connections", "3"], tmp_path / "x"
+    )
     assert opts == flags and opts.traffic.mux_connections == 3
     assert [c.mode for c in cells] == [ConnMode.H2, ConnMode.GRPC]  # type: ignore[attr-defined]
     assert opts.provenance(ConnMode.H2)["mux_connections"] == 3 and "mux_connections" not in opts.provenance(ConnMode.NEW)

@@ -87,7 +87,9 @@ def goaway_refusing(conn: h2.connection.H2Connection, sid: int, sock: socket.soc
 
 
 def h2_spec(url: str, n: int = 6, read_timeout: float = 0.5) -> LoadSpec:
-    return LoadSpec(url=url, rate=20.0, duration=n / 20.0, mode=ConnMode.H2, mux_connections=1, connect_timeout=0.5, read_timeout=read_timeout)
+    return LoadSpec(
+        url=url, rate=20.0, duration=n / 20.0, mode=ConnMode.H2, mux_connections=1, connect_timeout=0.5, read_timeout=read_timeout
+    )
 
 
 @pytest.mark.integration

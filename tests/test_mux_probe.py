@@ -27,11 +27,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 MODES = [ConnMode.H2, ConnMode.GRPC]
 LOST_IN_FLIGHT = {ConnMode.H2: {"conn_lost"}, ConnMode.GRPC: {"grpc_unavailable"}}
-REFUSED = {ConnMode.H2: {("refused", "ConnectError:ECONNREFUSED")}, ConnMode.GRPC: {("grpc_unavailable", "GrpcError:UNAVAILABLE:ECONNREFUSED")}}
+REFUSED = {
+    ConnMode.H2: {("refused", "ConnectError:ECONNREFUSED")},
+    ConnMode.GRPC: {("grpc_unavailable", "GrpcError:UNAVAILABLE:ECONNREFUSED")},
+}
 
 
 def start(probe_apps: ProbeApps, **env: str) -> LocalApp:
-    return probe_apps.start(H2_PORT=str(free_port()), GRPC_PORT=str(free_port()), **env)
+    # port, ready and timeout given by position, so that **env can only fill start()'s **env
+    return probe_apps.start(None, True, 10.0, **{"H2_PORT": str(free_port()), "GRPC_PORT": str(free_port()), **env})
 
 
 def url(app: LocalApp, mode: ConnMode) -> str:
@@ -116,7 +120,7 @@ async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: Pr
     """The same through gRPC's own max_connection_age: the answers name the client's address, one per connection."""
     app = start(probe_apps, MAX_CONN_AGE="0.4")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{yarl.URL(app.grpc_url).port}", options=OPTIONS)
-    call = channel.unary_unary(METHOD)
+    call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
     peers = set()
     try:
         for _ in range(200):

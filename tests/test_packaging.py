@@ -30,7 +30,7 @@ def test_resources_resolve() -> None:
     assert (resources.manifests_dir() / "base.yaml").is_file()
     assert all(resources.script(name).is_file() for name in SCRIPTS)
     assert set(resources.versions()) >= set(resources.VERSION_KEYS)
-    assert {"Dockerfile", "app.py"} <= {p.name for p in resources.probe_app_dir().iterdir()}
+    assert {"Dockerfile", "__init__.py", "app.py", "h2app.py", "grpcapp.py"} <= {p.name for p in resources.probe_app_dir().iterdir()}
 
 
 def test_missing_resources_are_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -96,6 +96,8 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
         "harness/bundled/overlays/README.md",
         "probe_app/Dockerfile",
         "probe_app/app.py",
+        "probe_app/h2app.py",
+        "probe_app/grpcapp.py",
     }
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}
