@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from pathlib import Path
 
 import grpc.aio
 import pytest
@@ -19,8 +20,9 @@ from support import ProbeApps, collect, free_port
 from harness.grpcclient import METHOD, OPTIONS
 from harness.h2client import H2Pool
 from harness.load import LoadResult, LoadSpec, run_load
+from harness.loadworker import LoadProcess
 from harness.model import ConnMode
-from harness.records import RequestRecord
+from harness.records import RequestRecord, read_records
 from probe_app.local import LocalApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -132,3 +134,19 @@ async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: Pr
     assert len(peers) >= 3, peers
     records, _ = await collect(LoadSpec(url=app.grpc_url, rate=200.0, duration=1.5, mode=ConnMode.GRPC, read_timeout=1.0))
     assert {r.kind for r in records} == {"ok"}, {r.detail for r in records}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_load_process_runs_the_mode(probe_apps: ProbeApps, mode: ConnMode, tmp_path: Path) -> None:
+    """The generator as run and compare drive it (harness.loadworker: its own process, the spec as JSON, records as
+    JSONL) speaks the mode over the connections it is given."""
+    app = start(probe_apps, POD_NAME="web-1")
+    spec = LoadSpec(url=url(app, mode), rate=100.0, duration=0.5, mode=mode, mux_connections=3)
+    proc = LoadProcess(spec, tmp_path / "records.jsonl")
+    try:
+        await proc.start()
+        result = await proc.finish(stop=False)
+    finally:
+        proc.kill()
+    records = list(read_records(tmp_path / "records.jsonl"))
+    assert result.sent == len(records) == 50 and {(r.kind, r.pod) for r in records} == {("ok", "web-1")}
