@@ -83,20 +83,21 @@ async def test_an_exit_at_sigterm_loses_the_streams_in_flight(probe_apps: ProbeA
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_graceful_drain_serves_every_stream_until_the_listener_closes(probe_apps: ProbeApps, mode: ConnMode) -> None:
     """SIGTERM with SHUTDOWN=graceful: h2 sends GOAWAY (2^31-1, then the last stream id) on every connection and
-    serves the streams in flight; gRPC serves on, then stops with GOAWAY and its grace. Nothing that started before
-    the listener closed is lost, however long it was in flight; what comes after the exit is refused."""
+    serves the streams in flight; gRPC serves on, then stops with GOAWAY and its grace. Each answer takes 0.5 s:
+    nothing that started before the listener closed (0.3 s of margin for the request to arrive) is lost, those in
+    flight when it closed included; what comes after the exit is refused."""
     drain = 1.0
-    app = start(probe_apps, SHUTDOWN="graceful", DRAIN_SECONDS=str(drain), DELAY="0.2")
-    spec = LoadSpec(url=url(app, mode), rate=100.0, duration=3.0, mode=mode, connect_timeout=0.5, read_timeout=1.0)
+    app = start(probe_apps, SHUTDOWN="graceful", DRAIN_SECONDS=str(drain), DELAY="0.5")
+    spec = LoadSpec(url=url(app, mode), rate=100.0, duration=3.0, mode=mode, connect_timeout=0.5, read_timeout=2.0)
     records, _, term = await load_with_sigterm(app, spec, after=0.8)
     assert await asyncio.to_thread(app.proc.wait, 10) == 0
     closed = term + drain  # the listener closes no earlier than this
-    before_close = [r for r in records if r.start < closed - 0.1]
+    before_close = [r for r in records if r.start < closed - 0.3]
     across_term = [r for r in before_close if r.start < term < r.end]
     across_close = [r for r in before_close if r.end > closed]
     assert {r.kind for r in before_close} == {"ok"}, sorted({(r.kind, r.detail) for r in before_close if r.kind != "ok"})
-    assert len(across_term) >= 10 and len(across_close) >= 5  # in flight at the signal, and when the listener closed
-    after_exit = [r for r in records if r.start > closed + 0.5]
+    assert len(across_term) >= 20 and len(across_close) >= 10  # in flight at the signal, and when the listener closed
+    after_exit = [r for r in records if r.start > closed + 0.8]
     assert after_exit and {(r.kind, r.detail) for r in after_exit} == REFUSED[mode]
 
 
@@ -119,7 +120,9 @@ async def test_h2_max_connection_age_makes_the_client_reconnect(probe_apps: Prob
 
 
 async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: ProbeApps) -> None:
-    """The same through gRPC's own max_connection_age: the answers name the client's address, one per connection."""
+    """The same through gRPC's own max_connection_age: the answers name the client's address, one per connection.
+    With retries off a call can still race the GOAWAY (sent after it, refused unprocessed: seen on a loaded machine,
+    a few in a thousand); it is then UNAVAILABLE naming the GOAWAY, what gRPC's transparent retry would hide."""
     app = start(probe_apps, MAX_CONN_AGE="0.4")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{yarl.URL(app.grpc_url).port}", options=OPTIONS)
     call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
@@ -133,7 +136,9 @@ async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: Pr
         await channel.close()
     assert len(peers) >= 3, peers
     records, _ = await collect(LoadSpec(url=app.grpc_url, rate=200.0, duration=1.5, mode=ConnMode.GRPC, read_timeout=1.0))
-    assert {r.kind for r in records} == {"ok"}, {r.detail for r in records}
+    failed = [r for r in records if r.kind != "ok"]
+    assert {(r.kind, r.detail) for r in failed} <= {("grpc_unavailable", "GrpcError:UNAVAILABLE:GOAWAY")}
+    assert len(failed) <= 3, len(failed)
 
 
 @pytest.mark.parametrize("mode", MODES)
