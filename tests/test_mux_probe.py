@@ -17,7 +17,8 @@ import pytest
 import yarl
 from support import ProbeApps, collect, free_port
 
-from harness.grpcclient import METHOD, OPTIONS
+from harness.classify import describe
+from harness.grpcclient import METHOD, OPTIONS, failure
 from harness.h2client import H2Pool
 from harness.load import LoadResult, LoadSpec, run_load
 from harness.loadworker import LoadProcess
@@ -126,15 +127,19 @@ async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: Pr
     app = start(probe_apps, MAX_CONN_AGE="0.4")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{yarl.URL(app.grpc_url).port}", options=OPTIONS)
     call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
-    peers = set()
+    peers, raced = set(), []
     try:
         for _ in range(200):
-            body: bytes = await call(b"", timeout=1.0)
-            peers.add(body.decode().split("\n")[2])
+            try:
+                body: bytes = await call(b"", timeout=1.0)
+                peers.add(body.decode().split("\n")[2])
+            except grpc.aio.AioRpcError as e:
+                raced.append(describe(failure(e)))
             await asyncio.sleep(0.01)
     finally:
         await channel.close()
     assert len(peers) >= 3, peers
+    assert set(raced) <= {"GrpcError:UNAVAILABLE:GOAWAY"} and len(raced) <= 3, raced
     records, _ = await collect(LoadSpec(url=app.grpc_url, rate=200.0, duration=1.5, mode=ConnMode.GRPC, read_timeout=1.0))
     failed = [r for r in records if r.kind != "ok"]
     assert {(r.kind, r.detail) for r in failed} <= {("grpc_unavailable", "GrpcError:UNAVAILABLE:GOAWAY")}
