@@ -36,7 +36,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from harness.http1 import ConnectError, ConnectTimeout, Response
+from harness.http1 import Response, connect
 from harness.mux import ConnectionLost, GoawayRefused, StreamReset
 
 GOAWAY_TYPE = 0x7
@@ -255,16 +255,7 @@ class H2Pool:
             self._slots.setdefault(key, []).append(f.result())
 
     async def _dial(self, host: str, port: int) -> H2Conn:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(H2Conn, host, port)
-        except TimeoutError:
-            raise ConnectTimeout(f"no TCP handshake with {host}:{port} within {self.connect_timeout:g}s") from None
-        except OSError as e:
-            if e.errno is None:
-                raise
-            raise ConnectError(e.errno, f"connect to {host}:{port}: {e.strerror}") from None
+        conn = await connect(H2Conn, host, port, self.connect_timeout)
         self.opened += 1
         return conn
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from harness.http1 import BadResponse, Conn, ConnectError, ConnectTimeout, IdleClosed, Response, ServerDisconnected
+from harness.http1 import BadResponse, Conn, ConnectError, ConnectTimeout, IdleClosed, Response, ServerDisconnected, connect
 
 __all__ = ["BadResponse", "ConnectError", "ConnectTimeout", "IdleClosed", "Pool", "Response", "ServerDisconnected", "request_bytes"]
 
@@ -52,19 +52,6 @@ class Pool:
         self._idle: dict[tuple[str, int], list[Conn]] = {}
         self._open: set[Conn] = set()
 
-    async def _connect(self, host: str, port: int) -> Conn:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(Conn, host, port, ssl=self.tls)
-        except TimeoutError:
-            raise ConnectTimeout(f"no TCP handshake with {host}:{port} within {self.connect_timeout:g}s") from None
-        except OSError as e:
-            if e.errno is None:
-                raise
-            raise ConnectError(e.errno, f"connect to {host}:{port}: {e.strerror}") from None
-        return conn
-
     async def get(self, host: str, port: int, request: bytes) -> Response:
         """One GET: `request` is its bytes (see request_bytes)."""
         conn = None
@@ -75,7 +62,7 @@ class Pool:
                 conn = c
                 break
         if conn is None:
-            conn = await self._connect(host, port)
+            conn = await connect(Conn, host, port, self.connect_timeout, self.tls)
         self._open.add(conn)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
