@@ -58,7 +58,7 @@ class Point:
     tool: str
     """`ours` or `vegeta`."""
     mode: str
-    """`new` (a TCP connection per request) or `keepalive`."""
+    """`new` (a TCP connection per request), `keepalive`, `h2` or `grpc` (harness.model.ConnMode)."""
     rate: int
     """Target requests per second."""
     scheduled: int
@@ -145,7 +145,10 @@ async def _drive(spec: LoadSpec, records: Path) -> tuple[Started, LoadResult]:
 
 
 def run_ours(app: LocalApp, mode: str, rate: int, seconds: float) -> Point:
-    spec = LoadSpec(url=app.url, rate=rate, duration=seconds, mode=ConnMode(mode))
+    """Modes h2 and grpc go to the app's H2_PORT and GRPC_PORT (it must have been started with them)."""
+    conn = ConnMode(mode)
+    url = app.h2_url if conn is ConnMode.H2 else app.grpc_url if conn is ConnMode.GRPC else app.url
+    spec = LoadSpec(url=url, rate=rate, duration=seconds, mode=conn)
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # as harness.cell: no disk writeback stalls
     with tempfile.TemporaryDirectory(prefix="bench-records-", dir=shm) as tmp:
         path = Path(tmp) / "records.jsonl"

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION).
+# Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION; PROBE_TAG_PREFIX
+# replaces rollout-harness/probe-app, e.g. to try a change without touching the cluster's images).
 # PROBE_BASE: the base image; by default the offline python base (debootstrap + python3-aiohttp), built once and
 # cached; on the stock path rollout-harness passes the pinned python image it pulled (versions.env PYTHON_BASE).
-# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + app.py),
-# RH_VERSIONS_FILE (default: versions.env next to this script).
+# Wheels: PROBE_WHEELS (versions.env) downloaded once per version set and architecture into $RH_CACHE/probe-wheels
+# with RH_PYTHON's pip (default python3), then copied into the build context.
+# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the app's package: Dockerfile and its modules),
+# RH_VERSIONS_FILE (default: versions.env next to this script), RH_PYTHON.
 set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
 . "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
 CACHE=$RH_CACHE
 APP=${RH_PROBE_APP_DIR:-}
-[ -f "$APP/Dockerfile" ] && [ -f "$APP/app.py" ] \
-  || { echo "error: RH_PROBE_APP_DIR must name the probe app directory (Dockerfile, app.py); got '$APP'" >&2; exit 3; }
+FILES="Dockerfile __init__.py app.py h2app.py grpcapp.py"
+for f in $FILES; do [ -f "$APP/$f" ] \
+  || { echo "error: RH_PROBE_APP_DIR must name the probe app directory ($FILES); got '$APP'" >&2; exit 3; }; done
 OFFLINE_BASE=rollout-harness/python-base:bookworm
 BASE=${PROBE_BASE:-$OFFLINE_BASE}
 step() { echo "[probe-image $(date +%T)] $*" >&2; }
-# what the images are made of: the app, its recipe and (when not the offline one) the base
-HASH=$( { cat "$APP/app.py" "$APP/Dockerfile"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE"; } | sha256sum | cut -c1-12)
+ARCH=$(uname -m)
+# what the images are made of: the app, its recipe, the wheels and (when not the offline one) the base
+HASH=$( (cd "$APP" && cat $FILES; echo "$PROBE_PYTHON $PROBE_WHEELS $ARCH"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE") | sha256sum | cut -c1-12)
 if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
   else
@@ -29,10 +34,27 @@ if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>
     rm -rf "$R"; docker save "$BASE" -o "$CACHE/python-base.tar"
   fi
 fi
+context() {  # the build context, once: the app's files and the wheels (downloaded once per version set)
+  [ -n "${CTX:-}" ] && return
+  W=$CACHE/probe-wheels/$(echo "$PROBE_PYTHON $PROBE_WHEELS $ARCH" | sha256sum | cut -c1-12)
+  if [ ! -f "$W/.complete" ]; then
+    step "download wheels for Python $PROBE_PYTHON on $ARCH: $PROBE_WHEELS"
+    rm -rf "$W"; mkdir -p "$W"
+    # shellcheck disable=SC2086  # one requirement per word
+    "${RH_PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: --platform "manylinux2014_$ARCH" \
+      --python-version "$PROBE_PYTHON" --implementation cp --abi "cp${PROBE_PYTHON/./}" -d "$W" $PROBE_WHEELS \
+      || { echo "error: cannot download the probe image's wheels ($PROBE_WHEELS) with ${RH_PYTHON:-python3} -m pip" >&2; exit 3; }
+    touch "$W/.complete"
+  fi
+  CTX=$(mktemp -d); trap 'rm -rf "$CTX"' EXIT
+  for f in $FILES; do cp "$APP/$f" "$CTX/"; done
+  mkdir "$CTX/wheels"; cp "$W"/*.whl "$CTX/wheels/"
+}
 for v in v1 v2; do
-  tag=rollout-harness/probe-app:$v
+  tag=${PROBE_TAG_PREFIX:-rollout-harness/probe-app}:$v
   if [ "$(docker image inspect -f '{{index .Config.Labels "rh.src"}}' "$tag" 2>/dev/null)" = "$HASH" ]; then continue; fi
+  context
   step "build $tag"
-  docker build -q --build-arg BASE="$BASE" --build-arg VERSION=$v --label rh.src="$HASH" -t "$tag" "$APP" >/dev/null
+  docker build -q --build-arg BASE="$BASE" --build-arg VERSION=$v --label rh.src="$HASH" -t "$tag" "$CTX" >/dev/null
 done
 step "probe images ready"

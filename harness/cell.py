@@ -210,6 +210,7 @@ def load_spec(cell: CellSpec, opts: RunOptions, url: str) -> LoadSpec:
         connect_timeout=t.connect_timeout,
         read_timeout=t.read_timeout,
         connections=t.connections,
+        mux_connections=t.mux_connections,
         discovery=t.discovery,
         dns_cache=t.dns_cache,
     )

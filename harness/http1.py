@@ -5,7 +5,10 @@ records keep, the body framed by Content-Length, chunked or close). What it repo
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 MAX_HEAD = 65536
 
@@ -30,6 +33,25 @@ class IdleClosed(ServerDisconnected):
 
 class BadResponse(Exception):
     """The bytes the server sent are not an HTTP/1.x response this client can read."""
+
+
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def connect(protocol: Callable[[], P], host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None) -> P:
+    """A TCP connection (TLS with `tls`) driven by a new `protocol`: ConnectTimeout after `timeout` seconds, ConnectError
+    with the errno when connect() fails (HTTP/1.1 and HTTP/2 alike)."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            _, conn = await loop.create_connection(protocol, host, port, ssl=tls)
+    except TimeoutError:
+        raise ConnectTimeout(f"no TCP handshake with {host}:{port} within {timeout:g}s") from None
+    except OSError as e:
+        if e.errno is None:
+            raise
+        raise ConnectError(e.errno, f"connect to {host}:{port}: {e.strerror}") from None
+    return conn
 
 
 @dataclass(frozen=True, slots=True)

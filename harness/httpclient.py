@@ -33,7 +33,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from harness.http1 import BadResponse, Conn, ConnectError, ConnectTimeout, IdleClosed, Response, ServerDisconnected
+from harness.http1 import BadResponse, Conn, ConnectError, ConnectTimeout, IdleClosed, Response, ServerDisconnected, connect
 
 __all__ = [
     "BadResponse",
@@ -65,19 +65,6 @@ class Pool:
         self._idle: dict[tuple[str, int], list[Conn]] = {}
         self._open: set[Conn] = set()
 
-    async def _connect(self, host: str, port: int) -> Conn:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(Conn, host, port, ssl=self.tls)
-        except TimeoutError:
-            raise ConnectTimeout(f"no TCP handshake with {host}:{port} within {self.connect_timeout:g}s") from None
-        except OSError as e:
-            if e.errno is None:
-                raise
-            raise ConnectError(e.errno, f"connect to {host}:{port}: {e.strerror}") from None
-        return conn
-
     async def get(self, host: str, port: int, request: bytes) -> Response:
         """One GET: `request` is its bytes (see request_bytes)."""
         conn = None
@@ -88,7 +75,7 @@ class Pool:
                 conn = c
                 break
         if conn is None:
-            conn = await self._connect(host, port)
+            conn = await connect(Conn, host, port, self.connect_timeout, self.tls)
         self._open.add(conn)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()

@@ -15,12 +15,13 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from harness.classify import FailureKind, classify_exception, classify_status, describe
 from harness.discovery import DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
-from harness.httpclient import Pool, endpoint, request_bytes
-from harness.model import ConnMode, Discovery, Traffic, within
+from harness.httpclient import Pool, Response, endpoint, request_bytes
+from harness.model import ConnMode, Discovery, Traffic, check_mode, within
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
 
 MAX_DURATION = 7 * 86400.0
@@ -43,8 +44,10 @@ class LoadSpec:
     connect_timeout: float = Traffic.connect_timeout
     read_timeout: float = Traffic.read_timeout
     connections: int = Traffic.connections
-    """The defaults and why: harness.model.Traffic. One pool would hold one or two connections at 200/s, often to a
-    single pod, and a drain of the other pods would then test nothing."""
+    """Mode keepalive: the pools the requests go to in turn. The defaults and why: harness.model.Traffic. One pool would
+    hold one or two connections at 200/s, often to a single pod, and a drain of the other pods would then test nothing."""
+    mux_connections: int = Traffic.mux_connections
+    """Modes h2 and grpc: the connections (gRPC: channels) the streams go to in turn (harness.model.Traffic)."""
     discovery: Discovery = Discovery.SERVICE
     dns_cache: float = 0.0
     """Discovery dns: keep each answer this many seconds instead of its TTL (0: the TTL)."""
@@ -68,7 +71,17 @@ class LoadSpec:
             raise UsageError(f"bad URL {self.url!r}: {e}") from None
         if not host:
             raise UsageError(f"bad URL {self.url!r}: no host")
-        Traffic(self.rate, self.connect_timeout, self.read_timeout, self.connections, dns_cache=self.dns_cache).validate()
+        if self.mode.multiplexed and self.url.startswith("https://"):
+            raise UsageError(f"mode {self.mode.value} speaks cleartext HTTP/2 (prior knowledge): give an http:// URL")
+        check_mode(self.mode, self.discovery)
+        Traffic(
+            self.rate,
+            self.connect_timeout,
+            self.read_timeout,
+            self.connections,
+            mux_connections=self.mux_connections,
+            dns_cache=self.dns_cache,
+        ).validate()
         within("duration", self.duration, 0, MAX_DURATION, "s", low_open=True)
         if self.max_in_flight < 1:
             raise UsageError("max in-flight must be at least 1")
@@ -93,25 +106,66 @@ class LoadResult:
 Sink = Callable[[RequestRecord], None]
 
 
+class Sender(Protocol):
+    """One request's attempt in a mode: HTTP/1.1 pools, HTTP/2 connections or gRPC channels."""
+
+    async def get(self, host: str, port: int, seq: int) -> Response:
+        """Request `seq` to host:port; its response, or the exception harness.classify names."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Http1:
+    """Modes new and keepalive (harness.httpclient): one pool of new connections, or `connections` pools of kept ones,
+    request i going to pool i mod n."""
+
+    def __init__(self, spec: LoadSpec, request: bytes) -> None:
+        keep = spec.mode is ConnMode.KEEPALIVE
+        tls = ssl.create_default_context() if spec.url.startswith("https://") else None
+        self.pools = [Pool(keep, spec.connect_timeout, spec.read_timeout, tls) for _ in range(spec.connections if keep else 1)]
+        self.request = request
+
+    async def get(self, host: str, port: int, seq: int) -> Response:
+        return await self.pools[seq % len(self.pools)].get(host, port, self.request)
+
+    async def aclose(self) -> None:
+        for pool in self.pools:
+            pool.close()
+
+
+def _sender(spec: LoadSpec) -> Sender:
+    url = endpoint(spec.url)
+    path = url.target
+    if spec.mode is ConnMode.H2:
+        from harness.h2client import H2Pool  # imported here: h2 is not in the client pod's image, grpcio takes 0.2 s
+
+        return H2Pool(spec.mux_connections, spec.connect_timeout, spec.read_timeout, url.authority, path)
+    if spec.mode is ConnMode.GRPC:
+        from harness.grpcclient import GrpcChannels
+
+        return GrpcChannels(f"{url.host}:{url.port}", spec.mux_connections, spec.read_timeout)
+    return _Http1(spec, request_bytes(path, url.authority))
+
+
 @dataclass(frozen=True)
 class _Target:
     """Where each request goes: an address (resolved once) or, with discovery dns, the resolver's next pod IP."""
 
     host: str
     port: int
-    request: bytes
     resolver: Resolver | None
 
 
 def _target(spec: LoadSpec, resolver: Resolver | None) -> _Target:
     url = endpoint(spec.url)
     host, port = url.host, url.port
-    if resolver is None and not _is_ip(host):
+    if resolver is None and not _is_ip(host) and spec.mode is not ConnMode.GRPC:
         try:  # once, as a client with a DNS cache would (aiohttp's was kept 300 s): the load measures the service
             host = str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
         except OSError as e:
             raise HarnessError(f"cannot resolve {url.host}: {e}") from None
-    return _Target(host, port, request_bytes(url.target, url.authority), resolver)
+    return _Target(host, port, resolver)
 
 
 def _is_ip(host: str) -> bool:
@@ -123,14 +177,14 @@ def _is_ip(host: str) -> bool:
 
 
 async def _one(
-    pool: Pool, target: _Target, seq: int, sched: float, t0: float, sink: Sink, in_flight: dict[int, asyncio.Task[None]]
+    sender: Sender, target: _Target, seq: int, sched: float, t0: float, sink: Sink, in_flight: dict[int, asyncio.Task[None]]
 ) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time() - t0
     try:
         # discovery dns: straight to a pod, the Host header keeps the name
         host = await target.resolver.next_address() if target.resolver is not None else target.host
-        resp = await pool.get(host, target.port, target.request)
+        resp = await sender.get(host, target.port, seq)
         kind = classify_status(resp.status)
         rec = RequestRecord(
             seq,
@@ -184,9 +238,7 @@ async def run_load(
     interval = 1.0 / spec.rate
     cpu0 = time.process_time()
     in_flight: dict[int, asyncio.Task[None]] = {}
-    keep = spec.mode is ConnMode.KEEPALIVE
-    tls = ssl.create_default_context() if spec.url.startswith("https://") else None
-    pools = [Pool(keep, spec.connect_timeout, spec.read_timeout, tls) for _ in range(spec.connections if keep else 1)]
+    sender = _sender(spec)
     try:
         t0 = loop.time() + 0.02
         t0_mono = time.monotonic() + (t0 - loop.time())
@@ -204,7 +256,7 @@ async def run_load(
                 if len(in_flight) >= spec.max_in_flight:
                     sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
                 else:
-                    in_flight[i] = asyncio.create_task(_one(pools[i % len(pools)], target, i, sched, t0, sink, in_flight))
+                    in_flight[i] = asyncio.create_task(_one(sender, target, i, sched, t0, sink, in_flight))
                 i += 1
         if in_flight:
             await asyncio.wait(set(in_flight.values()), timeout=spec.connect_timeout + spec.read_timeout + 5)
@@ -215,6 +267,5 @@ async def run_load(
             await asyncio.wait(left)  # each cancelled request writes its `unfinished` record
         wall = loop.time() - t0
     finally:
-        for pool in pools:
-            pool.close()
+        await sender.aclose()
     return LoadResult(t0_mono=t0_mono, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)

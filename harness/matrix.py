@@ -80,7 +80,7 @@ def settled_lossy(r: RunResult, background: Background) -> str:
     real = sum(n for k, n in r.lost_by_kind.items() if k not in settles)
     if real < EARLY_STOP_LOST:
         return ""
-    return f"stopped after trial {r.trial}: lossy whatever follows ({real} refused/no-route/reset/idle-close/HTTP failures)"
+    return f"stopped after trial {r.trial}: lossy whatever follows ({real} failures other than timeouts)"
 
 
 def batch_size(schedule: Schedule, cell: CellSpec, before: list[RunResult], rolling: int = 0) -> int:

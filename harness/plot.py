@@ -34,10 +34,16 @@ KIND_COLORS = {
     "no_route": "#9467bd",
     "reset": "#ff7f0e",
     "idle_close": "#ffbb78",
+    "stream_reset": "#bcbd22",
+    "goaway": "#dbdb8d",
+    "conn_lost": "#ad494a",
     "connect_timeout": "#8c564b",
     "read_timeout": "#e377c2",
     "http_5xx": "#1f77b4",
     "http_other": "#17becf",
+    "grpc_unavailable": "#393b79",
+    "grpc_deadline": "#f7b6d2",
+    "grpc_other": "#637939",
     "other": "#7f7f7f",
 }
 STATE_COLORS = {

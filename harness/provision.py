@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -224,6 +225,7 @@ def build_probe_images(node: NodeImage | None = None) -> None:
         timeout=1800,
         RH_PROBE_APP_DIR=str(resources.probe_app_dir()),
         PROBE_BASE=base,
+        RH_PYTHON=sys.executable,  # its pip downloads the image's wheels (h2, grpcio)
     )
 
 

@@ -25,10 +25,16 @@ SHORT = {
     "no_route": "no route",
     "reset": "reset",
     "idle_close": "idle close",
+    "stream_reset": "stream rst",
+    "goaway": "goaway",
+    "conn_lost": "conn lost",
     "connect_timeout": "conn t/o",
     "read_timeout": "read t/o",
     "http_5xx": "5xx",
     "http_other": "4xx",
+    "grpc_unavailable": "unavail",
+    "grpc_deadline": "deadline",
+    "grpc_other": "grpc other",
     "other": "other",
 }
 
@@ -40,12 +46,13 @@ LEGEND = (
     "used trials' baselines give the rate, with its 95 % upper bound. With a background, a rollout lost only when its "
     "window holds any other failure or more HTTP errors than that bound gives in 1 rollout in 1,000 (without one, any "
     "failure counts). rollouts = k/n lost: of the n rollouts that count (used trials, plus excluded ones whose window "
-    "holds refused, no-route, reset, idle-close or HTTP failures beyond the background, which a stalled generator cannot fake), k "
+    "holds failures other than timeouts (refused, no route, reset, stream, HTTP or gRPC status) beyond the background, "
+    "which a stalled generator cannot fake), k "
     "lost at least one request (beyond the background). P(rollout loses) = the chance that one rollout loses any "
     "request: for lossless its one-sided 95 % upper bound 1 - 0.05^(1/n), for lossy k/n with its exact two-sided 95 % "
     "interval (Clopper-Pearson), rounded outward. lost/rollout = mean requests lost per counted rollout with its 95 % "
     "Student-t interval over the rollouts. lost = fewest-most requests lost by one counted rollout from the trigger to "
-    "the end of the tail (an excluded one: only its refused/no-route/reset/idle-close/HTTP failures), background errors included; "
+    "the end of the tail (an excluded one: only its failures other than timeouts), background errors included; "
     "kind columns = mean per counted rollout. baseline fail = failures before the trigger, all trials. max gap = "
     "longest time inside the window with no request sent. settle s = trigger until old pods gone and endpoints settled."
 )

@@ -147,11 +147,7 @@ def claim(lost: Sequence[int], trials: int) -> Claim:
 def _why(c: Claim, used: int, trials: int, counted_excluded: int, background: Background) -> str:
     beyond = f" beyond a background of {background.text()}" if background.upper is not None else ""
     if c.verdict is Verdict.LOSSY:
-        extra = (
-            f" ({counted_excluded} of them excluded trials with refused/no-route/reset/idle-close/HTTP failures)"
-            if counted_excluded
-            else ""
-        )
+        extra = f" ({counted_excluded} of them excluded trials with failures other than timeouts)" if counted_excluded else ""
         return f"{c.rollouts_lost} of {c.rollouts} rollouts lost requests{beyond}{extra}"
     if c.verdict is Verdict.LOSSLESS:
         return f"0 of {c.rollouts} rollouts lost a request{beyond}"

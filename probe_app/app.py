@@ -1,12 +1,17 @@
-"""probe_app: a tiny HTTP server whose startup, readiness and SIGTERM behaviour are switchable by env vars.
+"""probe_app: a tiny HTTP/1.1, HTTP/2 and gRPC server whose startup, readiness and SIGTERM behaviour are switchable
+by env vars.
 
 PORT (8080), STARTUP_DELAY (s before listening), READY_DELAY (s listening but /readyz fails),
 SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving, not ready), DRAIN_CLOSE (graceful:
-answer with Connection: close while draining; default 1),
-VERSION, POD_NAME (default: hostname), HANG=1 (accept TCP, never answer HTTP).
+answer with Connection: close, HTTP/2: GOAWAY, while draining; default 1),
+VERSION, POD_NAME (default: hostname), HANG=1 (HTTP/1.1: accept TCP, never answer HTTP),
+H2_PORT (HTTP/2 cleartext, probe_app.h2app; 0: none), GRPC_PORT (gRPC, probe_app.grpcapp; 0: none),
+MAX_CONN_AGE (HTTP/2 and gRPC: s after which a connection is sent GOAWAY; 0: never), DELAY (s each answer to `/`
+and to gRPC's Get waits: requests in flight when the pod goes).
 
-The image copies only this file and runs it with Debian's aiohttp 3.8: it stays self-contained (no imports
-from the harness or from probe_app.local) and uses only what aiohttp 3.8 offers.
+The image holds this package's app.py, h2app.py and grpcapp.py (not local.py) and runs `python3 -m probe_app.app`
+with Debian's aiohttp 3.8 and h2 and grpcio from their wheels: it imports nothing from the harness, uses only what
+aiohttp 3.8 offers, and imports h2 or grpcio only when their port is set.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from probe_app.grpcapp import GrpcServer
+    from probe_app.h2app import H2Server
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,15 @@ class Config:
     pod_name: str = ""
     """Sent in X-Pod; empty means the hostname."""
     hang: bool = False
-    """Accept TCP connections and never answer HTTP."""
+    """Accept TCP connections and never answer HTTP (the HTTP/1.1 port)."""
+    h2_port: int = 0
+    """HTTP/2 cleartext (prior knowledge) on this port; 0: none."""
+    grpc_port: int = 0
+    """gRPC on this port; 0: none."""
+    max_conn_age: float = 0.0
+    """HTTP/2 and gRPC: seconds after which a connection is sent GOAWAY (and closed once its streams end); 0: never."""
+    delay: float = 0.0
+    """Seconds each answer to `/` (and gRPC's Get) waits before it is sent: requests in flight when the pod goes."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -60,6 +78,10 @@ class Config:
             version=env.get("VERSION", cls.version),
             pod_name=env.get("POD_NAME") or socket.gethostname(),
             hang=env.get("HANG", "") not in ("", "0"),
+            h2_port=int(env.get("H2_PORT", cls.h2_port)),
+            grpc_port=int(env.get("GRPC_PORT", cls.grpc_port)),
+            max_conn_age=float(env.get("MAX_CONN_AGE", cls.max_conn_age)),
+            delay=float(env.get("DELAY", cls.delay)),
         )
 
 
@@ -81,6 +103,8 @@ def make_app(cfg: Config, state: State) -> web.Application:
     ids = itertools.count(1)
 
     async def root(_: web.Request) -> web.Response:
+        if cfg.delay:
+            await asyncio.sleep(cfg.delay)
         rid = next(ids)
         body = {"pod": cfg.pod_name, "version": cfg.version, "id": rid}
         resp = web.json_response(body, headers={**headers, "X-Request-Id": str(rid)})
@@ -135,6 +159,18 @@ async def serve(cfg: Config) -> None:
     # request handler, which then resets each connection; the default (60 s) bounds the drain anyway
     runner = web.AppRunner(make_app(cfg, state), access_log=None, handle_signals=False)
     await runner.setup()
+    h2: H2Server | None = None
+    grpc: GrpcServer | None = None
+    if cfg.h2_port:  # before the HTTP/1.1 port: /readyz answering 200 means every port listens
+        from probe_app.h2app import H2Server
+
+        h2 = H2Server(cfg, state)
+        await h2.start()
+    if cfg.grpc_port:
+        from probe_app.grpcapp import GrpcServer
+
+        grpc = GrpcServer(cfg)
+        await grpc.start()
     site = web.TCPSite(runner, "0.0.0.0", cfg.port, reuse_address=True, backlog=1024)
     await site.start()
     log(cfg, f"listening on :{cfg.port}, shutdown={cfg.shutdown}")
@@ -142,8 +178,10 @@ async def serve(cfg: Config) -> None:
     if cfg.shutdown == "graceful":
         log(cfg, f"SIGTERM: draining for {cfg.drain_seconds}s")
         state.draining = True
+        if h2 is not None:
+            h2.drain()
         await asyncio.sleep(cfg.drain_seconds)
-        await site.stop()
+        await asyncio.gather(site.stop(), *(s.stop() for s in (h2, grpc) if s is not None))
         await runner.cleanup()
         log(cfg, "drained, exiting")
         return

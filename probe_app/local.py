@@ -61,6 +61,16 @@ class LocalApp:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    @property
+    def h2_url(self) -> str:
+        """The HTTP/2 port's URL (started with H2_PORT)."""
+        return f"http://127.0.0.1:{self.env['H2_PORT']}/"
+
+    @property
+    def grpc_url(self) -> str:
+        """The gRPC port's URL, as mode grpc takes it (started with GRPC_PORT)."""
+        return f"http://127.0.0.1:{self.env['GRPC_PORT']}/"
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 

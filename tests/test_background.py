@@ -127,7 +127,9 @@ def test_the_matrix_stops_on_the_same_notion_of_a_rollout_that_lost() -> None:
     assert enough(schedule, five) == "certified after trial 5: 5 rollouts lost nothing"
     many_5xx = long_run(STEADY | {7000 + i: "http_5xx" for i in range(30)})
     assert settled_lossy(many_5xx, Background.of(runs)) == ""
-    assert "30 refused" in settled_lossy(long_run(STEADY | {7000 + i: "refused" for i in range(30)}), Background.of(runs))
+    assert "30 failures other than timeouts" in settled_lossy(
+        long_run(STEADY | {7000 + i: "refused" for i in range(30)}), Background.of(runs)
+    )
     assert "lossy whatever follows (30" in settled_lossy(long_run({7000 + i: "http_5xx" for i in range(30)}), Background.of([]))
 
 

@@ -47,7 +47,7 @@ def test_bash_script_parses_and_completes_verbs_flags_choices_and_files(capsys: 
     assert complete(f, ["rollout-harness", "c"], tmp_path) == ["compare", "check", "client-image", "census", "completion"]
     assert complete(f, ["rollout-harness", "run", "--tri"], tmp_path) == ["--trigger", "--trials"]
     assert complete(f, ["rollout-harness", "compare", "--mode"], tmp_path) == ["--modes"]
-    assert complete(f, ["rollout-harness", "run", "--mode", ""], tmp_path) == ["new", "keepalive"]
+    assert complete(f, ["rollout-harness", "run", "--mode", ""], tmp_path) == ["new", "keepalive", "h2", "grpc"]
     assert complete(f, ["rollout-harness", "completion", ""], tmp_path) == ["bash", "zsh"]
     (tmp_path / "gate.toml").write_text("")
     (tmp_path / "notes.txt").write_text("")

@@ -65,6 +65,21 @@ def test_a_good_file_makes_what_the_equivalent_flags_make(tmp_path: Path) -> Non
     assert len(cells) == 2 * 2 * 2 and how.budget.max_failures == 0
 
 
+def test_modes_h2_and_grpc_are_cells_with_their_connections(tmp_path: Path) -> None:
+    """`--modes h2,grpc` (or `modes = ["h2", "grpc"]`) makes their cells; `--mux-connections` (or `mux_connections`)
+    sets their connections, recorded in the provenance of their results only."""
+    from harness.model import ConnMode
+
+    _write(tmp_path, 'modes = ["h2", "grpc"]\nmux_connections = 3\n')
+    opts, cells, _ = _plan(["--variants", "naive", "--triggers", "set-image", "--trials", "1"], tmp_path)
+    flags, _, _ = _plan(
+        ["--variants", "naive", "--triggers", "set-image", "--trials", "1", "--modes", "h2,grpc", "--mux-connections", "3"], tmp_path / "x"
+    )
+    assert opts == flags and opts.traffic.mux_connections == 3
+    assert [c.mode for c in cells] == [ConnMode.H2, ConnMode.GRPC]  # type: ignore[attr-defined]
+    assert opts.provenance(ConnMode.H2)["mux_connections"] == 3 and "mux_connections" not in opts.provenance(ConnMode.NEW)
+
+
 def test_flags_given_override_the_file(tmp_path: Path) -> None:
     _write(tmp_path, GOOD)
     opts, cells, how = _plan(["--rate", "200", "--triggers", "drain", "--max-failures", "3", "--tail", "3"], tmp_path)

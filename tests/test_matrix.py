@@ -116,7 +116,7 @@ async def test_stop_early_skips_trials_that_cannot_change_a_lossy_verdict() -> N
     assert measured.count("naive") == 1 and measured.count("best-practice") == 3 and measured.count("readiness") == 3
     naive = fold([r for r in results if r.variant == "naive"])
     assert naive.verdict is Verdict.LOSSY and naive.trials == 1
-    assert any("stopped after trial 1: lossy whatever follows (30 refused" in n for n in naive.notes)
+    assert any("stopped after trial 1: lossy whatever follows (30 failures other than timeouts" in n for n in naive.notes)
     assert len(await run_matrix(FakeRunner(runner.outcome, tail=0.0), matrix, Schedule(trials=3))) == 9
 
 

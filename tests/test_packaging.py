@@ -36,7 +36,7 @@ def test_resources_resolve() -> None:
     assert (resources.manifests_dir() / "base.yaml").is_file()
     assert all(resources.script(name).is_file() for name in SCRIPTS)
     assert set(resources.versions()) >= set(resources.VERSION_KEYS)
-    assert {"Dockerfile", "app.py"} <= {p.name for p in resources.probe_app_dir().iterdir()}
+    assert {"Dockerfile", "__init__.py", "app.py", "h2app.py", "grpcapp.py"} <= {p.name for p in resources.probe_app_dir().iterdir()}
 
 
 def test_missing_resources_are_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_cache_dir_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert resources.cache_dir() == Path.home() / ".cache" / "rollout-harness"
 
 
-IMPORT_NAMES = {"pyyaml": "yaml"}  # a distribution whose module has another name
+IMPORT_NAMES = {"pyyaml": "yaml", "grpcio": "grpc"}  # distributions whose module has another name
 PLUGIN_HOST = {"pytest"}  # harness.pytest_plugin is loaded only by pytest, which is there when it is
 
 
@@ -90,7 +90,8 @@ def test_dependencies_are_what_harness_imports() -> None:
     imported = _third_party_imports(REPO / "harness")
     assert set(imported) - PLUGIN_HOST - runtime == extras["plot"], "harness imports what pyproject does not declare"
     assert runtime <= set(imported), f"declared but never imported by harness: {sorted(runtime - set(imported))}"
-    assert "aiohttp" not in runtime and extras["probe"] == {"aiohttp"} == set(_third_party_imports(REPO / "probe_app"))
+    probe = set(_third_party_imports(REPO / "probe_app"))  # its HTTP/2 and gRPC servers use the runtime's h2 and grpcio
+    assert "aiohttp" not in runtime and extras["probe"] == {"aiohttp"} == probe - runtime
 
 
 def _run(cmd: list[str | Path], cwd: Path, timeout: float = 120) -> str:
@@ -138,6 +139,8 @@ def test_wheel_is_self_contained(tmp_path: Path) -> None:
         "harness/bundled/overlays/README.md",
         "probe_app/Dockerfile",
         "probe_app/app.py",
+        "probe_app/h2app.py",
+        "probe_app/grpcapp.py",
     }
     expected |= {f"harness/bundled/variants/{name}.yaml" for name in available()}
     expected |= {f"harness/bundled/overlays/{name}.yaml" for name in available(kind=OVERLAYS)}

@@ -68,11 +68,16 @@ def test_config_from_env_reads_every_variable() -> None:
         "VERSION": "v9",
         "POD_NAME": "web-1",
         "HANG": "1",
+        "H2_PORT": "9091",
+        "GRPC_PORT": "9092",
+        "MAX_CONN_AGE": "30",
+        "DELAY": "0.25",
     }
-    assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, False, "v9", "web-1", True)
+    assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, False, "v9", "web-1", True, 9091, 9092, 30.0, 0.25)
     assert set(env) == APP_VARS  # probe_app.local strips exactly these from the inherited environment
     default = Config.from_env({})
     assert (default.port, default.shutdown, default.drain_seconds, default.hang) == (8080, "immediate", 5.0, False)
+    assert (default.h2_port, default.grpc_port, default.max_conn_age, default.delay) == (0, 0, 0.0, 0.0)  # HTTP/1.1 alone
     assert default.pod_name  # the hostname
     assert not Config.from_env({"HANG": "0"}).hang
 

@@ -111,7 +111,7 @@ def test_an_excluded_trial_with_real_failures_makes_the_cell_lossy() -> None:
     assert t1.status is Status.NOISY
     c = fold([t1, *zeros(2, 3)])
     assert c.verdict is Verdict.LOSSY and (c.rollouts_lost, c.rollouts, c.used) == (1, 3, 2)
-    assert c.why == "1 of 3 rollouts lost requests (1 of them excluded trials with refused/no-route/reset/idle-close/HTTP failures)"
+    assert c.why == "1 of 3 rollouts lost requests (1 of them excluded trials with failures other than timeouts)"
     assert (c.lost_min, c.lost_max) == (0, 50) and c.by_kind == {"refused": pytest.approx(50 / 3)}
     assert "noisy t1 (counts as a rollout that lost: refused 50)" in c.notes[0]
     assert Budget(max_failures=0).breach(c) == "lost 50 > 0"

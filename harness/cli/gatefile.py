@@ -103,6 +103,7 @@ _KEYS: dict[str, Convert] = {
     "connect_timeout": _duration,
     "read_timeout": _duration,
     "connections": lambda v: positive(int)(str(_integer(v))),
+    "mux_connections": lambda v: positive(int)(str(_integer(v))),
     "client_image": _text,
     "client": _choice(*(c.value for c in Client)),
     "discovery": _choice(*(d.value for d in Discovery)),

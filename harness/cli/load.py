@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, Verb, duration, positive, writable_file
+from harness.cli.verb import CONNECTIONS_HELP, MUX_CONNECTIONS_HELP, Verb, duration, positive, writable_file
 from harness.durations import ACCEPTED
 from harness.errors import UsageError
 from harness.files import write_atomic
@@ -42,6 +42,7 @@ def add_arguments(ld: argparse.ArgumentParser) -> None:
     ld.add_argument("--connect-timeout", type=duration, default=LoadSpec.connect_timeout, help="(default %(default)gs)")
     ld.add_argument("--read-timeout", type=duration, default=LoadSpec.read_timeout, help="(default %(default)gs)")
     ld.add_argument("--connections", type=positive(int), default=LoadSpec.connections, help=CONNECTIONS_HELP)
+    ld.add_argument("--mux-connections", type=positive(int), default=LoadSpec.mux_connections, help=MUX_CONNECTIONS_HELP)
     ld.add_argument(
         "--max-in-flight",
         type=positive(int),
@@ -73,6 +74,7 @@ async def run(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
         connections=args.connections,
+        mux_connections=args.mux_connections,
     )
     spec.validate()
     need = spec.in_flight_needed()

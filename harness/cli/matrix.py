@@ -40,7 +40,7 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
 def add_compare_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--variants", default=None, help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)})")
     r.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS), help="comma-separated (default %(default)s)")
-    r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive (default %(default)s)")
+    r.add_argument("--modes", default=ConnMode.NEW.value, help="comma-separated: new,keepalive,h2,grpc (default %(default)s)")
     r.add_argument(
         "--trials",
         type=positive(int),
@@ -50,7 +50,7 @@ def add_compare_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--stop-early",
         action="store_true",
-        help="adaptive trials: no more trials for a cell once a used trial lost >= 10 refused/no-route/reset/idle-close/HTTP requests",
+        help="adaptive trials: no more trials for a cell once a used trial lost >= 10 requests (failures other than timeouts)",
     )
     runflags.add_arguments(r)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cli import output
-from harness.cli.verb import CONNECTIONS_HELP, duration, percent, positive
+from harness.cli.verb import CONNECTIONS_HELP, MUX_CONNECTIONS_HELP, duration, percent, positive
 from harness.model import (
     Client,
     Consent,
@@ -63,6 +63,7 @@ def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> 
             discovery,
             args.dns_cache,
             args.client_image,
+            args.mux_connections,
         ),
         Timing(args.baseline, args.tail, args.rollout_timeout),
         Thresholds(args.max_lateness, args.max_gap),
@@ -121,6 +122,7 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--connect-timeout", type=duration, default=tr.connect_timeout, help="(default %(default)gs)")
     r.add_argument("--read-timeout", type=duration, default=tr.read_timeout, help="(default %(default)gs)")
     r.add_argument("--connections", type=positive(int), default=tr.connections, help=CONNECTIONS_HELP)
+    r.add_argument("--mux-connections", type=positive(int), default=tr.mux_connections, help=MUX_CONNECTIONS_HELP)
     r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
     r.add_argument(
         "--client",

@@ -15,6 +15,7 @@ from harness.durations import parse_duration
 from harness.errors import UsageError
 
 CONNECTIONS_HELP = "keep-alive mode: connections the requests are spread over (default %(default)d)"
+MUX_CONNECTIONS_HELP = "modes h2 and grpc: connections (gRPC: channels) the streams are spread over (default %(default)d)"
 
 
 @dataclass(frozen=True)

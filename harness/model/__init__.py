@@ -7,6 +7,7 @@ a string is never a domain value.
     RunOptions  every knob of a measured run, grouped by concern (traffic, timing, thresholds, schedule, subject,
                 output, consent), validated once (`validate`), its messages naming settings, not command-line flags
     within      the check of one setting's range, as those messages say it
+    check_mode  whether a connection mode goes with a discovery and a client
     CellSpec    one cell: variant × trigger × connection mode × trial
     Event       one timestamped change seen during a run (pod, endpoint, or a mark the harness set)
 """
@@ -26,7 +27,19 @@ from harness.model.domain import (
     Trigger,
     WorkloadKind,
 )
-from harness.model.options import Consent, Output, RunOptions, Schedule, Subject, Thresholds, Timing, Traffic, certify_trials, within
+from harness.model.options import (
+    Consent,
+    Output,
+    RunOptions,
+    Schedule,
+    Subject,
+    Thresholds,
+    Timing,
+    Traffic,
+    certify_trials,
+    check_mode,
+    within,
+)
 
 __all__ = [
     "WINDOW_PHASES",
@@ -51,5 +64,6 @@ __all__ = [
     "Trigger",
     "WorkloadKind",
     "certify_trials",
+    "check_mode",
     "within",
 ]

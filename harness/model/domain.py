@@ -33,6 +33,16 @@ class ConnMode(StrEnum):
     """A new TCP connection per request."""
     KEEPALIVE = "keepalive"
     """`connections` reused connections, requests spread over them in turn."""
+    H2 = "h2"
+    """HTTP/2 cleartext with prior knowledge: each request a stream on `mux_connections` long-lived connections
+    (harness.h2client)."""
+    GRPC = "grpc"
+    """gRPC unary calls on `mux_connections` grpcio channels, retries off (harness.grpcclient)."""
+
+    @property
+    def multiplexed(self) -> bool:
+        """Requests are streams on shared HTTP/2 connections."""
+        return self in (ConnMode.H2, ConnMode.GRPC)
 
 
 class Discovery(StrEnum):

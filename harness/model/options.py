@@ -29,7 +29,7 @@ class Traffic:
     to a pod kube-proxy picked when it was opened. With 16 and 3 pods, a given pod holds none with probability
     (2/3)^16 = 0.15 %, so a drain always meets connections. Unused in `new` mode."""
     path: str = "/"
-    """The HTTP path every request asks for."""
+    """The HTTP path every request asks for (mode grpc: unused, its method is /probe.Probe/Get)."""
     client: Client = Client.HOST
     discovery: Discovery = Discovery.SERVICE
     dns_cache: float = 0.0
@@ -37,6 +37,11 @@ class Traffic:
     client_image: str | None = None
     """Client pod on a cluster that pulls images: the client image pushed where it can pull it from (build it with
     `rollout-harness client-image`); default: build it here and load it into kind."""
+    mux_connections: int = 2
+    """Modes h2 and grpc: the connections (gRPC: channels) the streams go to in turn. A client of a multiplexed
+    protocol keeps few, often one per target, each to the pod kube-proxy picked when it was opened: with 2 and 3 pods
+    a given pod holds none with probability (2/3)^2 = 44 %. That pinning is what these modes measure; raise it to
+    spread the load as keep-alive's 16 connections do."""
 
     def validate(self) -> None:
         """UsageError naming the first setting out of its range."""
@@ -44,6 +49,7 @@ class Traffic:
         within("connect timeout", self.connect_timeout, 0, 3600, "s", low_open=True)
         within("read timeout", self.read_timeout, 0, 3600, "s", low_open=True)
         within("connections", self.connections, 1, 1000)
+        within("multiplexed connections", self.mux_connections, 1, 1000)
         within("DNS cache time", self.dns_cache, 0, 3600, "s")
         if not self.path.startswith("/"):
             raise UsageError(f"path {self.path!r}: must start with /")
@@ -201,6 +207,8 @@ class RunOptions:
             raise UsageError("discovery dns needs the client in a pod: the cluster's DNS and its pod IPs are reachable only from inside it")
         if t.dns_cache and t.discovery is not Discovery.DNS:
             raise UsageError("a DNS cache time goes with discovery dns")
+        for mode in sorted({c.mode for c in cells}):
+            check_mode(mode, t.discovery, t.client)
         if s.workload is None and (s.new_image is not None or s.port is not None):
             raise UsageError("a new image and a Service port go with your own workload")
         for c in cells:
@@ -243,6 +251,8 @@ class RunOptions:
             "discovery": (t.discovery, d_t.discovery),
             "dns_cache": (t.dns_cache, d_t.dns_cache),
         }
+        if mode.multiplexed:
+            when_set["mux_connections"] = (t.mux_connections, None)  # always recorded for the modes it applies to
         extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
         return always | extra | {"mode": mode.value}
 
@@ -255,6 +265,14 @@ def grouped(provenance: Mapping[str, object]) -> dict[str, dict[str, object]]:
     for name, value in provenance.items():
         out.setdefault("traffic" if name == "mode" else _GROUP_OF.get(name, "other"), {})[name] = value
     return out
+
+
+def check_mode(mode: ConnMode, discovery: Discovery, client: Client = Client.HOST) -> None:
+    """UsageError when requests cannot go in this connection mode with this discovery or from this client."""
+    if mode.multiplexed and client is Client.POD:
+        raise UsageError(f"mode {mode.value} runs from the host only: the client pod's image has no HTTP/2 or gRPC library yet")
+    if mode is ConnMode.GRPC and discovery is Discovery.DNS:
+        raise UsageError("mode grpc resolves the name itself (gRPC's resolver): discovery dns goes with new, keepalive and h2")
 
 
 def within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
