@@ -2,7 +2,7 @@
 # Build the probe app images rollout-harness/probe-app:v1 and :v2 (same code, different VERSION).
 # PROBE_BASE: the base image; by default the offline python base (debootstrap + python3-aiohttp), built once and
 # cached; on the stock path rollout-harness passes the pinned python image it pulled (versions.env PYTHON_BASE).
-# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + app.py),
+# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + the probe_app package),
 # RH_VERSIONS_FILE (default: versions.env next to this script).
 set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
@@ -14,8 +14,9 @@ APP=${RH_PROBE_APP_DIR:-}
 OFFLINE_BASE=rollout-harness/python-base:bookworm
 BASE=${PROBE_BASE:-$OFFLINE_BASE}
 step() { echo "[probe-image $(date +%T)] $*" >&2; }
-# what the images are made of: the app, its recipe and (when not the offline one) the base
-HASH=$( { cat "$APP/app.py" "$APP/Dockerfile"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE"; } | sha256sum | cut -c1-12)
+# what the images are made of: the app's modules (the image copies them all), its recipe and (when not the offline
+# one) the base
+HASH=$( { cat "$APP"/*.py "$APP/Dockerfile"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE"; } | sha256sum | cut -c1-12)
 if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
   else

@@ -4,9 +4,10 @@ PORT (8080), STARTUP_DELAY (s before listening), READY_DELAY (s listening but /r
 SHUTDOWN = immediate | ignore | graceful, DRAIN_SECONDS (graceful: keep serving, not ready), DRAIN_CLOSE (graceful:
 answer with Connection: close while draining; default 1),
 VERSION, POD_NAME (default: hostname), HANG=1 (accept TCP, never answer HTTP).
+ROLE=registry (be a service registry instead), REGISTRY_URL (register with one and heartbeat): probe_app.registry.
 
-The image copies only this file and runs it with Debian's aiohttp 3.8: it stays self-contained (no imports
-from the harness or from probe_app.local) and uses only what aiohttp 3.8 offers.
+The image holds this package's modules and runs `python3 -m probe_app.app` with Debian's aiohttp
+3.8: it imports nothing from the harness and uses only what aiohttp 3.8 offers.
 """
 
 from __future__ import annotations
@@ -138,6 +139,11 @@ async def serve(cfg: Config) -> None:
     site = web.TCPSite(runner, "0.0.0.0", cfg.port, reuse_address=True, backlog=1024)
     await site.start()
     log(cfg, f"listening on :{cfg.port}, shutdown={cfg.shutdown}")
+    registration: asyncio.Task[None] | None = None
+    if os.environ.get("REGISTRY_URL"):  # registers once ready, heartbeats until the process ends: probe_app.registry
+        from probe_app.registry import keep_registered
+
+        registration = asyncio.create_task(keep_registered(cfg.port, cfg.pod_name, state.ready, lambda m: log(cfg, m)))
     await done.wait()
     if cfg.shutdown == "graceful":
         log(cfg, f"SIGTERM: draining for {cfg.drain_seconds}s")
@@ -145,6 +151,8 @@ async def serve(cfg: Config) -> None:
         await asyncio.sleep(cfg.drain_seconds)
         await site.stop()
         await runner.cleanup()
+        if registration is not None:
+            registration.cancel()  # it heartbeat through the drain: the app never deregisters by itself
         log(cfg, "drained, exiting")
         return
     log(cfg, "SIGTERM: exiting at once")
@@ -152,7 +160,13 @@ async def serve(cfg: Config) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(Config.from_env()))
+    cfg = Config.from_env()
+    if os.environ.get("ROLE") == "registry":  # the same image as the service registry
+        from probe_app.registry import serve_registry
+
+        asyncio.run(serve_registry(cfg.port, lambda m: log(cfg, m)))
+        return
+    asyncio.run(serve(cfg))
 
 
 if __name__ == "__main__":

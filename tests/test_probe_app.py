@@ -23,6 +23,7 @@ from harness.records import RequestRecord
 from harness.waiting import wait_for
 from probe_app.app import Config
 from probe_app.local import APP_VARS, LocalApp
+from probe_app.registry import ENV_VARS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -70,7 +71,7 @@ def test_config_from_env_reads_every_variable() -> None:
         "HANG": "1",
     }
     assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, False, "v9", "web-1", True)
-    assert set(env) == APP_VARS  # probe_app.local strips exactly these from the inherited environment
+    assert set(env) | ENV_VARS == APP_VARS  # probe_app.local strips exactly these from the inherited environment
     default = Config.from_env({})
     assert (default.port, default.shutdown, default.drain_seconds, default.hang) == (8080, "immediate", 5.0, False)
     assert default.pod_name  # the hostname
