@@ -37,6 +37,10 @@ class Traffic:
     client_image: str | None = None
     """Client pod on a cluster that pulls images: the client image pushed where it can pull it from (build it with
     `rollout-harness client-image`); default: build it here and load it into kind."""
+    registry_fetch: float = 5.0
+    """Discovery registry: the client keeps the instances listed this many seconds before it fetches them again.
+    Eureka's client fetches every 30 s, and its leases expire 90 s after a heartbeat every 30 s; the bundled
+    registry variants divide those by six (heartbeat 5 s, expiry 15 s), and so does this default."""
 
     def validate(self) -> None:
         """UsageError naming the first setting out of its range."""
@@ -45,6 +49,7 @@ class Traffic:
         within("read timeout", self.read_timeout, 0, 3600, "s", low_open=True)
         within("connections", self.connections, 1, 1000)
         within("DNS cache time", self.dns_cache, 0, 3600, "s")
+        within("registry fetch interval", self.registry_fetch, 0, 3600, "s", low_open=True)
         if not self.path.startswith("/"):
             raise UsageError(f"path {self.path!r}: must start with /")
 
@@ -197,8 +202,9 @@ class RunOptions:
         within("rollout timeout", w.rollout_timeout, 1, 86400, "s")
         if s.port is not None:
             within("Service port", s.port, 1, 65535)
-        if t.discovery is Discovery.DNS and t.client is not Client.POD:
-            raise UsageError("discovery dns needs the client in a pod: the cluster's DNS and its pod IPs are reachable only from inside it")
+        if t.discovery is not Discovery.SERVICE and t.client is not Client.POD:
+            why = "the cluster's DNS and its pod IPs are reachable only from inside it"
+            raise UsageError(f"discovery {t.discovery.value} needs the client in a pod: {why}")
         if t.dns_cache and t.discovery is not Discovery.DNS:
             raise UsageError("a DNS cache time goes with discovery dns")
         if s.workload is None and (s.new_image is not None or s.port is not None):
@@ -242,6 +248,7 @@ class RunOptions:
             "kind": (s.kind, d_s.kind),
             "discovery": (t.discovery, d_t.discovery),
             "dns_cache": (t.dns_cache, d_t.dns_cache),
+            "registry_fetch": (t.registry_fetch, d_t.registry_fetch),
         }
         extra = {k: _plain(v) for k, (v, default) in when_set.items() if v != default}
         return always | extra | {"mode": mode.value}
