@@ -5,22 +5,24 @@
 # cached; on the stock path rollout-harness passes the pinned python image it pulled (versions.env PYTHON_BASE).
 # Wheels: PROBE_WHEELS (versions.env) downloaded once per version set and architecture into $RH_CACHE/probe-wheels
 # with RH_PYTHON's pip (default python3), then copied into the build context.
-# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the app's package: Dockerfile and its modules),
+# Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + the probe_app package, whose
+# modules the image copies whole),
 # RH_VERSIONS_FILE (default: versions.env next to this script), RH_PYTHON.
 set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
 . "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
 CACHE=$RH_CACHE
 APP=${RH_PROBE_APP_DIR:-}
-FILES="Dockerfile __init__.py app.py h2app.py grpcapp.py"
+FILES="Dockerfile __init__.py app.py h2app.py grpcapp.py registry.py"
 for f in $FILES; do [ -f "$APP/$f" ] \
   || { echo "error: RH_PROBE_APP_DIR must name the probe app directory ($FILES); got '$APP'" >&2; exit 3; }; done
 OFFLINE_BASE=rollout-harness/python-base:bookworm
 BASE=${PROBE_BASE:-$OFFLINE_BASE}
 step() { echo "[probe-image $(date +%T)] $*" >&2; }
 ARCH=$(uname -m)
-# what the images are made of: the app, its recipe, the wheels and (when not the offline one) the base
-HASH=$( (cd "$APP" && cat $FILES; echo "$PROBE_PYTHON $PROBE_WHEELS $ARCH"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE") | sha256sum | cut -c1-12)
+# what the images are made of: the app's modules (the image copies them all), its recipe, the wheels and (when not
+# the offline one) the base
+HASH=$( { cat "$APP"/*.py "$APP/Dockerfile"; echo "$PROBE_PYTHON $PROBE_WHEELS $ARCH"; [ "$BASE" = "$OFFLINE_BASE" ] || echo "$BASE"; } | sha256sum | cut -c1-12)
 if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -f "$CACHE/python-base.tar" ]; then docker load -i "$CACHE/python-base.tar" >/dev/null
   else
@@ -47,7 +49,7 @@ context() {  # the build context, once: the app's files and the wheels (download
     touch "$W/.complete"
   fi
   CTX=$(mktemp -d); trap 'rm -rf "$CTX"' EXIT
-  for f in $FILES; do cp "$APP/$f" "$CTX/"; done
+  cp "$APP/Dockerfile" "$APP"/*.py "$CTX/"
   mkdir "$CTX/wheels"; cp "$W"/*.whl "$CTX/wheels/"
 }
 for v in v1 v2; do

@@ -25,7 +25,17 @@ from harness.kube import Kube
 from harness.leftovers import RECORDS_PREFIX
 from harness.load import LoadSpec
 from harness.loadworker import LoadProcess
-from harness.manifests import Variant, as_daemonset, as_statefulset, load_variant, load_workload, pod_port, with_headless
+from harness.manifests import (
+    REGISTRY,
+    Variant,
+    as_daemonset,
+    as_statefulset,
+    load_variant,
+    load_workload,
+    pod_port,
+    registry_port,
+    with_headless,
+)
 from harness.model import CellSpec, Client, Discovery, RunOptions, Status, Trigger, WorkloadKind
 from harness.results import Provenance, RunResult
 from harness.serving import wait_serving
@@ -46,6 +56,8 @@ def cell_variant(opts: RunOptions, name: str) -> Variant:
         v = as_statefulset(v)
     elif s.kind is WorkloadKind.DAEMONSET:
         v = as_daemonset(v)
+    if opts.traffic.discovery is Discovery.REGISTRY:
+        registry_port(v)  # a variant without a registry is refused before any cluster work
     return with_headless(v) if opts.traffic.discovery is Discovery.DNS else v
 
 
@@ -177,6 +189,8 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
         launch, proc = await pod_client
         stack.callback(proc.kill)
         await clientpod.wait_serving(launch.prefix, launch.serving, SERVING_TIMEOUT, ready)
+        if opts.traffic.discovery is Discovery.REGISTRY:  # and the registry lists every ready pod
+            await clientpod.wait_serving(launch.prefix, launch.url, SERVING_TIMEOUT, ready, "harness.registryclient")
         flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
     else:
         assert port is not None
@@ -213,6 +227,7 @@ def load_spec(cell: CellSpec, opts: RunOptions, url: str) -> LoadSpec:
         mux_connections=t.mux_connections,
         discovery=t.discovery,
         dns_cache=t.dns_cache,
+        registry_fetch=t.registry_fetch,
     )
 
 
@@ -232,6 +247,8 @@ async def _client_pod(
     url = serving
     if t.discovery is Discovery.DNS:  # the same pods, found through DNS: see harness.discovery
         url = f"http://{workload.deployment}-pods.{ns}.svc:{pod_port(variant)}{t.path}"
+    elif t.discovery is Discovery.REGISTRY:  # the same pods, listed by the variant's registry: see harness.registryclient
+        url = f"http://{REGISTRY}.{ns}.svc:{registry_port(variant)}{t.path}"
     log.info("[run] client pod on %s, load to %s", node, url)
     launch = Launch(url, tuple(clientpod.exec_prefix(target.kubeconfig, target.context, ns)), serving)
     proc = LoadProcess(load_spec(cell, opts, url), clientpod.RECORDS, launch.prefix)

@@ -161,11 +161,13 @@ async def fetch(prefix: tuple[str, ...], remote: str, local: Path, timeout: floa
         raise ClusterError(f"could not copy {remote} out of the client pod: {err.decode().strip() or proc.returncode}")
 
 
-async def wait_serving(prefix: tuple[str, ...], url: str, timeout: float, pods: frozenset[str] = frozenset()) -> None:
+async def wait_serving(
+    prefix: tuple[str, ...], url: str, timeout: float, pods: frozenset[str] = frozenset(), gate: str = "harness.serving"
+) -> None:
     """From inside the client pod, the same gate the host applies (harness.serving, run from the pod's copy of this
-    package)."""
+    package; or another gate module with its command line: harness.registryclient)."""
     proc = await asyncio.create_subprocess_exec(
-        *prefix, "python3", "-m", "harness.serving", url, str(timeout), ",".join(sorted(pods)),
+        *prefix, "python3", "-m", gate, url, str(timeout), ",".join(sorted(pods)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:

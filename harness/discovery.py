@@ -12,6 +12,9 @@ the next request asks again. No retry on another address: one scheduled request 
 The resolver is a plain DNS client (RFC 1035, A records over UDP) asking the first `nameserver` of
 /etc/resolv.conf, as glibc's stub resolver does; names ending in `.svc` get the cluster domain from the `search`
 line (`svc.<domain>`), so the same name works on any cluster's DNS.
+
+The cache and the turns (Discoverer) are shared with `--discovery registry`, whose answers come from a service
+registry instead (harness.registryclient).
 """
 
 from __future__ import annotations
@@ -129,15 +132,12 @@ async def lookup(name: str, nameserver: str, port: int, timeout: float = LOOKUP_
             raise DnsError(type(e).__name__) from None
 
 
-class Resolver:
-    """The client's view of a name: fresh answers cached, addresses handed out in turn."""
+class Discoverer:
+    """The client's view of where the instances are: the latest answer kept while fresh, its addresses handed out in
+    turn. Subclasses say how an answer is got (_ask): Resolver from DNS, harness.registryclient from a registry."""
 
-    def __init__(self, name: str, nameserver: str, port: int | None = None, cache: float = 0.0) -> None:
-        """port: the nameserver's (default DNS_PORT); cache: keep each answer this many seconds instead of its TTL
-        (0: the TTL)."""
-        self.name = name
-        self.nameserver = nameserver
-        self.port = port or DNS_PORT
+    def __init__(self, cache: float = 0.0) -> None:
+        """cache: keep each answer this many seconds instead of its TTL (0: the TTL)."""
         self.cache = cache
         self._answer: Answer | None = None
         self._expires = 0.0
@@ -147,12 +147,15 @@ class Resolver:
 
     @property
     def keep(self) -> float:
-        """Seconds an answer is kept (the client's cache time), known after the first lookup."""
+        """Seconds a gone address may still be called, known after the first answer: the client's cache time."""
         return self.cache or (self._answer.ttl if self._answer else 0.0)
+
+    async def _ask(self) -> Answer:
+        raise NotImplementedError
 
     async def _lookup(self) -> Answer:
         try:
-            answer = await lookup(self.name, self.nameserver, self.port)
+            answer = await self._ask()
         finally:
             self._refresh = None
         self.lookups += 1
@@ -171,3 +174,25 @@ class Resolver:
         addresses = (await self.answer()).addresses
         self._next += 1
         return addresses[self._next % len(addresses)]
+
+    async def next_endpoint(self, port: int) -> tuple[str, int]:
+        """The next address and its port: the one it names (`host:port`, a registry's instances) or else `port`
+        (a DNS answer names none: the URL's)."""
+        address = await self.next_address()
+        host, sep, own = address.rpartition(":")
+        return (host, int(own)) if sep else (address, port)
+
+
+class Resolver(Discoverer):
+    """A name's A records from DNS."""
+
+    def __init__(self, name: str, nameserver: str, port: int | None = None, cache: float = 0.0) -> None:
+        """port: the nameserver's (default DNS_PORT); cache: keep each answer this many seconds instead of its TTL
+        (0: the TTL)."""
+        super().__init__(cache)
+        self.name = name
+        self.nameserver = nameserver
+        self.port = port or DNS_PORT
+
+    async def _ask(self) -> Answer:
+        return await lookup(self.name, self.nameserver, self.port)

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.classify import FailureKind, classify_exception, classify_status, describe
-from harness.discovery import DnsError, Resolver, qualify, resolv_conf
+from harness.discovery import Discoverer, DnsError, Resolver, qualify, resolv_conf
 from harness.errors import HarnessError, UsageError
 from harness.httpclient import Pool, Response, endpoint, request_bytes
 from harness.model import ConnMode, Discovery, Traffic, check_mode, within
 from harness.records import SKIPPED, UNFINISHED, RequestRecord
+from harness.registryclient import RegistryError, connect
 
 MAX_DURATION = 7 * 86400.0
 """Seconds: a week of load is the longest a schedule may be."""
@@ -51,6 +52,8 @@ class LoadSpec:
     discovery: Discovery = Discovery.SERVICE
     dns_cache: float = 0.0
     """Discovery dns: keep each answer this many seconds instead of its TTL (0: the TTL)."""
+    registry_fetch: float = Traffic.registry_fetch
+    """Discovery registry: seconds the client keeps the instances listed before it fetches them again."""
 
     def total(self) -> int:
         n = int(self.rate * self.duration)
@@ -81,6 +84,7 @@ class LoadSpec:
             self.connections,
             mux_connections=self.mux_connections,
             dns_cache=self.dns_cache,
+            registry_fetch=self.registry_fetch,
         ).validate()
         within("duration", self.duration, 0, MAX_DURATION, "s", low_open=True)
         if self.max_in_flight < 1:
@@ -150,14 +154,15 @@ def _sender(spec: LoadSpec) -> Sender:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where each request goes: an address (resolved once) or, with discovery dns, the resolver's next pod IP."""
+    """Where each request goes: an address (resolved once) or, with discovery dns or registry, the resolver's next pod
+    IP (and the port its registry listed)."""
 
     host: str
     port: int
-    resolver: Resolver | None
+    resolver: Discoverer | None
 
 
-def _target(spec: LoadSpec, resolver: Resolver | None) -> _Target:
+def _target(spec: LoadSpec, resolver: Discoverer | None) -> _Target:
     url = endpoint(spec.url)
     host, port = url.host, url.port
     if resolver is None and not _is_ip(host) and spec.mode is not ConnMode.GRPC:
@@ -182,9 +187,9 @@ async def _one(
     loop = asyncio.get_running_loop()
     start = loop.time() - t0
     try:
-        # discovery dns: straight to a pod, the Host header keeps the name
-        host = await target.resolver.next_address() if target.resolver is not None else target.host
-        resp = await sender.get(host, target.port, seq)
+        # discovery dns or registry: straight to a pod, the Host header keeps the name
+        host, port = await target.resolver.next_endpoint(target.port) if target.resolver is not None else (target.host, target.port)
+        resp = await sender.get(host, port, seq)
         kind = classify_status(resp.status)
         rec = RequestRecord(
             seq,
@@ -202,6 +207,8 @@ async def _one(
         raise
     except DnsError as e:
         rec = RequestRecord(seq, sched, start, loop.time() - t0, FailureKind.OTHER.value, detail=f"dns:{e}")
+    except RegistryError as e:
+        rec = RequestRecord(seq, sched, start, loop.time() - t0, FailureKind.OTHER.value, detail=f"registry:{e}")
     except Exception as exc:  # every transport failure is data, classified in one place
         rec = RequestRecord(seq, sched, start, loop.time() - t0, classify_exception(exc).value, detail=describe(exc))
     finally:
@@ -209,11 +216,16 @@ async def _one(
     sink(rec)
 
 
-async def _resolver(spec: LoadSpec) -> Resolver | None:
+async def _resolver(spec: LoadSpec) -> Discoverer | None:
     """Discovery dns: a resolver for the URL's host with its first answer in hand (the schedule must not start
-    before the name resolves)."""
+    before the name resolves); registry: the same for the registry the URL names (harness.registryclient)."""
     if spec.discovery is Discovery.SERVICE:
         return None
+    if spec.discovery is Discovery.REGISTRY:
+        try:
+            return await connect(spec.url, spec.registry_fetch)
+        except RegistryError as e:
+            raise HarnessError(f"--discovery registry: cannot list the instances at {spec.url}: {e}") from None
     host = endpoint(spec.url).host
     try:
         nameserver, domain = resolv_conf()
@@ -228,8 +240,9 @@ async def run_load(
     spec: LoadSpec, sink: Sink, stop: asyncio.Event | None = None, on_start: Callable[[float, float], None] | None = None
 ) -> LoadResult:
     """Send spec.total() requests at spec.rate, feeding each finished record to sink; on_start(t0_mono, keep) is
-    called once the schedule's t0 is fixed, before the first request (keep: seconds the client keeps a DNS answer
-    with discovery dns, else 0)."""
+    called once the schedule's t0 is fixed, before the first request (keep: seconds the client may still call a gone
+    pod: with discovery dns the time it keeps an answer, with registry the registry's expiry + the fetch interval;
+    else 0)."""
     spec.validate()
     resolver = await _resolver(spec)
     target = _target(spec, resolver)

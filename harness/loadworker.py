@@ -42,7 +42,8 @@ class Started:
     now_mono: float = 0.0
     """The child's CLOCK_MONOTONIC when it announced itself (checks that parent and child share the clock)."""
     dns_keep: float = 0.0
-    """Discovery dns: seconds the client keeps an answer (its TTL or the fixed cache time); else 0."""
+    """Seconds the client may still call a gone pod: with discovery dns the time it keeps an answer (its TTL or the
+    fixed cache time), with registry the registry's expiry + the fetch interval; else 0."""
 
 
 class LoadProcess:

@@ -275,3 +275,18 @@ def with_headless(v: Variant) -> Variant:
     if any(o.get("kind") == "Service" and o["metadata"].get("name") == svc["metadata"]["name"] for o in v.objects):
         return v
     return replace(v, objects=(*v.objects, svc))
+
+
+REGISTRY = "registry"
+"""The name of a variant's service registry Service (`--discovery registry`; see manifests/variants/registry-naive.yaml)."""
+
+
+def registry_port(v: Variant) -> int:
+    """The port of v's registry Service (a Service named REGISTRY among its objects); UsageError if it has none."""
+    for o in v.objects:
+        if o.get("kind") == "Service" and (o.get("metadata") or {}).get("name") == REGISTRY:
+            return int(o["spec"]["ports"][0]["port"])
+    raise UsageError(
+        f"variant {v.name!r}: --discovery registry needs a service registry among its objects (a Service named {REGISTRY!r}, "
+        "as registry-naive and registry-down-prestop have)"
+    )

@@ -110,7 +110,7 @@ async def measure(
         progress.phase("tail load")
         if on_tail is not None and n == len(cells) - 1:
             on_tail()
-        await asyncio.sleep(dns_keep + opts.timing.tail)  # a DNS client may hold a gone pod's address for dns_keep s
+        await asyncio.sleep(dns_keep + opts.timing.tail)  # a DNS or registry client may call a gone pod for dns_keep s
         m["end"] = time.monotonic()
         marks.append(m)
 

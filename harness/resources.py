@@ -80,8 +80,9 @@ def versions() -> dict[str, str]:
 
 
 def probe_app_dir() -> Path:
-    """The probe app's package and the Dockerfile of its image (passed to the scripts as RH_PROBE_APP_DIR)."""
-    for name in ("Dockerfile", "app.py", "h2app.py", "grpcapp.py"):
+    """The probe app's image build context: the probe_app package and its Dockerfile (passed to the scripts as
+    RH_PROBE_APP_DIR)."""
+    for name in ("Dockerfile", "app.py", "h2app.py", "grpcapp.py", "registry.py"):
         _file(PROBE_APP_PACKAGE, name)
     return _package_dir(PROBE_APP_PACKAGE)
 

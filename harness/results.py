@@ -64,8 +64,8 @@ class Window:
     settled_s: float
     """Old pods gone and the EndpointSlices list exactly the ready pods: the end of the disruption phase."""
     end_s: float
-    """settled_s + tail (with discovery dns, + the seconds the client keeps an answer): the harness asked the
-    generator to stop, or, in a series, the next rollout's trigger came."""
+    """settled_s + tail (with discovery dns or registry, + the seconds the client may still call a gone pod): the
+    harness asked the generator to stop, or, in a series, the next rollout's trigger came."""
     start_s: float = 0.0
     """Where this run's baseline starts: 0 (the load's start), or, for a later rollout of a series (several rollouts
     on one set-up, Schedule.series), the previous rollout's settled_s: its tail is this rollout's baseline."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from harness.errors import ClusterError
 from harness.httpclient import BadResponse, Pool, endpoint, request_bytes
@@ -47,12 +49,16 @@ async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozense
         pool.close()
 
 
-def main(argv: list[str]) -> int:
-    """In the client pod: the gate for URL within TIMEOUT seconds and the ready pods named (comma-separated); on
-    failure its one line on stdout and exit 1."""
+Gate = Callable[[str, float, frozenset[str]], Coroutine[Any, Any, None]]
+
+
+def main(argv: list[str], gate: Gate = wait_serving) -> int:
+    """In the client pod: the gate (wait_serving, or another with its arguments: harness.registryclient.wait_listed)
+    for URL within TIMEOUT seconds and the ready pods named (comma-separated); on failure its one line on stdout and
+    exit 1."""
     url, timeout, pods = argv[0], float(argv[1]), frozenset(filter(None, (argv[2] if len(argv) > 2 else "").split(",")))
     try:
-        asyncio.run(wait_serving(url, timeout, pods))
+        asyncio.run(gate(url, timeout, pods))
     except ClusterError as e:
         print(e)
         return 1

@@ -8,8 +8,9 @@ VERSION, POD_NAME (default: hostname), HANG=1 (HTTP/1.1: accept TCP, never answe
 H2_PORT (HTTP/2 cleartext, probe_app.h2app; 0: none), GRPC_PORT (gRPC, probe_app.grpcapp; 0: none),
 MAX_CONN_AGE (HTTP/2 and gRPC: s after which a connection is sent GOAWAY; 0: never), DELAY (s each answer to `/`
 and to gRPC's Get waits: requests in flight when the pod goes).
+ROLE=registry (be a service registry instead), REGISTRY_URL (register with one and heartbeat): probe_app.registry.
 
-The image holds this package's app.py, h2app.py and grpcapp.py (not local.py) and runs `python3 -m probe_app.app`
+The image holds this package's modules and runs `python3 -m probe_app.app`
 with Debian's aiohttp 3.8 and h2 and grpcio from their wheels: it imports nothing from the harness, uses only what
 aiohttp 3.8 offers, and imports h2 or grpcio only when their port is set.
 """
@@ -174,6 +175,11 @@ async def serve(cfg: Config) -> None:
     site = web.TCPSite(runner, "0.0.0.0", cfg.port, reuse_address=True, backlog=1024)
     await site.start()
     log(cfg, f"listening on :{cfg.port}, shutdown={cfg.shutdown}")
+    registration: asyncio.Task[None] | None = None
+    if os.environ.get("REGISTRY_URL"):  # registers once ready, heartbeats until the process ends: probe_app.registry
+        from probe_app.registry import keep_registered
+
+        registration = asyncio.create_task(keep_registered(cfg.port, cfg.pod_name, state.ready, lambda m: log(cfg, m)))
     await done.wait()
     if cfg.shutdown == "graceful":
         log(cfg, f"SIGTERM: draining for {cfg.drain_seconds}s")
@@ -183,6 +189,8 @@ async def serve(cfg: Config) -> None:
         await asyncio.sleep(cfg.drain_seconds)
         await asyncio.gather(site.stop(), *(s.stop() for s in (h2, grpc) if s is not None))
         await runner.cleanup()
+        if registration is not None:
+            registration.cancel()  # it heartbeat through the drain: the app never deregisters by itself
         log(cfg, "drained, exiting")
         return
     log(cfg, "SIGTERM: exiting at once")
@@ -190,7 +198,13 @@ async def serve(cfg: Config) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(Config.from_env()))
+    cfg = Config.from_env()
+    if os.environ.get("ROLE") == "registry":  # the same image as the service registry
+        from probe_app.registry import serve_registry
+
+        asyncio.run(serve_registry(cfg.port, lambda m: log(cfg, m)))
+        return
+    asyncio.run(serve(cfg))
 
 
 if __name__ == "__main__":

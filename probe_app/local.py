@@ -25,8 +25,9 @@ from pathlib import Path
 from harness.errors import EnvironmentProblem
 from harness.waiting import wait_for_sync
 from probe_app.app import Config
+from probe_app.registry import ENV_VARS
 
-APP_VARS = frozenset(f.name.upper() for f in fields(Config))  # each Config field is read from its name in upper case
+APP_VARS = frozenset(f.name.upper() for f in fields(Config)) | ENV_VARS  # each Config field is read from its name in upper case
 
 
 def free_port() -> int:

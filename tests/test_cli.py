@@ -127,6 +127,9 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--dns-cache", "30"], "a DNS cache time goes with discovery dns"),
         (["run", "--no-up", "--discovery", "consul"], "invalid choice: 'consul'"),
         (["run", "--no-up", "--discovery", "dns", "--dns-cache", "2h"], "DNS cache time 7200s: must be in [0, 3600] s"),
+        (["run", "--no-up", "--discovery", "registry", "--client", "host"], "discovery registry needs the client in a pod"),
+        (["run", "--no-up", "--discovery", "registry", "--registry-fetch", "0"], "registry fetch interval 0s: must be in (0, 3600] s"),
+        (["run", "--no-up", "--discovery", "registry"], "variant 'naive': --discovery registry needs a service registry among its objects"),
         (["variants", "--workload", "-"], "YAML from standard input ('-') is not supported: save it to a file first"),
         (["run", "--no-up", "--workload", "-"], "YAML from standard input ('-') is not supported"),
     ],
@@ -488,7 +491,7 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
 def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
-    assert len(rows) == 23 and rows["naive"] and "PDB" in rows["best-practice"]
+    assert len(rows) == 25 and rows["naive"] and "PDB" in rows["best-practice"]
     assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 11

@@ -23,6 +23,7 @@ from harness.records import RequestRecord
 from harness.waiting import wait_for
 from probe_app.app import Config
 from probe_app.local import APP_VARS, LocalApp
+from probe_app.registry import ENV_VARS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -74,7 +75,7 @@ def test_config_from_env_reads_every_variable() -> None:
         "DELAY": "0.25",
     }
     assert Config.from_env(env) == Config(9090, 1.5, 2.0, "graceful", 0.5, False, "v9", "web-1", True, 9091, 9092, 30.0, 0.25)
-    assert set(env) == APP_VARS  # probe_app.local strips exactly these from the inherited environment
+    assert set(env) | ENV_VARS == APP_VARS  # probe_app.local strips exactly these from the inherited environment
     default = Config.from_env({})
     assert (default.port, default.shutdown, default.drain_seconds, default.hang) == (8080, "immediate", 5.0, False)
     assert (default.h2_port, default.grpc_port, default.max_conn_age, default.delay) == (0, 0, 0.0, 0.0)  # HTTP/1.1 alone

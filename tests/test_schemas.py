@@ -73,6 +73,7 @@ EVERY_OPTION = RunOptions.of(
     client_image="registry.example/client:1",
     discovery="dns",
     dns_cache=2.0,
+    registry_fetch=10.0,
     parallel=2,
     ahead=False,
     series=True,

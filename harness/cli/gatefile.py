@@ -108,6 +108,7 @@ _KEYS: dict[str, Convert] = {
     "client": _choice(*(c.value for c in Client)),
     "discovery": _choice(*(d.value for d in Discovery)),
     "dns_cache": _duration,
+    "registry_fetch": _duration,
     "max_lateness": _duration,
     "max_gap": _duration,
     "new_image": _text,

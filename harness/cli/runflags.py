@@ -51,7 +51,7 @@ def schedule(args: argparse.Namespace, trials: int, stop_early: bool = False) ->
 def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> RunOptions:
     """RunOptions from the flags add_arguments declared (and the verb's --trials, `trials` when not given)."""
     discovery = Discovery(args.discovery)
-    client = Client(args.client) if args.client else (Client.POD if discovery is Discovery.DNS else Client.HOST)
+    client = Client(args.client) if args.client else (Client.HOST if discovery is Discovery.SERVICE else Client.POD)
     return RunOptions(
         Traffic(
             args.rate,
@@ -64,6 +64,7 @@ def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> 
             args.dns_cache,
             args.client_image,
             args.mux_connections,
+            registry_fetch=args.registry_fetch,
         ),
         Timing(args.baseline, args.tail, args.rollout_timeout),
         Thresholds(args.max_lateness, args.max_gap),
@@ -128,20 +129,28 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         "--client",
         choices=[c.value for c in Client],
         default=None,
-        help="load from the host through the NodePort, or from a pod through the ClusterIP (default host; pod with --discovery dns)",
+        help="load from the host through the NodePort, or from a pod through the ClusterIP (default host; pod with --discovery "
+        "dns or registry)",
     )
     r.add_argument(
         "--discovery",
         choices=[d.value for d in Discovery],
         default=tr.discovery.value,
         help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
-        "in turn, caching answers for their TTL (default %(default)s)",
+        "in turn, caching answers for their TTL, or lists them in the variant's service registry (default %(default)s)",
     )
     r.add_argument(
         "--dns-cache",
         type=duration,
         default=tr.dns_cache,
         help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
+    )
+    r.add_argument(
+        "--registry-fetch",
+        type=duration,
+        default=tr.registry_fetch,
+        help="--discovery registry: keep the instances listed this long before fetching them again, as Eureka's client "
+        "does for 30s (default %(default)gs)",
     )
     r.add_argument(
         "--max-lateness",

@@ -52,6 +52,9 @@ class Discovery(StrEnum):
     """Connect to the URL's host (a NodePort or a ClusterIP: kube-proxy picks the pod)."""
     DNS = "dns"
     """Resolve the URL's host (a headless Service) and connect to each pod IP in turn (harness.discovery)."""
+    REGISTRY = "registry"
+    """List the instances in the service registry the URL's host names and connect to each one's address in turn
+    (harness.registryclient)."""
 
 
 class Client(StrEnum):

@@ -42,6 +42,10 @@ class Traffic:
     protocol keeps few, often one per target, each to the pod kube-proxy picked when it was opened: with 2 and 3 pods
     a given pod holds none with probability (2/3)^2 = 44 %. That pinning is what these modes measure; raise it to
     spread the load as keep-alive's 16 connections do."""
+    registry_fetch: float = 5.0
+    """Discovery registry: the client keeps the instances listed this many seconds before it fetches them again.
+    Eureka's client fetches every 30 s, and its leases expire 90 s after a heartbeat every 30 s; the bundled
+    registry variants divide those by six (heartbeat 5 s, expiry 15 s), and so does this default."""
 
     def validate(self) -> None:
         """UsageError naming the first setting out of its range."""
@@ -51,6 +55,7 @@ class Traffic:
         within("connections", self.connections, 1, 1000)
         within("multiplexed connections", self.mux_connections, 1, 1000)
         within("DNS cache time", self.dns_cache, 0, 3600, "s")
+        within("registry fetch interval", self.registry_fetch, 0, 3600, "s", low_open=True)
         if not self.path.startswith("/"):
             raise UsageError(f"path {self.path!r}: must start with /")
 
@@ -203,8 +208,9 @@ class RunOptions:
         within("rollout timeout", w.rollout_timeout, 1, 86400, "s")
         if s.port is not None:
             within("Service port", s.port, 1, 65535)
-        if t.discovery is Discovery.DNS and t.client is not Client.POD:
-            raise UsageError("discovery dns needs the client in a pod: the cluster's DNS and its pod IPs are reachable only from inside it")
+        if t.discovery is not Discovery.SERVICE and t.client is not Client.POD:
+            why = "the cluster's DNS and its pod IPs are reachable only from inside it"
+            raise UsageError(f"discovery {t.discovery.value} needs the client in a pod: {why}")
         if t.dns_cache and t.discovery is not Discovery.DNS:
             raise UsageError("a DNS cache time goes with discovery dns")
         for mode in sorted({c.mode for c in cells}):
@@ -250,6 +256,7 @@ class RunOptions:
             "kind": (s.kind, d_s.kind),
             "discovery": (t.discovery, d_t.discovery),
             "dns_cache": (t.dns_cache, d_t.dns_cache),
+            "registry_fetch": (t.registry_fetch, d_t.registry_fetch),
         }
         if mode.multiplexed:
             when_set["mux_connections"] = (t.mux_connections, None)  # always recorded for the modes it applies to
