@@ -34,9 +34,10 @@ from harness.manifests import (
     load_workload,
     pod_port,
     registry_port,
+    serving_mode,
     with_headless,
 )
-from harness.model import CellSpec, Client, Discovery, RunOptions, Status, Trigger, WorkloadKind
+from harness.model import CellSpec, Client, ConnMode, Discovery, RunOptions, Status, Trigger, WorkloadKind
 from harness.results import Provenance, RunResult
 from harness.serving import wait_serving
 from harness.target import Target
@@ -47,11 +48,14 @@ log = logging.getLogger("harness.cell")
 SERVING_TIMEOUT = 60.0  # a deployed variant that is Ready must answer through the NodePort within this
 
 
-def cell_variant(opts: RunOptions, name: str) -> Variant:
-    """The manifests a cell deploys: a bundled variant, or the workload with the overlays its name lists."""
+def cell_variant(opts: RunOptions, name: str, mode: ConnMode = ConnMode.NEW) -> Variant:
+    """The manifests a cell deploys: a bundled variant (serving the cell's mode: manifests.serving_mode), or the
+    workload with the overlays its name lists (which serves what it serves)."""
     s = opts.subject
     # with a workload, name is the file's stem, then +overlay for each overlay (see load_workload)
     v = load_workload(s.workload, s.port, tuple(name.split("+")[1:]), s.manifests) if s.workload else load_variant(name, s.manifests)
+    if not s.workload:
+        v = serving_mode(v, mode.value)
     if s.kind is WorkloadKind.STATEFULSET:
         v = as_statefulset(v)
     elif s.kind is WorkloadKind.DAEMONSET:
@@ -63,7 +67,7 @@ def cell_variant(opts: RunOptions, name: str) -> Variant:
 
 def base_result(cell: CellSpec, opts: RunOptions, target: Target, status: Status = Status.USED, error: str = "") -> RunResult:
     """What a cell's result says before anything is measured: its name, cell and provenance."""
-    v = cell_variant(opts, cell.variant)
+    v = cell_variant(opts, cell.variant, cell.mode)
     content = {
         "source": fingerprint.source(),
         "commit": fingerprint.commit(),
@@ -130,7 +134,7 @@ async def cancel(task: asyncio.Task[Any]) -> None:
 
 async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: contextlib.AsyncExitStack, label: str) -> Prepared:
     progress.label(label)  # this task's own context: the status line shows its phases under this label
-    variant = cell_variant(opts, cell.variant)
+    variant = cell_variant(opts, cell.variant, cell.mode)
     kube, client = target.kube, opts.traffic.client
     ns = namespace_name(cell.variant, cell.trigger.value)
     workload = Workload.from_objects(variant.deployment, variant.service, variant.objects)
@@ -194,7 +198,7 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
         flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
     else:
         assert port is not None
-        await wait_serving(dep.url, SERVING_TIMEOUT, ready)
+        await wait_serving(dep.url, SERVING_TIMEOUT, ready, cell.mode)
         flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
         if flushed:
             log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)

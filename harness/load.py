@@ -138,7 +138,8 @@ class _Http1:
             pool.close()
 
 
-def _sender(spec: LoadSpec) -> Sender:
+def sender(spec: LoadSpec) -> Sender:
+    """The requests' attempts in spec's mode (also the serving gate's, harness.serving)."""
     url = endpoint(spec.url)
     path = url.target
     if spec.mode is ConnMode.H2:
@@ -251,7 +252,7 @@ async def run_load(
     interval = 1.0 / spec.rate
     cpu0 = time.process_time()
     in_flight: dict[int, asyncio.Task[None]] = {}
-    sender = _sender(spec)
+    requests = sender(spec)
     try:
         t0 = loop.time() + 0.02
         t0_mono = time.monotonic() + (t0 - loop.time())
@@ -269,7 +270,7 @@ async def run_load(
                 if len(in_flight) >= spec.max_in_flight:
                     sink(RequestRecord(i, sched, now - t0, now - t0, SKIPPED, detail="in-flight cap"))
                 else:
-                    in_flight[i] = asyncio.create_task(_one(sender, target, i, sched, t0, sink, in_flight))
+                    in_flight[i] = asyncio.create_task(_one(requests, target, i, sched, t0, sink, in_flight))
                 i += 1
         if in_flight:
             await asyncio.wait(set(in_flight.values()), timeout=spec.connect_timeout + spec.read_timeout + 5)
@@ -280,5 +281,5 @@ async def run_load(
             await asyncio.wait(left)  # each cancelled request writes its `unfinished` record
         wall = loop.time() - t0
     finally:
-        await sender.aclose()
+        await requests.aclose()
     return LoadResult(t0_mono=t0_mono, sent=i, cpu_seconds=time.process_time() - cpu0, wall_seconds=wall)

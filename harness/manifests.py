@@ -237,6 +237,26 @@ def as_daemonset(v: Variant) -> Variant:
     return replace(v, deployment=ds, description=f"{v.description} (as a DaemonSet)")
 
 
+MUX_PORTS = {"h2": 8081, "grpc": 8082}
+"""The probe app's HTTP/2 and gRPC ports (probe_app: H2_PORT, GRPC_PORT), opened only in cells of those modes."""
+
+
+def serving_mode(v: Variant, mode: str) -> Variant:
+    """The bundled probe app serving `mode` (h2 or grpc) too: its port opened (env and a named container port) and
+    the Service's port leading to it, so the load, its NodePort and the serving gate all speak that protocol. Other
+    modes: v as it is."""
+    if mode not in MUX_PORTS:
+        return v
+    port = MUX_PORTS[mode]
+    dep = copy.deepcopy(v.deployment)
+    app = dep["spec"]["template"]["spec"]["containers"][0]
+    app["env"] = [*(app.get("env") or []), {"name": f"{mode.upper()}_PORT", "value": str(port)}]
+    app["ports"] = [*(app.get("ports") or []), {"containerPort": port, "name": mode}]
+    svc = copy.deepcopy(v.service)
+    svc["spec"]["ports"][0]["targetPort"] = mode
+    return replace(v, deployment=dep, service=svc, description=f"{v.description} (serving {mode} on {port})")
+
+
 def pod_port(v: Variant) -> int:
     """The container port behind the load Service's first port (its targetPort, by number or by name)."""
     target = v.service["spec"]["ports"][0]

@@ -304,3 +304,15 @@ def test_an_autoscaler_among_the_objects_is_the_workloads() -> None:
     assert "readinessProbe" in v.deployment["spec"]["template"]["spec"]["containers"][0]
     with pytest.raises(UsageError, match="hpa-scale-in: the variants' autoscalers scale a Deployment"):
         RunOptions.of(kind="statefulset").validate([CellSpec("hpa-naive", Trigger.HPA_SCALE_IN, ConnMode.NEW)])
+
+
+def test_a_cell_in_mode_h2_or_grpc_opens_that_port_and_the_service_leads_to_it() -> None:
+    from harness.manifests import serving_mode
+
+    v = load_variant("best-practice")
+    assert serving_mode(v, "new") is v and serving_mode(v, "keepalive") is v
+    for mode, port in (("h2", 8081), ("grpc", 8082)):
+        m = serving_mode(v, mode)
+        app = m.deployment["spec"]["template"]["spec"]["containers"][0]
+        assert {"name": f"{mode.upper()}_PORT", "value": str(port)} in app["env"] and {"containerPort": port, "name": mode} in app["ports"]
+        assert m.service["spec"]["ports"][0]["targetPort"] == mode and v.service["spec"]["ports"][0]["targetPort"] == "http"
