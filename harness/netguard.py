@@ -2,8 +2,8 @@
 
 With the static ptp CNI a node has a /32 route per live local pod and a /24 per other node; a SYN that kube-proxy
 DNATs to a pod that no longer exists would otherwise follow the node's default route to the host and out of its
-uplink. So every node gets a catch-all route for the whole pod CIDR and the Service CIDR that never leads
-off-node:
+uplink. So every node gets a catch-all route for the whole pod CIDR that never leads off-node (and the Service CIDR
+is local to every node: see node_script):
   reject  `unreachable` route: the node answers ICMP host-unreachable, the client sees EHOSTUNREACH (`no_route`),
           as with CNIs that install unreachable routes for their blocks;
   drop    `blackhole` route: silence, the client sees `connect_timeout`, as on a flat network that drops.
@@ -52,7 +52,14 @@ class DeadPodIP(StrEnum):
 def node_script(dead_pod_ip: DeadPodIP, icmp_ratelimit_off: bool) -> str:
     """Shell run inside every node container (idempotent)."""
     route = "unreachable" if dead_pod_ip is DeadPodIP.REJECT else "blackhole"
-    lines = [f"ip route replace {route} {cidr}" for cidr in (POD_CIDR, SERVICE_CIDR)]
+    lines = [
+        f"ip route replace {route} {POD_CIDR}",
+        # the Service CIDR is local (as kube-proxy's ipvs mode makes ClusterIPs): the node's own processes (the API
+        # server calling metrics-server's APIService) find a route, kube-proxy's DNAT then sends them on, and a
+        # ClusterIP nobody serves is refused on the node. An unreachable route failed them before any DNAT.
+        f"(ip route del {SERVICE_CIDR} table main 2>/dev/null || true)",
+        f"ip route replace local {SERVICE_CIDR} dev lo table local",
+    ]
     lines.append(f"sysctl -qw net.ipv4.icmp_ratelimit={0 if icmp_ratelimit_off else 1000}")
     return " && ".join(lines)
 
