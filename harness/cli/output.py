@@ -25,7 +25,7 @@ class Format(StrEnum):
     CSV = "csv"
 
 
-def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+def add_budget_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--max-failures", type=int, default=None, metavar="N", help="CI gate: exit 1 if a trial loses more than N requests")
     p.add_argument(
         "--max-fail-pct", type=float, default=None, metavar="P", help="CI gate: exit 1 if a trial loses more than P %% of its requests"
@@ -36,7 +36,7 @@ def budget(args: argparse.Namespace) -> Budget:
     return Budget(args.max_failures, args.max_fail_pct)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The budget, --format and --junit."""
     add_budget_arguments(p)
     p.add_argument(

@@ -84,7 +84,14 @@ def invocation_dir(verb: str) -> Path:
 def add_arguments(r: argparse.ArgumentParser) -> None:
     """Every flag of a measured run but the cells' (variants, triggers, modes, trials)."""
     tr, ti, th, sc, su = Traffic(), Timing(), Thresholds(), Schedule(), Subject()
-    r.add_argument(
+    sched_g = r.add_argument_group("schedule", "how many rollouts per cell, and how cells share the cluster")
+    subject_g = r.add_argument_group("what is rolled")
+    traffic_g = r.add_argument_group("traffic", "the load and how the client reaches the pods")
+    timing_g = r.add_argument_group("timing")
+    trust_g = r.add_argument_group("trust", "when a run is too blind to count")
+    output_g = r.add_argument_group("budget and output")
+    cluster_g = r.add_argument_group("cluster", "where it runs")
+    sched_g.add_argument(
         "--certify",
         type=percent,
         default=None,
@@ -92,101 +99,103 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         help="roll each cell until P(a rollout loses) <= P is shown with 95 %% confidence (10%%: 29 rollouts that lose "
         "nothing), or until a rollout loses; exit 1 unless every cell reached it",
     )
-    r.add_argument(
+    sched_g.add_argument(
         "--series",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="roll a cell's trials t..2t-1 on one set-up, back and forth (set-image, restart, rollback, scale; on with --certify)",
     )
-    r.add_argument(
+    subject_g.add_argument(
         "--kind",
         choices=[k.value for k in WorkloadKind],
         default=su.kind.value,
         help="run the pods as a Deployment, a StatefulSet (+ headless Service) or a DaemonSet (one pod per node) (default %(default)s)",
     )
-    r.add_argument(
+    sched_g.add_argument(
         "--parallel",
         type=positive(int),
         default=sc.parallel,
         help="cells at once, each in its own namespace (default %(default)d)",
     )
-    r.add_argument(
+    sched_g.add_argument(
         "--no-ahead",
         dest="ahead",
         action="store_false",
         help="set each cell up only after the one before it ended (default: during its tail, once its old pods are gone)",
     )
-    r.add_argument("--rate", type=positive(float), default=tr.rate, help="requests/s (default %(default)g)")
-    r.add_argument("--baseline", type=duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
-    r.add_argument("--tail", type=duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
-    r.add_argument("--rollout-timeout", type=duration, default=ti.rollout_timeout, help="(default %(default)gs)")
-    r.add_argument("--connect-timeout", type=duration, default=tr.connect_timeout, help="(default %(default)gs)")
-    r.add_argument("--read-timeout", type=duration, default=tr.read_timeout, help="(default %(default)gs)")
-    r.add_argument("--connections", type=positive(int), default=tr.connections, help=CONNECTIONS_HELP)
-    r.add_argument("--mux-connections", type=positive(int), default=tr.mux_connections, help=MUX_CONNECTIONS_HELP)
-    r.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
-    r.add_argument(
+    traffic_g.add_argument("--rate", type=positive(float), default=tr.rate, help="requests/s (default %(default)g)")
+    timing_g.add_argument("--baseline", type=duration, default=ti.baseline, help="load before the trigger (default %(default)gs)")
+    timing_g.add_argument("--tail", type=duration, default=ti.tail, help="load after the disruption settled (default %(default)gs)")
+    timing_g.add_argument("--rollout-timeout", type=duration, default=ti.rollout_timeout, help="(default %(default)gs)")
+    traffic_g.add_argument("--connect-timeout", type=duration, default=tr.connect_timeout, help="(default %(default)gs)")
+    traffic_g.add_argument("--read-timeout", type=duration, default=tr.read_timeout, help="(default %(default)gs)")
+    traffic_g.add_argument("--connections", type=positive(int), default=tr.connections, help=CONNECTIONS_HELP)
+    traffic_g.add_argument("--mux-connections", type=positive(int), default=tr.mux_connections, help=MUX_CONNECTIONS_HELP)
+    traffic_g.add_argument("--client-image", default=None, help="--client pod: a pushed client image (see `client-image`)")
+    traffic_g.add_argument(
         "--client",
         choices=[c.value for c in Client],
         default=None,
         help="load from the host through the NodePort, or from a pod through the ClusterIP (default host; pod with --discovery "
         "dns or registry)",
     )
-    r.add_argument(
+    traffic_g.add_argument(
         "--discovery",
         choices=[d.value for d in Discovery],
         default=tr.discovery.value,
         help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
         "in turn, caching answers for their TTL, or lists them in the variant's service registry (default %(default)s)",
     )
-    r.add_argument(
+    traffic_g.add_argument(
         "--dns-cache",
         type=duration,
         default=tr.dns_cache,
         help="--discovery dns: keep answers this long instead of their TTL, as a JVM keeps them 30s (default: the TTL)",
     )
-    r.add_argument(
+    traffic_g.add_argument(
         "--registry-fetch",
         type=duration,
         default=tr.registry_fetch,
         help="--discovery registry: keep the instances listed this long before fetching them again, as Eureka's client "
         "does for 30s (default %(default)gs)",
     )
-    r.add_argument(
+    trust_g.add_argument(
         "--max-lateness",
         type=duration,
         default=th.max_lateness,
         help="unreliable above this lateness p99 (default %(default)gs)",
     )
-    r.add_argument(
+    trust_g.add_argument(
         "--max-gap",
         type=duration,
         default=th.max_gap,
         help="a zero with a longer blind gap is unreliable (default %(default)gs)",
     )
-    output.add_arguments(r)
-    r.add_argument(
+    output.add_arguments(output_g)
+    output_g.add_argument(
         "--out", type=Path, default=None, help="directory for JSON per run (default: a new one per invocation, results/DATE-TIME-VERB)"
     )
-    r.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
-    r.add_argument(
+    subject_g.add_argument("--manifests", type=Path, default=None, help="manifests directory (default: the bundled one)")
+    subject_g.add_argument(
         "--workload",
         type=Path,
         default=None,
         help="your own Deployment + Service (+ objects) YAML; the variants are then overlays on it (default as-is; "
         "`variants --workload FILE` lists them, a+b combines)",
     )
-    r.add_argument("--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)")
-    r.add_argument("--path", default=tr.path, help="HTTP path of every request (default %(default)s)")
-    r.add_argument("--port", type=positive(int), default=None, help="--workload: the Service port to load (default: its first)")
-    r.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
-    r.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
-    r.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
-    r.add_argument(
+    subject_g.add_argument(
+        "--new-image", default=None, help="--workload: the image set-image rolls to (default: same image, new pod template)"
+    )
+    traffic_g.add_argument("--path", default=tr.path, help="HTTP path of every request (default %(default)s)")
+    subject_g.add_argument("--port", type=positive(int), default=None, help="--workload: the Service port to load (default: its first)")
+    cluster_g.add_argument("--no-up", action="store_true", help="do not create the cluster; fail if it is not there")
+    cluster_g.add_argument("--kubeconfig", type=Path, default=None, help="use this cluster (never created or deleted); needs --client pod")
+    cluster_g.add_argument("--context", default=None, help="kubeconfig context to use (implies a given cluster, as --kubeconfig)")
+    cluster_g.add_argument(
         "--allow-disruption",
         action="store_true",
         help="drain on a cluster the harness did not create: cordon a worker (never a control-plane or cordoned one) and "
         "evict the cell's pods from it, then uncordon it",
     )
-    r.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
-    r.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")
+    output_g.add_argument("--keep-records", action="store_true", help="also save every request record (JSONL) next to the JSON")
+    output_g.add_argument("--no-pictures", dest="pictures", action="store_false", help="no PNG per run (and overview) next to the JSON")
