@@ -26,9 +26,12 @@ class _Phase:
     def __init__(self, start: float, end: float) -> None:
         self.start, self.end = start, end
         self.kinds: Counter[str] = Counter()
+        self.pods: Counter[str] = Counter()
 
     def add(self, rec: RequestRecord) -> None:
         self.kinds[rec.kind] += 1
+        if rec.kind == FailureKind.OK.value and rec.pod:
+            self.pods[rec.pod] += 1
 
     def stats(self) -> PhaseStats:
         k = self.kinds
@@ -43,6 +46,7 @@ class _Phase:
             by_kind=failed,
             skipped=k[SKIPPED],
             client_errors=client,
+            ok_by_pod=dict(sorted(self.pods.items())),
         )
 
 

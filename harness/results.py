@@ -47,6 +47,10 @@ class PhaseStats:
     skipped: int
     """Scheduled in this phase but not sent: the in-flight cap was reached."""
     client_errors: int
+    ok_by_pod: dict[str, int] = field(default_factory=dict)
+    """Answers by the pod that gave them (X-Pod; gRPC: the answer's first line): the load's share per pod. With few
+    long-lived connections (keepalive, h2, grpc) a client stays pinned to the pods its connections reached, and the
+    tail's shares show whether it moved to the new pods."""
 
     @property
     def fail_pct(self) -> float:

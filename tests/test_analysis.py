@@ -109,3 +109,12 @@ def test_json_round_trip(tmp_path: Path) -> None:
     assert doc["schema"] == "rollout-harness/run@2" and doc["phases"]["disruption"]["failed"] == 1
     (back,) = load_results(tmp_path)
     assert back == r
+
+
+def test_each_phase_counts_the_answers_by_pod() -> None:
+    """The load's share per pod, before and after: a client pinned to old pods would show them in the tail."""
+    recs = [replace(r, pod="web-old" if r.start < 3.0 else "web-new") if r.kind == "ok" else r for r in records({400: "refused"})]
+    r = run(recs)
+    b, d, t = (r.phases[p] for p in (Phase.BASELINE, Phase.DISRUPTION, Phase.TAIL))
+    assert b.ok_by_pod == {"web-old": 300} and d.ok_by_pod == {"web-new": 399} and t.ok_by_pod == {"web-new": 200}
+    assert sum(d.ok_by_pod.values()) == d.ok, "failures name no pod"

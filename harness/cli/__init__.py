@@ -77,9 +77,17 @@ class _GivenOnly(Parser):
     """A parser that sets only what the command line gives: every default suppressed."""
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        if kwargs.get("action") not in ("help", "version"):
-            kwargs["default"] = argparse.SUPPRESS
-        return super().add_argument(*args, **kwargs)
+        return super().add_argument(*args, **_no_default(kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:  # argparse's group type is private
+        group = super().add_argument_group(*args, **kwargs)
+        plain = group.add_argument
+        group.add_argument = lambda *a, **kw: plain(*a, **_no_default(kw))  # type: ignore[method-assign]
+        return group
+
+
+def _no_default(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return kwargs if kwargs.get("action") in ("help", "version") else kwargs | {"default": argparse.SUPPRESS}
 
 
 def given(argv: Sequence[str] | None) -> frozenset[str]:
