@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from harness import cluster
+from harness.model import Status
+from harness.results import RunResult
 from harness.target import Target, connect
+
+
+def known_answer(r: RunResult, lossy: bool) -> None:
+    """A used run that lost requests (lossy) or none, with the run's status, reasons, kinds and error when not."""
+    why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
+    assert r.status is Status.USED, why
+    assert (r.lost > 0) if lossy else (r.lost == 0), why
 
 
 def keep_cluster(config: pytest.Config) -> bool:
