@@ -188,7 +188,12 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
             await actions.prepare_hpa_scale_in(ctx)
     await actions.wait_settled(ctx, f"deploy {cell.variant}")
     progress.phase("starting the load")
-    ready = frozenset(p.name for p in await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector) if p.ready)
+    # externalTrafficPolicy Local: the host client's NodePort (on the control-plane node, kind maps it to 127.0.0.1)
+    # reaches only that node's pods, so only they can answer the gate
+    local = variant.service["spec"].get("externalTrafficPolicy") == "Local" and client is Client.HOST and target.kind_name
+    entry = f"{target.kind_name}-control-plane" if local else None
+    pods = await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector)
+    ready = frozenset(p.name for p in pods if p.ready and entry in (None, p.node))
     if pod_client is not None:
         launch, proc = await pod_client
         stack.callback(proc.kill)
