@@ -193,12 +193,14 @@ async def prepare_hpa_scale_in(ctx: TriggerContext) -> None:
 
 
 async def hpa_scale_in(ctx: TriggerContext) -> None:
-    """Raise the autoscaler's CPU target far above the pods' use (SCALE_IN_TARGET), so that it scales the workload
-    in to its minimum, as it does when load falls; wait until it has and the rollout is complete."""
+    """Let the autoscaler scale in, as it does when load falls: lower its minimum to 1 (the variants hold it at the
+    workload's replicas before, since idle pods use no CPU) and raise its CPU target far above the pods' use
+    (SCALE_IN_TARGET); wait until it has scaled in and the rollout is complete."""
     name = _autoscaler(ctx)
     target = {"type": "Utilization", "averageUtilization": SCALE_IN_TARGET}
-    ctx.mark("trigger", f"autoscaler {name}: CPU target {SCALE_IN_TARGET} %")
-    patch = {"spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]}}
+    ctx.mark("trigger", f"autoscaler {name}: minimum 1, CPU target {SCALE_IN_TARGET} %")
+    metrics = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    patch = {"spec": {"minReplicas": 1, "metrics": metrics}}
     await asyncio.to_thread(ctx.kube.patch_autoscaler, ctx.namespace, name, patch)
 
     async def scaled_in() -> tuple[bool | None, str]:

@@ -16,7 +16,7 @@ class Trigger(StrEnum):
     RESTART = "restart"
     NODE_DOWN = "node-down"
     HPA_SCALE_IN = "hpa-scale-in"
-    """The variant's HorizontalPodAutoscaler removes pods: its CPU target is raised far above the pods' use."""
+    """The variant's HorizontalPodAutoscaler removes pods: its minimum lowered to 1, its CPU target raised far above use."""
 
     @property
     def repeatable(self) -> bool:

@@ -1,6 +1,6 @@
-"""hpa-scale-in known answers: the variant's HorizontalPodAutoscaler (CPU, 1-4 pods) scales the workload in once its
-target is raised far above the pods' use, as when load falls (metrics-server, installed by `up`, feeds it): naive
-loses requests, readiness + preStop sleep (article 002's graceful scale-in) loses none."""
+"""hpa-scale-in known answers: the variant's HorizontalPodAutoscaler (CPU, held at 4 pods) scales the workload in
+once its minimum is 1 and its target far above the pods' use, as when load falls (metrics-server, installed by `up`,
+feeds it): naive loses requests, readiness + preStop sleep (article 002's graceful scale-in) loses none."""
 
 from __future__ import annotations
 
