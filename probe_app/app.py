@@ -11,8 +11,8 @@ and to gRPC's Get waits: requests in flight when the pod goes).
 ROLE=registry (be a service registry instead), REGISTRY_URL (register with one and heartbeat): probe_app.registry.
 
 The image holds this package's modules and runs `python3 -m probe_app.app`
-with Debian's aiohttp 3.8 and h2 and grpcio from their wheels: it imports nothing from the harness, uses only what
-aiohttp 3.8 offers, and imports h2 or grpcio only when their port is set.
+with Debian's aiohttp 3.8 and h2 from its wheels: it imports nothing from the harness, uses only what aiohttp 3.8
+offers, and imports h2 only when H2_PORT or GRPC_PORT is set (its gRPC server speaks gRPC over h2: no grpcio).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ async def serve(cfg: Config) -> None:
     if cfg.grpc_port:
         from probe_app.grpcapp import GrpcServer
 
-        grpc = GrpcServer(cfg)
+        grpc = GrpcServer(cfg, state)
         await grpc.start()
     site = web.TCPSite(runner, "0.0.0.0", cfg.port, reuse_address=True, backlog=1024)
     await site.start()
@@ -184,8 +184,9 @@ async def serve(cfg: Config) -> None:
     if cfg.shutdown == "graceful":
         log(cfg, f"SIGTERM: draining for {cfg.drain_seconds}s")
         state.draining = True
-        if h2 is not None:
-            h2.drain()
+        for mux in (h2, grpc):
+            if mux is not None:
+                mux.drain()
         await asyncio.sleep(cfg.drain_seconds)
         await asyncio.gather(site.stop(), *(s.stop() for s in (h2, grpc) if s is not None))
         await runner.cleanup()

@@ -1,56 +1,50 @@
-"""The probe app's gRPC server on GRPC_PORT: grpcio's asyncio server with one generic unary method,
-`/probe.Probe/Get`, whose request and response are plain bytes (no generated code): the answer is
-`POD\\nVERSION\\nPEER` (PEER: the client's address as gRPC names it, one per connection).
+"""The probe app's gRPC server on GRPC_PORT: one unary method, `/probe.Probe/Get`, whose request and response are
+plain bytes (no protobuf), served over the probe app's own HTTP/2 server (probe_app.h2app). The answer is
+`POD\\nVERSION\\nPEER` (PEER: the client's address as gRPC names it, `ipv4:HOST:PORT`, one per connection).
 
-Behaviours, gRPC's own where it has them:
-- MAX_CONN_AGE: `grpc.max_connection_age_ms` (gRPC adds ±10 % jitter, then sends GOAWAY and waits
-  `grpc.max_connection_age_grace_ms`, CLOSE_GRACE here, for the open calls);
-- SHUTDOWN=graceful: the server serves on through DRAIN_SECONDS (grpcio cannot send GOAWAY and keep listening, so
-  DRAIN_CLOSE has no effect here), then `stop(grace)`: GOAWAY on every connection, the listener closed, the calls
-  in flight given CLOSE_GRACE to end; immediate and ignore as for HTTP/1.1 (probe_app.app).
+gRPC over HTTP/2 (the gRPC project's PROTOCOL-HTTP2.md), as far as a unary call needs it: a POST to the method's path
+with `content-type: application/grpc`; the answer is headers (:status 200), one length-prefixed message (a byte 0,
+uncompressed, then the length in 4 bytes), and trailers with `grpc-status: 0`. Any other path gets grpc-status 12
+(UNIMPLEMENTED) in a trailers-only answer. gRPC's clients speak this unchanged.
+
+Why not grpcio's server: its `stop(grace)` announces GOAWAY and refuses new calls at the same moment, so a call the
+client sent before it read the GOAWAY came back CANCELLED (1 call of ~1,800 on the cluster, docs/findings.md; 2 of
+3,600 on loopback). Served here, a connection closes as probe_app.h2app closes one, which RFC 9113 §6.8 asks of a
+graceful close: GOAWAY(2^31-1), a second later GOAWAY(the last stream received), every stream up to it served to its
+end. So MAX_CONN_AGE and SHUTDOWN=graceful (with DRAIN_CLOSE: GOAWAY at SIGTERM, and on each connection opened during
+the drain after its first answer) behave as in HTTP/2, and no call the client started is refused.
 
 Imported by probe_app.app only when GRPC_PORT is set.
 """
 
 from __future__ import annotations
 
-import asyncio
+from probe_app.app import Config, State
+from probe_app.h2app import Answer, H2Server, ServerConn
 
-import grpc
-import grpc.aio
-
-from probe_app.app import Config, log
-
-CLOSE_GRACE = 10.0
-"""Seconds the calls in flight get to end once the server stops or a connection reaches its maximum age."""
+METHOD = b"/probe.Probe/Get"
+OK, UNIMPLEMENTED = 0, 12
+"""gRPC status codes."""
+HEADERS = [(b":status", b"200"), (b"content-type", b"application/grpc")]
 
 
-class GrpcServer:
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-        options: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
-        if cfg.max_conn_age:
-            options += [
-                ("grpc.max_connection_age_ms", int(cfg.max_conn_age * 1000)),
-                ("grpc.max_connection_age_grace_ms", int(CLOSE_GRACE * 1000)),
-            ]
-        self.server = grpc.aio.server(options=options)
-        answer = f"{cfg.pod_name}\n{cfg.version}\n"
+def message(payload: bytes) -> bytes:
+    """One gRPC message on the wire: not compressed (0), its length (4 bytes, big-endian), itself."""
+    return b"\x00" + len(payload).to_bytes(4) + payload
 
-        async def get(_: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            if cfg.delay:
-                await asyncio.sleep(cfg.delay)
-            return (answer + context.peer()).encode()
 
-        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(get)
-        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("probe.Probe", {"Get": handler}),))
+class GrpcServer(H2Server):
+    name = "gRPC"
 
-    async def start(self) -> None:
-        if self.server.add_insecure_port(f"0.0.0.0:{self.cfg.grpc_port}") == 0:
-            raise OSError(f"gRPC cannot listen on :{self.cfg.grpc_port}")
-        await self.server.start()
-        log(self.cfg, f"gRPC on :{self.cfg.grpc_port}, max connection age {self.cfg.max_conn_age or 'none'}")
+    def __init__(self, cfg: Config, state: State) -> None:
+        super().__init__(cfg, state, cfg.grpc_port)
 
-    async def stop(self) -> None:
-        """GOAWAY on every connection, the listener closed, the calls in flight given CLOSE_GRACE to end."""
-        await self.server.stop(CLOSE_GRACE)
+    def delayed(self, path: bytes) -> bool:
+        return path == METHOD
+
+    def answer(self, conn: ServerConn, path: bytes) -> Answer:
+        if path != METHOD:
+            return [*HEADERS, (b"grpc-status", str(UNIMPLEMENTED).encode())], None, None
+        host, port = conn.transport.get_extra_info("peername")[:2] if conn.transport is not None else ("", 0)
+        body = f"{self.cfg.pod_name}\n{self.cfg.version}\nipv4:{host}:{port}".encode()
+        return HEADERS, message(body), [(b"grpc-status", str(OK).encode())]

@@ -12,7 +12,9 @@ notice, resetting what is left). A connection goes through that:
 - MAX_CONN_AGE seconds after it opened (when set), so clients reconnect and kube-proxy spreads them anew.
 
 h2 closes its whole connection when it sends or receives a GOAWAY (h2 issue 1181), so the GOAWAY frames are written
-here, past h2, which keeps serving the open streams. Imported by probe_app.app only when H2_PORT is set.
+here, past h2, which keeps serving the open streams. A request is answered once it has ended (its END_STREAM), by
+`H2Server.answer`; probe_app.grpcapp serves gRPC on GRPC_PORT through the same connections by overriding it.
+Imported by probe_app.app only when H2_PORT or GRPC_PORT is set.
 """
 
 from __future__ import annotations
@@ -43,12 +45,20 @@ def goaway_frame(last_stream_id: int, code: int = NO_ERROR) -> bytes:
     return (8).to_bytes(3) + b"\x07\x00" + (0).to_bytes(4) + last_stream_id.to_bytes(4) + code.to_bytes(4)
 
 
-class H2Server:
-    """The listener and its connections."""
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[Headers, bytes | None, Headers | None]
+"""An answer: its headers, its body (None: the headers end the stream) and its trailers (None: the body ends it)."""
 
-    def __init__(self, cfg: Config, state: State) -> None:
+
+class H2Server:
+    """The listener and its connections; `answer` says what a request gets (probe_app.grpcapp overrides it)."""
+
+    name = "HTTP/2 (h2c)"
+
+    def __init__(self, cfg: Config, state: State, port: int | None = None) -> None:
         self.cfg = cfg
         self.state = state
+        self.port = cfg.h2_port if port is None else port
         self.conns: set[ServerConn] = set()
         self.numbers = itertools.count(1)
         self.ids = itertools.count(1)
@@ -56,8 +66,32 @@ class H2Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: ServerConn(self), "0.0.0.0", self.cfg.h2_port, reuse_address=True, backlog=1024)
-        log(self.cfg, f"HTTP/2 (h2c) on :{self.cfg.h2_port}, max connection age {self.cfg.max_conn_age or 'none'}")
+        self.server = await loop.create_server(lambda: ServerConn(self), "0.0.0.0", self.port, reuse_address=True, backlog=1024)
+        log(self.cfg, f"{self.name} on :{self.port}, max connection age {self.cfg.max_conn_age or 'none'}")
+
+    def delayed(self, path: bytes) -> bool:
+        """Whether the answer to `path` waits DELAY seconds (the app's answers do; its probes do not)."""
+        return path not in (b"/readyz", b"/healthz")
+
+    def answer(self, conn: ServerConn, path: bytes) -> Answer:
+        """The paths of HTTP/1.1 (probe_app.app), with x-conn: the connection's number."""
+        cfg, state = self.cfg, self.state
+        status, body = 200, b""
+        if path == b"/readyz":
+            ready = state.ready()
+            status, body = (200, b"ready") if ready else (503, b"draining" if state.draining else b"not ready")
+        elif path == b"/healthz":
+            body = b"ok"
+        else:
+            body = json.dumps({"pod": cfg.pod_name, "version": cfg.version, "id": next(self.ids)}).encode()
+        headers = [
+            (b":status", str(status).encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-pod", cfg.pod_name.encode()),
+            (b"x-version", cfg.version.encode()),
+            (b"x-conn", str(conn.number).encode()),
+        ]
+        return headers, body, None
 
     def drain(self) -> None:
         """SIGTERM, graceful: tell every open connection to go (connections opened from now on, after their first answer)."""
@@ -85,7 +119,7 @@ class ServerConn(asyncio.Protocol):
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config)
         self.transport: asyncio.Transport | None = None
-        self.open: set[int] = set()
+        self.open: dict[int, bytes] = {}  # stream id: path, from the request's headers until its answer
         self.last: int | None = None  # the last stream id of the final GOAWAY, once sent
         self.going = False
         self.timers: list[asyncio.TimerHandle] = []
@@ -139,46 +173,33 @@ class ServerConn(asyncio.Protocol):
             if isinstance(ev, h2.events.RequestReceived):
                 if self.last is not None and ev.stream_id > self.last:
                     continue  # after the final GOAWAY: ignored (RFC 9113 §6.8)
-                self.open.add(ev.stream_id)
-                path = dict(ev.headers or ()).get(b":path", b"/")
-                if self.srv.cfg.delay and path not in (b"/readyz", b"/healthz"):
-                    asyncio.get_running_loop().call_later(self.srv.cfg.delay, self._answer, ev.stream_id, path)
+                self.open[ev.stream_id] = dict(ev.headers or ()).get(b":path", b"/")
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id in self.open:  # the whole request is in
+                if self.srv.cfg.delay and self.srv.delayed(self.open[ev.stream_id]):
+                    asyncio.get_running_loop().call_later(self.srv.cfg.delay, self._answer, ev.stream_id)
                 else:
-                    self._answer(ev.stream_id, path)
+                    self._answer(ev.stream_id)
             elif isinstance(ev, h2.events.StreamReset):
-                self.open.discard(ev.stream_id)
+                self.open.pop(ev.stream_id, None)
             elif isinstance(ev, h2.events.DataReceived):
                 self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         self._flush()
         self._close_if_done()
 
-    def _answer(self, sid: int, path: bytes) -> None:
+    def _answer(self, sid: int) -> None:
         if sid not in self.open or self.transport is None or self.transport.is_closing():
             return  # reset by the client meanwhile, or the connection is gone
-        cfg, state = self.srv.cfg, self.srv.state
-        status, body = 200, b""
-        if path == b"/readyz":
-            ready = state.ready()
-            status, body = (200, b"ready") if ready else (503, b"draining" if state.draining else b"not ready")
-        elif path == b"/healthz":
-            body = b"ok"
-        else:
-            body = json.dumps({"pod": cfg.pod_name, "version": cfg.version, "id": next(self.srv.ids)}).encode()
-        headers = [
-            (b":status", str(status).encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-pod", cfg.pod_name.encode()),
-            (b"x-version", cfg.version.encode()),
-            (b"x-conn", str(self.number).encode()),
-        ]
-        self.open.discard(sid)
+        headers, body, trailers = self.srv.answer(self, self.open.pop(sid))
         try:
-            self.h2.send_headers(sid, headers)
-            self.h2.send_data(sid, body, end_stream=True)
+            self.h2.send_headers(sid, headers, end_stream=body is None)
+            if body is not None:
+                self.h2.send_data(sid, body, end_stream=trailers is None)
+            if trailers is not None:
+                self.h2.send_headers(sid, trailers, end_stream=True)
         except h2.exceptions.ProtocolError:  # the stream closed under the delay
             return
         self._flush()
-        if state.draining and cfg.drain_close:
+        if self.srv.state.draining and self.srv.cfg.drain_close:
             self.go_away()  # a connection opened during the drain: told to go after its first answer
         self._close_if_done()
 

@@ -1,4 +1,4 @@
-"""Fixtures: raw loopback servers and probe_app processes, each cleaned up at teardown.
+"""Fixtures: raw loopback servers, TCP forwarders and probe_app processes, each cleaned up at teardown.
 
 Tiers (kopf's convention): a bare `pytest` runs unit + integration tests and never touches the cluster (the pull and
 load-image tests ask the local Docker, the pull test with `rh-test-*` images of its own); `--with-e2e`
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import Handler, ProbeApps, RawServer
+from support import Forwarder, Handler, ProbeApps, RawServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +42,19 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
     yield start
     for s in servers:
         s.close()
+
+
+@pytest.fixture
+def forwarder() -> Iterator[Callable[[int], Forwarder]]:
+    made: list[Forwarder] = []
+
+    def start(backend: int) -> Forwarder:
+        made.append(Forwarder(backend))
+        return made[-1]
+
+    yield start
+    for f in made:
+        f.close()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Everything here talks only to 127.0.0.1. Fixtures wrapping these live in conftes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import struct
@@ -126,6 +127,60 @@ class RawServer:
         self.sock.close()
         for conn in self._held:
             conn.close()
+
+
+# --- a TCP forwarder on 127.0.0.1: kube-proxy's part in front of the pods -----------------------------
+
+
+class Forwarder:
+    """Each connection accepted is relayed to 127.0.0.1:`backend` as it is when the connection opens (the test may
+    change it, as kube-proxy's rules change when an endpoint goes); a side's close (FIN or reset) closes the other.
+    Its own event loop in a thread, so the relaying never waits on the test's loop."""
+
+    def __init__(self, backend: int) -> None:
+        self.backend = backend
+        self.loop = asyncio.new_event_loop()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"forwarder-{self.port}", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=5)
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, sock=self.sock)
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.backend)
+        except OSError:
+            client_w.transport.abort()  # refused by the backend: the client sees its connection reset
+            return
+        await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+
+    def close(self) -> None:
+        async def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+            for t in asyncio.all_tasks() - {asyncio.current_task()}:
+                t.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+async def _pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    try:
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+    except OSError:
+        w.transport.abort()
+    finally:
+        w.close()
 
 
 # --- the probe app as a real process --------------------------------------------------------------

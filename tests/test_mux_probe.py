@@ -1,7 +1,8 @@
 """Known answers for modes h2 and grpc from the real probe app: a real process serving HTTP/2 (h2c) and gRPC on
 loopback, real signals, the real load generator. A pod that exits at SIGTERM loses the streams in flight (the
 connection goes under them); one that drains (GOAWAY, then the streams in flight served to their end) loses none
-until its listener closes; a maximum connection age makes the client reconnect and costs nothing.
+until its listener closes, and none at all behind a forwarder that sends new connections elsewhere (a Service); a
+maximum connection age makes the client reconnect and costs nothing.
 
 Times are compared on CLOCK_MONOTONIC: a record started at result.t0_mono + record.start."""
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc.aio
 import pytest
 import yarl
-from support import ProbeApps, collect, free_port
+from support import Forwarder, ProbeApps, collect, free_port
 
 from harness.classify import describe
 from harness.grpcclient import METHOD, OPTIONS, failure
@@ -30,6 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 MODES = [ConnMode.H2, ConnMode.GRPC]
 LOST_IN_FLIGHT = {ConnMode.H2: {"conn_lost"}, ConnMode.GRPC: {"grpc_unavailable"}}
+UNSENT = {ConnMode.H2: set(), ConnMode.GRPC: {("grpc_unavailable", "GrpcError:UNAVAILABLE:GOAWAY")}}
+"""What the client may lose at a GOAWAY without the server refusing anything: the calls grpcio cancels unsent."""
 REFUSED = {
     ConnMode.H2: {("refused", "ConnectError:ECONNREFUSED")},
     ConnMode.GRPC: {("grpc_unavailable", "GrpcError:UNAVAILABLE:ECONNREFUSED")},
@@ -62,6 +66,15 @@ async def test_answers_name_pod_and_version(probe_apps: ProbeApps, mode: ConnMod
     records, _ = await collect(LoadSpec(url=url(app, mode), rate=50.0, duration=0.5, mode=mode))
     assert len(records) == 25
     assert {(r.kind, r.status, r.pod, r.version) for r in records} == {("ok", 200, "web-7f9c-abcde", "v7")}
+
+
+async def test_grpc_an_unknown_method_is_unimplemented(probe_apps: ProbeApps) -> None:
+    """The probe app's gRPC server has one method; gRPC's client gets UNIMPLEMENTED for any other."""
+    app = start(probe_apps)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{yarl.URL(app.grpc_url).port}", options=OPTIONS) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await channel.unary_unary("/probe.Probe/Put")(b"", timeout=2.0)
+    assert e.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -102,6 +115,43 @@ async def test_a_graceful_drain_serves_every_stream_until_the_listener_closes(pr
     assert after_exit and {(r.kind, r.detail) for r in after_exit} == REFUSED[mode]
 
 
+@pytest.mark.parametrize("drain_close", ["1", "0"])
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_graceful_drain_behind_a_service_loses_no_call(
+    probe_apps: ProbeApps, forwarder: Callable[[int], Forwarder], mode: ConnMode, drain_close: str
+) -> None:
+    """Two apps behind a forwarder, as two pods behind a Service: new connections go to the first until SIGTERM, then
+    (as kube-proxy once the endpoint is gone) to the second. The first drains for 1 s and closes each connection with
+    GOAWAY(2^31-1), a second later GOAWAY(the last stream), then the close: at SIGTERM (DRAIN_CLOSE=1) or when the
+    drain ends (0, while calls still flow on it). Each answer takes 0.2 s, so calls are in flight at every step.
+
+    The client (retries off) moves to the second app and loses no call. grpcio's server stopped with one GOAWAY and
+    refused calls at the same moment: CANCELLED, 2 of 3,600 calls here, 10 of 24,000 with 4 copies running at once.
+    A grpcio client cancels, unsent, a call it starts after it read a GOAWAY and before its channel moves on
+    (UNAVAILABLE naming the GOAWAY; transparent retry would resend it): a race of the client's, about 0.6 % of
+    GOAWAYs on a loaded machine, at most one here per connection; the server refuses nothing."""
+    old = start(probe_apps, SHUTDOWN="graceful", DRAIN_SECONDS="1", DRAIN_CLOSE=drain_close, DELAY="0.2", POD_NAME="old")
+    new = start(probe_apps, DELAY="0.2", POD_NAME="new")
+    fwd = forwarder(int(yarl.URL(url(old, mode)).port or 0))
+    spec = LoadSpec(url=fwd.url, rate=300.0, duration=3.5, mode=mode, connect_timeout=1.0, read_timeout=3.0)
+    records: list[RequestRecord] = []
+    load = asyncio.create_task(run_load(spec, records.append))
+    await asyncio.sleep(1.0)
+    fwd.backend = int(yarl.URL(url(new, mode)).port or 0)
+    sent_at = time.monotonic()
+    old.proc.send_signal(signal.SIGTERM)
+    result = await load
+    term = sent_at - result.t0_mono
+    assert await asyncio.to_thread(old.proc.wait, 10) == 0
+    lost = [(r.kind, r.detail) for r in records if r.kind != "ok"]
+    assert set(lost) <= UNSENT[mode] and len(lost) <= spec.mux_connections, lost
+    served_by_old = [r for r in records if r.pod == "old"]
+    assert len([r for r in served_by_old if r.start < term < r.end]) >= 20  # in flight at the signal
+    if drain_close == "0":
+        assert max(r.start for r in served_by_old) > term + 0.9  # it closed while calls still came on it
+    assert len([r for r in records if r.pod == "new"]) >= 400
+
+
 async def test_h2_max_connection_age_makes_the_client_reconnect(probe_apps: ProbeApps) -> None:
     """MAX_CONN_AGE=0.4: each connection is sent GOAWAY 0.4 s after it opened and closed once its streams ended;
     the client opens new ones and no request is lost."""
@@ -121,9 +171,10 @@ async def test_h2_max_connection_age_makes_the_client_reconnect(probe_apps: Prob
 
 
 async def test_grpc_max_connection_age_makes_the_client_reconnect(probe_apps: ProbeApps) -> None:
-    """The same through gRPC's own max_connection_age: the answers name the client's address, one per connection.
-    With retries off a call can still race the GOAWAY (sent after it, refused unprocessed: seen on a loaded machine,
-    a few in a thousand); it is then UNAVAILABLE naming the GOAWAY, what gRPC's transparent retry would hide."""
+    """The same through gRPC: the answers name the client's address, one per connection. With retries off a call can
+    still race a GOAWAY on the client's side: grpcio cancels, unsent, a call it starts after it read the GOAWAY and
+    before its channel moves to the new connection (UNAVAILABLE naming the GOAWAY, what gRPC's transparent retry would
+    resend; about 0.6 % of GOAWAYs on a loaded machine)."""
     app = start(probe_apps, MAX_CONN_AGE="0.4")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{yarl.URL(app.grpc_url).port}", options=OPTIONS)
     call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)

@@ -90,7 +90,7 @@ def test_dependencies_are_what_harness_imports() -> None:
     imported = _third_party_imports(REPO / "harness")
     assert set(imported) - PLUGIN_HOST - runtime == extras["plot"], "harness imports what pyproject does not declare"
     assert runtime <= set(imported), f"declared but never imported by harness: {sorted(runtime - set(imported))}"
-    probe = set(_third_party_imports(REPO / "probe_app"))  # its HTTP/2 and gRPC servers use the runtime's h2 and grpcio
+    probe = set(_third_party_imports(REPO / "probe_app"))  # its HTTP/2 and gRPC servers use the runtime's h2
     assert "aiohttp" not in runtime and extras["probe"] == {"aiohttp"} == probe - runtime
 
 
