@@ -56,11 +56,28 @@ def h2_server(on_request: OnRequest) -> Callable[[socket.socket], bool]:
             sock.sendall(conn.data_to_send())
             if end == "rst":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif end == "close":
+                _fin(sock)
             if end:
                 return False
         return False
 
     return handle
+
+
+def _fin(sock: socket.socket) -> None:
+    """End the connection with a FIN the client sees as such: a close() with the client's late frames (a SETTINGS
+    ACK, a WINDOW_UPDATE) unread in the receive buffer would send an RST instead (seen as ECONNRESET under load)."""
+    sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(65536):
+                return
+        except TimeoutError:
+            continue
+        except OSError:
+            return
 
 
 def answer(status: int) -> OnRequest:
