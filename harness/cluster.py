@@ -75,6 +75,11 @@ kubeadmConfigPatches:
 """
 
 
+def kind_config_path(name: str = CLUSTER) -> Path:
+    """The kind config `up` wrote when it created cluster `name` (`down` removes it)."""
+    return cache_dir() / f"kind-{name}.yaml"
+
+
 def cluster_exists(name: str = CLUSTER) -> bool:
     """False too when docker does not answer (the pytest plugin asks before `up` starts it)."""
     return bool(nodes.containers(name, stopped=True, check=False))
@@ -87,7 +92,7 @@ def harness_clusters() -> list[str]:
     out = sh.run(["docker", "ps", "-a", "--format", f'{{{{.Label "{nodes.KIND_LABEL}"}}}}', "--filter", f"label={nodes.KIND_LABEL}"],
                  timeout=nodes.DOCKER_TIMEOUT, check=False)  # fmt: skip
     names = sorted(set(out.split()))
-    return [n for n in names if (cache_dir() / f"kind-{n}.yaml").exists() or marker.record_path(n).exists()]
+    return [n for n in names if kind_config_path(n).exists() or marker.record_path(n).exists()]
 
 
 def node_names(name: str = CLUSTER) -> list[str]:
@@ -240,7 +245,7 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     if not cluster_exists(name):
         netguard.record_kind_network(host_record())
         mode = net.proxy_mode if net is not None else ProxyMode.IPTABLES
-        cfg = cache_dir() / f"kind-{name}.yaml"
+        cfg = kind_config_path(name)
         cfg.parent.mkdir(parents=True, exist_ok=True)
         cfg.write_text(kind_config(mode, node.kind_cni))
         log.info("[up] creating kind cluster %s (1 control-plane + 2 workers) from %s", name, node.image)
@@ -318,6 +323,6 @@ def _down(name: str) -> None:
     else:
         log.info("[down] no cluster %s", name)
     marker.forget(name)
-    (cache_dir() / f"kind-{name}.yaml").unlink(missing_ok=True)
+    kind_config_path(name).unlink(missing_ok=True)
     if not others and netguard.remove_kind_network(host_record()):
         log.info("[down] removed the docker network %s, which `up` created", netguard.KIND_NETWORK)

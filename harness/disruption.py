@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from harness import owner
 from harness.errors import ApiError, RolloutError
@@ -84,36 +83,21 @@ def unmark_frozen(kube: Kube, node: str, by: str | None = None) -> bool:
     return kube.update_node(node, "unmark frozen", _unfreeze(by or owner.me()))
 
 
-@dataclass(frozen=True)
-class Stale:
-    """Node records of harness processes that are gone: node names."""
-
-    cordons: list[str]
-    freeze_marks: list[str]
-
-
-def stale(nodes: Sequence[NodeView]) -> Stale:
-    return Stale(
-        [n.name for n in nodes if n.cordoned_by and owner.gone(n.cordoned_by)],
-        [n.name for n in nodes if n.frozen_by and owner.gone(n.frozen_by)],
-    )
-
-
 def repair(kube: Kube, own: bool) -> None:
     """Undo what harness processes that are gone left on the nodes, one log line each: their cordons, and on the
     harness's own cluster (own) their freeze marks. A cluster whose nodes we may not list carries none of our marks."""
     try:
-        nodes = {n.name: n for n in kube.nodes()}
+        nodes = kube.nodes()
     except ApiError as e:
         if e.status == 403:
             return
         raise
-    found = stale(list(nodes.values()))
-    for name in found.cordons:
-        if uncordon(kube, name, nodes[name].cordoned_by):
-            log.info("[run] uncordoned node %s, left cordoned by a harness process that is gone (%s)", name, nodes[name].cordoned_by)
-    for name in found.freeze_marks:
+    for n in nodes:
+        if n.cordoned_by and owner.gone(n.cordoned_by) and uncordon(kube, n.name, n.cordoned_by):
+            log.info("[run] uncordoned node %s, left cordoned by a harness process that is gone (%s)", n.name, n.cordoned_by)
+        if not (n.frozen_by and owner.gone(n.frozen_by)):
+            continue
         if not own:
-            log.warning("node %s was frozen by a harness process that is gone (%s), on its host's docker", name, nodes[name].frozen_by)
-        elif unmark_frozen(kube, name, nodes[name].frozen_by):
-            log.info("[run] node %s: cleared the freeze mark of a harness process that is gone (%s)", name, nodes[name].frozen_by)
+            log.warning("node %s was frozen by a harness process that is gone (%s), on its host's docker", n.name, n.frozen_by)
+        elif unmark_frozen(kube, n.name, n.frozen_by):
+            log.info("[run] node %s: cleared the freeze mark of a harness process that is gone (%s)", n.name, n.frozen_by)

@@ -56,9 +56,9 @@ class Found:
         return sum(self.counts().values())
 
 
-def stale_namespaces(kube: Kube, terminating: bool) -> list[str]:
-    """Namespaces left by harness processes that are gone; terminating ones too when `terminating`."""
-    return [ns.name for ns in kube.managed_namespaces() if (terminating or not ns.terminating) and owner.gone(ns.owner)]
+def stale_namespaces(kube: Kube) -> list[str]:
+    """Namespaces left by harness processes that are gone (not those already terminating)."""
+    return [ns.name for ns in kube.managed_namespaces() if not ns.terminating and owner.gone(ns.owner)]
 
 
 def stale_records(shm: Path = SHM) -> list[Path]:
@@ -87,7 +87,7 @@ def repair(kube: Kube, own: bool) -> None:
     """Undo what harness processes that are gone left on the cluster `kube` reaches (namespaces, cordons, freeze
     marks; its frozen node containers are thawed before by harness.nodes.thaw_nodes) and on this host (records
     directories), one log line each."""
-    for name in stale_namespaces(kube, terminating=False):
+    for name in stale_namespaces(kube):
         log.info("[run] deleting %s, left by a harness process that is gone", name)
         kube.delete_namespace(name)
     disruption.repair(kube, own)
@@ -111,8 +111,9 @@ def census(kube: Kube | None, cluster: str, expected_rules: int | None, record: 
     rules = netguard.installed_rules()
     extra = len(rules) - (expected_rules or 0)
     found.guard_rules = rules[-extra:] if extra > 0 else []
-    if expected_rules is None and "error_cost" in netguard.recorded(record):
-        found.host_settings = [f"net.ipv4.route.error_cost changed (was {netguard.recorded(record)['error_cost']})"]
+    changed = netguard.recorded(record)
+    if expected_rules is None and "error_cost" in changed:
+        found.host_settings = [f"net.ipv4.route.error_cost changed (was {changed['error_cost']})"]
     return found
 
 

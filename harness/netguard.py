@@ -180,7 +180,7 @@ def unguard(record: Path) -> int:
     rules went. Nothing else in DOCKER-USER (docker's, an admin's) is touched."""
     if shutil.which("iptables") is None:
         return 0
-    rules = ours(sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False))
+    rules = _listed()
     for args in rules:
         sh.run(["iptables", *args], timeout=30, what="remove the host-side guard")
     doc = recorded(record)
@@ -192,12 +192,16 @@ def unguard(record: Path) -> int:
     return len(rules)
 
 
-def installed_rules() -> list[str]:
-    """The harness's rules now in DOCKER-USER (`iptables -S` lines), none when there is no iptables or chain."""
+def _listed() -> list[list[str]]:
+    """The `iptables -D` arguments of the harness's rules now in DOCKER-USER; none without iptables or the chain."""
     if shutil.which("iptables") is None:
         return []
-    out = sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False)
-    return [" ".join(["-A", *args[1:]]) for args in ours(out)]
+    return ours(sh.run(["iptables", "-S", "DOCKER-USER"], timeout=30, check=False))
+
+
+def installed_rules() -> list[str]:
+    """The harness's rules now in DOCKER-USER, as `iptables -S` lists them."""
+    return [" ".join(["-A", *args[1:]]) for args in _listed()]
 
 
 def rules_per_cluster() -> int:
