@@ -36,8 +36,9 @@ from harness.manifests import (
     registry_port,
     serving_mode,
     with_headless,
+    with_ingress,
 )
-from harness.model import CellSpec, Client, ConnMode, Discovery, RunOptions, Status, Trigger, WorkloadKind
+from harness.model import CellSpec, Client, ConnMode, Discovery, RunOptions, Status, Trigger, Via, WorkloadKind
 from harness.results import Provenance, RunResult
 from harness.serving import wait_serving
 from harness.target import Target
@@ -45,6 +46,10 @@ from harness.watch import Watcher
 from harness.workload import Workload
 
 log = logging.getLogger("harness.cell")
+INGRESS_URL = f"http://127.0.0.1:{cluster.INGRESS_NODEPORT}"
+"""The ingress controller's entry (manifests/addons/traefik.yaml); a cell's requests name its route's host."""
+INGRESS_DOMAIN = "ingress.rollout-harness.test"
+"""A cell's route matches the host `<namespace>.INGRESS_DOMAIN` (.test: reserved, never resolved)."""
 SERVING_TIMEOUT = 60.0  # a deployed variant that is Ready must answer through the NodePort within this
 
 
@@ -62,6 +67,8 @@ def cell_variant(opts: RunOptions, name: str, mode: ConnMode = ConnMode.NEW) -> 
         v = as_daemonset(v)
     if opts.traffic.discovery is Discovery.REGISTRY:
         registry_port(v)  # a variant without a registry is refused before any cluster work
+    if opts.traffic.via is not Via.SERVICE:  # its host is the cell's namespace's (_set_up)
+        v = with_ingress(v, retry=opts.traffic.via is Via.INGRESS_RETRY)
     return with_headless(v) if opts.traffic.discovery is Discovery.DNS else v
 
 
@@ -86,6 +93,8 @@ class Launch:
     """Empty: a local process; else the command prefix that runs it in the client pod."""
     serving: str = ""
     """The client pod: the Service URL that must answer steadily before the window starts."""
+    authority: str = ""
+    """The Host header instead of the URL's: the cell's route in the ingress controller (`--via ingress`)."""
 
 
 @dataclass
@@ -135,8 +144,13 @@ async def cancel(task: asyncio.Task[Any]) -> None:
 async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: contextlib.AsyncExitStack, label: str) -> Prepared:
     progress.label(label)  # this task's own context: the status line shows its phases under this label
     variant = cell_variant(opts, cell.variant, cell.mode)
-    kube, client = target.kube, opts.traffic.client
+    kube, client, via = target.kube, opts.traffic.client, opts.traffic.via
     ns = namespace_name(cell.variant, cell.trigger.value)
+    route = f"{ns}.{INGRESS_DOMAIN}" if via is not Via.SERVICE else ""
+    if route:  # the cell's own route: cells at once each reach their own pods
+        variant = with_ingress(variant, via is Via.INGRESS_RETRY, route)
+        progress.phase("installing the ingress controller")
+        await asyncio.to_thread(cluster.ensure_ingress, target.kind_name or cluster.CLUSTER)
     workload = Workload.from_objects(variant.deployment, variant.service, variant.objects)
     watcher = Watcher(kube, ns, workload.selector, workload.service)
     t_setup = time.monotonic()
@@ -177,8 +191,8 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
             pod_client = asyncio.create_task(_client_pod(target, ns, dep.workload, labels, variant, cell, opts))
             stack.push_async_callback(cancel, pod_client)
         else:
-            launch = Launch(dep.url)
-            proc = LoadProcess(load_spec(cell, opts, launch.url), records_path)
+            launch = Launch(INGRESS_URL + opts.traffic.path, authority=route) if route else Launch(dep.url)
+            proc = LoadProcess(load_spec(cell, opts, launch.url, launch.authority), records_path)
             stack.callback(proc.kill)  # a no-op once it has finished
             await proc.spawn()
         await actions.wait_rollout(ctx, f"deploy {cell.variant}")
@@ -190,7 +204,8 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
     progress.phase("starting the load")
     # externalTrafficPolicy Local: the host client's NodePort (on the control-plane node, kind maps it to 127.0.0.1)
     # reaches only that node's pods, so only they can answer the gate
-    local = variant.service["spec"].get("externalTrafficPolicy") == "Local" and client is Client.HOST and target.kind_name
+    local = variant.service["spec"].get("externalTrafficPolicy") == "Local" and client is Client.HOST and via is Via.SERVICE
+    local = local and target.kind_name
     entry = f"{target.kind_name}-control-plane" if local else None
     pods = await asyncio.to_thread(kube.list_pods, ns, dep.workload.selector)
     ready = frozenset(p.name for p in pods if p.ready and entry in (None, p.node))
@@ -203,8 +218,9 @@ async def _set_up(target: Target, cell: CellSpec, opts: RunOptions, stack: conte
         flushed = 0  # a fresh Service has a fresh ClusterIP: no stale conntrack entry can match it
     else:
         assert port is not None
-        await wait_serving(dep.url, SERVING_TIMEOUT, ready, cell.mode)
-        flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port)
+        await wait_serving(launch.url, SERVING_TIMEOUT, ready, cell.mode, launch.authority)
+        # through the ingress the host's connections end at the controller, whose own go to pod IPs: nothing to flush
+        flushed = await asyncio.to_thread(netguard.flush_conntrack, list(target.nodes), port) if via is Via.SERVICE else 0
         if flushed:
             log.debug("[run] flushed %d conntrack entries for :%d", flushed, port)
     base = replace(base_result(cell, opts, target), conntrack_flushed=flushed, setup_s=round(time.monotonic() - t_setup, 2))
@@ -221,7 +237,7 @@ async def _delete_namespace(kube: Kube, ns: str) -> None:
         log.warning("cleanup: %s", e)
 
 
-def load_spec(cell: CellSpec, opts: RunOptions, url: str) -> LoadSpec:
+def load_spec(cell: CellSpec, opts: RunOptions, url: str, authority: str = "") -> LoadSpec:
     # the schedule only bounds the load: the run stops it at the end of the tail. Worst case of a trigger: three
     # waits (scale: down, settle, up; drain: evictions, pods gone, rollout), then the settle.
     t, w = opts.traffic, opts.timing
@@ -237,6 +253,7 @@ def load_spec(cell: CellSpec, opts: RunOptions, url: str) -> LoadSpec:
         discovery=t.discovery,
         dns_cache=t.dns_cache,
         registry_fetch=t.registry_fetch,
+        authority=authority,
     )
 
 

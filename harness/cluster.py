@@ -293,6 +293,29 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     return ClusterInfo(name, kubeconfig, node.image)
 
 
+def ensure_ingress(name: str = CLUSTER) -> None:
+    """The Traefik ingress controller in the harness's kind cluster `name` (`--via ingress`), installed on its first
+    use: built from the Go module proxy (cached; minutes when cold), loaded into the nodes, applied (as the manifest
+    now says) and waited for; once per process."""
+    if name in _ingress_ready:
+        return
+    with sh.cancellable(), _locked(name, "ingress"):
+        image = provision.build_traefik_image()
+        kubeconfig = kubeconfig_path(name)
+        running = provision.kubectl(
+            kubeconfig,
+            *("-n", "rollout-harness-ingress", "get", "deployment", "traefik", "--ignore-not-found"),
+            *("-o", "jsonpath={.spec.template.spec.containers[0].image} {.status.readyReplicas}"),
+        )
+        if running.split() != [image, "1"]:
+            load_images((image,), name)
+        network.start_ingress(kubeconfig)
+    _ingress_ready.add(name)
+
+
+_ingress_ready: set[str] = set()
+
+
 def host_record() -> Path:
     """What `up` changed on this host (sysctl, iptables chain and hook), for `down` to put back."""
     return cache_dir() / "host-changes.json"

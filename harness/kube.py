@@ -142,6 +142,7 @@ class Kube:
         self.policy = client.PolicyV1Api(self._api)
         self.discovery = client.DiscoveryV1Api(self._api)
         self.autoscaling = client.AutoscalingV2Api(self._api)
+        self.networking = client.NetworkingV1Api(self._api)
         self._creators: dict[str, Callable[[str, Obj], Any]] = {  # the kinds a variant may hold
             DEPLOYMENT: self.apps.create_namespaced_deployment,
             STATEFULSET: self.apps.create_namespaced_stateful_set,
@@ -151,6 +152,7 @@ class Kube:
             "ConfigMap": self.core.create_namespaced_config_map,
             "Pod": self.core.create_namespaced_pod,
             "HorizontalPodAutoscaler": self.autoscaling.create_namespaced_horizontal_pod_autoscaler,
+            "Ingress": self.networking.create_namespaced_ingress,
         }
         self._workloads = {
             DEPLOYMENT: _WorkloadCalls(

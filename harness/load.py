@@ -54,6 +54,9 @@ class LoadSpec:
     """Discovery dns: keep each answer this many seconds instead of its TTL (0: the TTL)."""
     registry_fetch: float = Traffic.registry_fetch
     """Discovery registry: seconds the client keeps the instances listed before it fetches them again."""
+    authority: str = ""
+    """The Host header (HTTP/2: :authority) to send instead of the URL's host[:port]: an ingress controller routes on
+    it (`--via ingress`)."""
 
     def total(self) -> int:
         n = int(self.rate * self.duration)
@@ -141,16 +144,16 @@ class _Http1:
 def sender(spec: LoadSpec) -> Sender:
     """The requests' attempts in spec's mode (also the serving gate's, harness.serving)."""
     url = endpoint(spec.url)
-    path = url.target
+    path, authority = url.target, spec.authority or url.authority
     if spec.mode is ConnMode.H2:
         from harness.h2client import H2Pool  # imported here: h2 is not in the client pod's image, grpcio takes 0.2 s
 
-        return H2Pool(spec.mux_connections, spec.connect_timeout, spec.read_timeout, url.authority, path)
+        return H2Pool(spec.mux_connections, spec.connect_timeout, spec.read_timeout, authority, path)
     if spec.mode is ConnMode.GRPC:
         from harness.grpcclient import GrpcChannels
 
         return GrpcChannels(f"{url.host}:{url.port}", spec.mux_connections, spec.read_timeout)
-    return _Http1(spec, request_bytes(path, url.authority))
+    return _Http1(spec, request_bytes(path, authority))
 
 
 @dataclass(frozen=True)

@@ -310,3 +310,19 @@ def registry_port(v: Variant) -> int:
         f"variant {v.name!r}: --discovery registry needs a service registry among its objects (a Service named {REGISTRY!r}, "
         "as registry-naive and registry-down-prestop have)"
     )
+
+
+def with_ingress(v: Variant, retry: bool, host: str = "") -> Variant:
+    """v with the Ingress that routes to its load Service through the Traefik controller (manifests/addons:
+    traefik-ingress.yaml, or traefik-ingress-retry.yaml with the controller's retry on), matching requests for `host`
+    ("" until the cell's namespace names it: any host)."""
+    (ingress,) = read_yaml(manifests_dir() / "addons" / f"traefik-ingress{'-retry' if retry else ''}.yaml")
+    rule = ingress["spec"]["rules"][0]
+    if host:
+        rule["host"] = host
+    rule["http"]["paths"][0]["backend"]["service"] = {
+        "name": v.service["metadata"]["name"],
+        "port": {"number": int(v.service["spec"]["ports"][0]["port"])},
+    }
+    kept = tuple(o for o in v.objects if o.get("kind") != "Ingress")
+    return replace(v, objects=(*kept, ingress))

@@ -158,6 +158,15 @@ def start_metrics_server(kubeconfig: Path) -> None:
     log.info("[up] metrics-server applied")
 
 
+def start_ingress(kubeconfig: Path) -> None:
+    """The Traefik ingress controller (its image loaded into the nodes; manifests/addons/traefik.yaml) on the
+    control-plane node, behind NodePort cluster.INGRESS_NODEPORT; waited for until it answers its readiness probe."""
+    provision.kubectl(kubeconfig, "apply", "-f", str(resources.manifests_dir() / "addons" / "traefik.yaml"), timeout=120)
+    log.info("[up] waiting for the Traefik ingress controller")
+    ns, deploy = "rollout-harness-ingress", "deployment/traefik"
+    provision.kubectl(kubeconfig, "-n", ns, "rollout", "status", deploy, "--timeout", "180s", timeout=200)
+
+
 def start_dns(kubeconfig: Path, image: str | None = None) -> None:
     """CoreDNS (`image`, loaded into the nodes; None: the node image's own) with COREFILE, one replica on the
     control-plane node, where no trigger drains or freezes it: the same DNS on both node images."""

@@ -234,6 +234,11 @@ def build_metrics_server_image() -> str:
     return _script("build-metrics-server.sh", "building metrics-server", timeout=3600).strip()
 
 
+def build_traefik_image() -> str:
+    """The Traefik ingress controller built from the Go module proxy (cached): what `--via ingress` goes through."""
+    return _script("build-traefik.sh", "building Traefik", timeout=3600).strip()
+
+
 def build_coredns_image() -> str:
     """CoreDNS built from the Go module proxy (cached), tagged as kubeadm's coredns Deployment names it."""
     return _script("build-coredns.sh", "building CoreDNS", timeout=3600).strip()

@@ -20,17 +20,18 @@ NOT_SERVING = (OSError, TimeoutError, BadResponse, StreamReset, GoawayRefused, C
 SERVING_STREAK = 20  # answers in a row, each on a new connection, before the measured window may start
 
 
-def _once(url: str, mode: ConnMode) -> tuple[Callable[[], Coroutine[Any, Any, Response]], Callable[[], None]]:
-    """One request in `mode` on a new connection (HTTP/2: a new connection; gRPC: a new channel), and the clean-up."""
+def _once(url: str, mode: ConnMode, authority: str = "") -> tuple[Callable[[], Coroutine[Any, Any, Response]], Callable[[], None]]:
+    """One request in `mode` on a new connection (HTTP/2: a new connection; gRPC: a new channel), and the clean-up;
+    `authority`: the Host header instead of the URL's (harness.load.LoadSpec.authority)."""
     u = endpoint(url)
     host = u.host or "127.0.0.1"
     if not mode.multiplexed:
         pool = Pool(keep=False, connect_timeout=1.0, read_timeout=1.0)
-        request = request_bytes(u.target, u.authority)
+        request = request_bytes(u.target, authority or u.authority)
         return (lambda: pool.get(host, u.port, request)), pool.close
     from harness.load import LoadSpec, sender  # modes h2 and grpc run from the host only (model.check_mode)
 
-    spec = LoadSpec(url=url, mode=mode, mux_connections=1, connect_timeout=1.0, read_timeout=1.0)
+    spec = LoadSpec(url=url, mode=mode, mux_connections=1, connect_timeout=1.0, read_timeout=1.0, authority=authority)
 
     async def get() -> Response:
         s = sender(spec)
@@ -42,15 +43,19 @@ def _once(url: str, mode: ConnMode) -> tuple[Callable[[], Coroutine[Any, Any, Re
     return get, lambda: None
 
 
-async def wait_serving(url: str, timeout: float, pods: frozenset[str] = frozenset(), mode: ConnMode = ConnMode.NEW) -> None:
+async def wait_serving(
+    url: str, timeout: float, pods: frozenset[str] = frozenset(), mode: ConnMode = ConnMode.NEW, authority: str = ""
+) -> None:
     """The gate before a measured window: the Service must answer SERVING_STREAK times in a row, each on a new
     connection, 50 ms apart, and every pod in `pods` (the ready ones) must have answered through it (answers that
     name their pod in X-Pod; a workload whose answers name none is judged by the streak alone). Why both: kube-proxy
     programs a new endpoint up to a second or two after it is ready; a window that started before would send
     keep-alive connections only to the pods programmed so far, and new connections later to a pod that may not
     listen yet (e2e: a drain that removed no pod the load had reached; refusals in a naive StatefulSet's baseline).
-    Modes h2 and grpc are asked in their own protocol (the Service's port then leads to the pods' HTTP/2 or gRPC port)."""
-    get, close = _once(url, mode)
+    Modes h2 and grpc are asked in their own protocol (the Service's port then leads to the pods' HTTP/2 or gRPC port).
+    Through an ingress controller (`authority`: the Host its route matches) the gate asks the controller, so the
+    window starts once it routes to every ready pod."""
+    get, close = _once(url, mode, authority)
     streak, seen, named = 0, set[str](), False
 
     async def probe() -> tuple[bool | None, str]:

@@ -21,7 +21,7 @@ from harness import __version__, cluster, fingerprint, leftovers, marker, nodes,
 from harness.deploy import PortPool
 from harness.errors import ClusterError, UsageError
 from harness.kube import Kube, context_name
-from harness.model import Client, RunOptions, Trigger
+from harness.model import Client, RunOptions, Trigger, Via
 from harness.resources import cache_dir
 
 log = logging.getLogger("harness.target")
@@ -59,6 +59,8 @@ class Target:
                 "there (--allow-disruption)"
             )
         t = opts.traffic
+        if t.via is not Via.SERVICE and not self.own:
+            raise UsageError(f"via {t.via.value}: the ingress controller is installed in the harness's own kind cluster, which `up` marks")
         if t.client is Client.HOST and not self.own:
             raise UsageError(
                 "a client on the host needs the harness's own kind cluster (its NodePorts are mapped to 127.0.0.1); run the client in a pod"

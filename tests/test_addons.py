@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from harness import cluster
+from harness.manifests import load_workload, with_ingress
 
 REPO = Path(__file__).resolve().parents[1]  # the source tree (test_packaging checks that the wheel carries these files)
 ADDONS = REPO / "manifests" / "addons"
@@ -66,3 +67,19 @@ def test_the_ingress_variants_differ_by_the_retry_middleware_the_controller_defi
 def test_metrics_server_accepts_kinds_self_signed_kubelet_certificates() -> None:
     (container,) = _one(_objects("metrics-server.yaml"), "Deployment")["spec"]["template"]["spec"]["containers"]
     assert "--kubelet-insecure-tls" in container["args"]
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_cells_ingress_routes_its_route_host_to_its_load_service(retry: bool) -> None:
+    """manifests.with_ingress: the Ingress of traefik-ingress(-retry).yaml, its backend the variant's load Service and
+    port (a workload's own, not the base's web:80), its rule the cell's host; applied twice, still one Ingress."""
+    v = load_workload(REPO / "tests" / "examples" / "shop-api.yaml")
+    once = with_ingress(v, retry)
+    routed = with_ingress(once, retry, "rh-x.ingress.rollout-harness.test")
+    (ingress,) = (o for o in routed.objects if o["kind"] == "Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "rh-x.ingress.rollout-harness.test" and "host" not in once.objects[-1]["spec"]["rules"][0]
+    service = {"name": v.service["metadata"]["name"], "port": {"number": v.service["spec"]["ports"][0]["port"]}}
+    assert rule["http"]["paths"][0]["backend"]["service"] == service != {"name": "web", "port": {"number": 80}}
+    assert (RETRY in ingress["metadata"].get("annotations", {})) is retry
+    assert len(routed.objects) == len(v.objects) + 1

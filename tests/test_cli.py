@@ -130,6 +130,12 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["run", "--no-up", "--discovery", "registry", "--client", "host"], "discovery registry needs the client in a pod"),
         (["run", "--no-up", "--discovery", "registry", "--registry-fetch", "0"], "registry fetch interval 0s: must be in (0, 3600] s"),
         (["run", "--no-up", "--discovery", "registry"], "variant 'naive': --discovery registry needs a service registry among its objects"),
+        (
+            ["run", "--no-up", "--via", "ingress", "--client", "pod"],
+            "via ingress: the client on the host sends to the controller's NodePort",
+        ),
+        (["run", "--no-up", "--via", "ingress-retry", "--mode", "h2"], "via ingress-retry: mode h2 is not routed through the ingress yet"),
+        (["run", "--no-up", "--via", "nginx"], "invalid choice: 'nginx'"),
         (["variants", "--workload", "-"], "YAML from standard input ('-') is not supported: save it to a file first"),
         (["run", "--no-up", "--workload", "-"], "YAML from standard input ('-') is not supported"),
     ],

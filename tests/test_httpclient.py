@@ -9,6 +9,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from support import RawServer, collect, read_request, respond
@@ -153,6 +154,25 @@ async def test_wait_serving_needs_a_streak_and_every_ready_pod(raw_server: Calla
     bad = raw_server(respond(503, "Service Unavailable"))
     with pytest.raises(ClusterError, match=r"not done within 1s \(last seen: HTTP 503\)"):
         await wait_serving(bad.url, 1.0)
+
+
+async def test_an_ingress_route_host_goes_in_every_request_and_the_gate(raw_server: Callable[..., RawServer]) -> None:
+    """`--via ingress`: the generator and the serving gate send the cell's route host (LoadSpec.authority), not the
+    URL's 127.0.0.1:port, since the controller routes on it."""
+    heads: list[bytes] = []
+
+    def handle(conn: socket.socket) -> bool:
+        heads.append(read_request(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return False
+
+    server = raw_server(handle)
+    route = "rh-naive-set-image-0a1b2c.ingress.rollout-harness.test"
+    records, _ = await collect(replace(spec(server.url), authority=route))
+    await wait_serving(server.url, 5.0, authority=route)
+    assert {r.kind for r in records} == {"ok"}
+    assert len(heads) == len(records) + SERVING_STREAK
+    assert {h.split(b"\r\n")[1] for h in heads} == {f"Host: {route}".encode()}
 
 
 async def test_the_client_pod_runs_the_same_gate_as_a_module(raw_server: Callable[..., RawServer]) -> None:

@@ -21,6 +21,7 @@ from harness.model import (
     Thresholds,
     Timing,
     Traffic,
+    Via,
     WorkloadKind,
     certify_trials,
 )
@@ -65,6 +66,7 @@ def options(args: argparse.Namespace, trials: int, stop_early: bool = False) -> 
             args.client_image,
             args.mux_connections,
             registry_fetch=args.registry_fetch,
+            via=Via(args.via),
         ),
         Timing(args.baseline, args.tail, args.rollout_timeout),
         Thresholds(args.max_lateness, args.max_gap),
@@ -145,6 +147,13 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
         default=tr.discovery.value,
         help="the client goes through the Service, or resolves the pods' headless Service itself and calls each pod IP "
         "in turn, caching answers for their TTL, or lists them in the variant's service registry (default %(default)s)",
+    )
+    traffic_g.add_argument(
+        "--via",
+        choices=[v.value for v in Via],
+        default=tr.via.value,
+        help="the host client's way in: the workload's Service (its NodePort), or the Traefik ingress controller "
+        "(installed on first use) with its retry off or on (default %(default)s)",
     )
     traffic_g.add_argument(
         "--dns-cache",

@@ -25,6 +25,7 @@ from harness.model.domain import (
     Source,
     Status,
     Trigger,
+    Via,
     WorkloadKind,
 )
 from harness.model.options import (
@@ -62,6 +63,7 @@ __all__ = [
     "Timing",
     "Traffic",
     "Trigger",
+    "Via",
     "WorkloadKind",
     "certify_trials",
     "check_mode",

@@ -57,6 +57,18 @@ class Discovery(StrEnum):
     (harness.registryclient)."""
 
 
+class Via(StrEnum):
+    """The way into the cluster the host client's requests take."""
+
+    SERVICE = "service"
+    """The workload's Service: its NodePort (kind maps it to 127.0.0.1), kube-proxy picks the pod."""
+    INGRESS = "ingress"
+    """The Traefik ingress controller `up` installs (manifests/addons/traefik.yaml), through an Ingress the harness
+    creates for the cell: Traefik balances to the pods' IPs from the EndpointSlices itself. Its retry is off."""
+    INGRESS_RETRY = "ingress-retry"
+    """The same with Traefik's retry middleware on (4 attempts, when no response came back)."""
+
+
 class Client(StrEnum):
     """Where the load comes from."""
 

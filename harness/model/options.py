@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.model.domain import CellSpec, Client, ConnMode, Discovery, Trigger, WorkloadKind
+from harness.model.domain import CellSpec, Client, ConnMode, Discovery, Trigger, Via, WorkloadKind
 from harness.stats import zero_events_needed
 
 
@@ -46,6 +46,8 @@ class Traffic:
     """Discovery registry: the client keeps the instances listed this many seconds before it fetches them again.
     Eureka's client fetches every 30 s, and its leases expire 90 s after a heartbeat every 30 s; the bundled
     registry variants divide those by six (heartbeat 5 s, expiry 15 s), and so does this default."""
+    via: Via = Via.SERVICE
+    """The host client's way in: the workload's Service, or the ingress controller (retry off or on)."""
 
     def validate(self) -> None:
         """UsageError naming the first setting out of its range."""
@@ -215,6 +217,8 @@ class RunOptions:
             raise UsageError("a DNS cache time goes with discovery dns")
         for mode in sorted({c.mode for c in cells}):
             check_mode(mode, t.discovery, t.client)
+        if t.via is not Via.SERVICE:
+            check_via(t, {c.mode for c in cells})
         if s.workload is None and (s.new_image is not None or s.port is not None):
             raise UsageError("a new image and a Service port go with your own workload")
         for c in cells:
@@ -257,6 +261,7 @@ class RunOptions:
             "discovery": (t.discovery, d_t.discovery),
             "dns_cache": (t.dns_cache, d_t.dns_cache),
             "registry_fetch": (t.registry_fetch, d_t.registry_fetch),
+            "via": (t.via, d_t.via),
         }
         if mode.multiplexed:
             when_set["mux_connections"] = (t.mux_connections, None)  # always recorded for the modes it applies to
@@ -280,6 +285,15 @@ def check_mode(mode: ConnMode, discovery: Discovery, client: Client = Client.HOS
         raise UsageError(f"mode {mode.value} runs from the host only: the client pod's image has no HTTP/2 or gRPC library yet")
     if mode is ConnMode.GRPC and discovery is Discovery.DNS:
         raise UsageError("mode grpc resolves the name itself (gRPC's resolver): discovery dns goes with new, keepalive and h2")
+
+
+def check_via(t: Traffic, modes: set[ConnMode]) -> None:
+    """UsageError when the requests cannot go through the ingress controller so (t.via is not Via.SERVICE)."""
+    if t.client is not Client.HOST or t.discovery is not Discovery.SERVICE:
+        why = "the client on the host sends to the controller's NodePort; leave client and discovery at their defaults"
+        raise UsageError(f"via {t.via.value}: {why}")
+    if multiplexed := sorted(m.value for m in modes if m.multiplexed):
+        raise UsageError(f"via {t.via.value}: mode {multiplexed[0]} is not routed through the ingress yet; use new or keepalive")
 
 
 def within(name: str, value: float, lo: float, hi: float, unit: str = "", low_open: bool = False) -> None:
