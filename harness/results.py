@@ -27,7 +27,7 @@ from typing import Any
 from harness.attribution import Attribution
 from harness.errors import UsageError
 from harness.files import write_atomic
-from harness.model import WINDOW_PHASES, ConnMode, Event, Phase, Status, Trigger
+from harness.model import WINDOW_PHASES, ConnMode, Event, Phase, PodState, Source, Status, Trigger
 from harness.records import RequestRecord
 from harness.summary import RunSummary
 
@@ -181,6 +181,29 @@ class RunResult:
     def fail_pct(self) -> float:
         """Failures in the disruption and tail phases over requests sent in them, in %."""
         return 100.0 * self.lost / self.window_sent if self.window_sent else 0.0
+
+    @property
+    def new_pods(self) -> frozenset[str]:
+        """Pods this rollout created: seen pending or scheduled (made, not yet running) at or after the trigger. A pod
+        there before the trigger never is again, and in a series the pods of earlier rollouts were made before this
+        run's window."""
+        if self.window is None:
+            return frozenset()
+        made = (PodState.PENDING, PodState.SCHEDULED)
+        return frozenset(e.name for e in self.events if e.source is Source.POD and e.state in made and e.t >= self.window.trigger_s)
+
+    @property
+    def tail_new_pods_pct(self) -> float | None:
+        """Of the tail's answers (PhaseStats.ok_by_pod), the % that new_pods gave. 100 when the load moved wholly to
+        the pods the rollout created (set-image); about 75 after scale (4 -> 1 -> 4: 3 of the 4 pods are new) with a
+        connection per request; 0 when the client stayed pinned to pods that were there before the trigger (a few
+        long-lived connections after scale all sit on the one pod that survived). None without a tail answer that
+        names its pod (a workload that sends no X-Pod)."""
+        named = self.phases[Phase.TAIL].ok_by_pod if Phase.TAIL in self.phases else {}
+        if not sum(named.values()):
+            return None
+        new = self.new_pods
+        return 100.0 * sum(n for pod, n in named.items() if pod in new) / sum(named.values())
 
     def write(self, path: Path) -> None:
         """The result as JSON in `path`, atomically (harness.files): a reader never sees half a result."""

@@ -118,3 +118,32 @@ def test_each_phase_counts_the_answers_by_pod() -> None:
     b, d, t = (r.phases[p] for p in (Phase.BASELINE, Phase.DISRUPTION, Phase.TAIL))
     assert b.ok_by_pod == {"web-old": 300} and d.ok_by_pod == {"web-new": 399} and t.ok_by_pod == {"web-new": 200}
     assert sum(d.ok_by_pod.values()) == d.ok, "failures name no pod"
+
+
+def test_tail_share_of_the_pods_the_rollout_created(tmp_path: Path) -> None:
+    """scale (4 -> 1 -> 4) in miniature: web-a survives, web-b goes, web-c and web-d are made after the trigger. The
+    tail's answers (200, 7-9 s) by pod give the new pods' share; a client pinned to web-a gives 0."""
+    events = [
+        Event(1.0, Source.POD, "web-x", PodState.PENDING),  # made before the trigger: not this rollout's
+        Event(3.1, Source.POD, "web-b", PodState.TERMINATING),
+        Event(4.0, Source.POD, "web-c", PodState.PENDING),
+        Event(4.1, Source.POD, "web-d", PodState.SCHEDULED),  # its pending missed (a watch restarted): made all the same
+        Event(4.5, Source.POD, "web-c", PodState.READY),
+        Event(4.6, Source.ENDPOINT, "web-e", "not-ready"),  # an endpoint says nothing about who made a pod
+    ]
+
+    def tail_from(*pods: str) -> list[RequestRecord]:
+        """Every answer from web-a, but the tail's, which come from `pods` in turn."""
+        return [replace(r, pod=pods[r.seq % len(pods)] if r.start >= WINDOW.settled_s else "web-a") for r in records()]
+
+    spread = run(tail_from("web-a", "web-a", "web-c", "web-d"), events)
+    assert spread.new_pods == {"web-c", "web-d"}
+    assert spread.phases[Phase.TAIL].ok_by_pod == {"web-a": 100, "web-c": 50, "web-d": 50}
+    assert spread.tail_new_pods_pct == 50.0
+    pinned = run(tail_from("web-a", "web-x", "web-e"), events)
+    assert pinned.tail_new_pods_pct == 0.0
+    pinned.write(tmp_path / "p.json")
+    (back,) = load_results(tmp_path)
+    assert back.new_pods == {"web-c", "web-d"} and back.tail_new_pods_pct == 0.0, "the figure reads the same from JSON"
+    assert run(tail_from("web-c"), events).tail_new_pods_pct == 100.0
+    assert run(tail_from(""), events).tail_new_pods_pct is None, "no answer names its pod: no share, not a zero"

@@ -62,6 +62,8 @@ def test_key_settings() -> None:
     assert bp.deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert [o["kind"] for o in bp.objects] == ["PodDisruptionBudget"]
     assert "httpGet" not in load_variant("tcp-probe-hung").deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    env = {e["name"]: e.get("value") for e in load_variant("max-conn-age").deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MAX_CONN_AGE"] == "2" and env["SHUTDOWN"] == "graceful", "best-practice's env, and the age added to it"
 
 
 def test_unknown_variant_lists_available() -> None:
