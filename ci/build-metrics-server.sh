@@ -17,5 +17,6 @@ if [ ! -x "$BIN" ]; then
   bash "$(dirname "$0")/build-go-module.sh" sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" ./cmd/metrics-server "$BIN" \
     "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
 fi
+[ "${RH_BINARY_ONLY:-0}" = 1 ] && exit 0  # ci/prebuild.sh: the binary alone (docker may not be up yet)
 bash "$(dirname "$0")/scratch-image.sh" "$BIN" metrics-server "$IMAGE" rh.metrics-server "$METRICS_SERVER_VERSION"
 echo "$IMAGE"

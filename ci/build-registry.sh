@@ -7,10 +7,12 @@ set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (e.g. RH_CACHE=~/.cache/rollout-harness)}"
 REGISTRY_VERSION=v3.1.2
 DIR=$RH_CACHE/registry-$REGISTRY_VERSION
+mkdir -p "$DIR"
+exec 9>"$DIR.lock"  # one build at a time: a second caller (the test while ci/prebuild.sh's runs) waits for it
+flock 9
 if [ ! -x "$DIR/registry" ]; then
   command -v go >/dev/null || { echo "error: the Go toolchain is needed to build the registry" >&2; exit 3; }
   echo "[registry $(date +%T)] distribution $REGISTRY_VERSION" >&2
-  mkdir -p "$DIR"
   GOFLAGS=-modcacherw GOTOOLCHAIN=local GOBIN=$DIR CGO_ENABLED=0 \
     go install -trimpath -ldflags "-s -w" github.com/distribution/distribution/v3/cmd/registry@"$REGISTRY_VERSION"
 fi

@@ -20,5 +20,6 @@ if [ ! -x "$BIN" ]; then
   bash "$(dirname "$0")/build-go-module.sh" github.com/traefik/traefik/v3 "$TRAEFIK_VERSION" ./cmd/traefik "$BIN" \
     "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION"
 fi
+[ "${RH_BINARY_ONLY:-0}" = 1 ] && exit 0  # ci/prebuild.sh: the binary alone (docker may not be up yet)
 bash "$(dirname "$0")/scratch-image.sh" "$BIN" traefik "$IMAGE" rh.traefik "$TRAEFIK_VERSION"
 echo "$IMAGE"

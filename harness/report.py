@@ -200,7 +200,10 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
             seen.setdefault(variant_of[key], set()).add(d.get(name, "-"))
         return any(len(hashes) > 1 for hashes in seen.values())
 
-    differ = [k for k in names if differs(k)]
+    differ = [k for k in names if k != "variant" and differs(k)]
+    told = {(variant_of[key], tuple(d.get(k, "-") for k in differ)) for key, d in by_key.items()}
+    if differs("variant") and len(told) < len(by_key):  # the manifests alone tell some rows of one variant apart
+        differ.append("variant")
     several = len(by_key) > len({(r.variant, r.trigger, r.mode) for r in runs})
     if not differ and not several:
         return {}

@@ -497,7 +497,7 @@ def test_load_against_closed_port_succeeds_and_counts_refusals(capsys: pytest.Ca
 def test_variants_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["variants"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
-    assert len(rows) == 26 and rows["naive"] and "PDB" in rows["best-practice"]
+    assert len(rows) == 27 and rows["naive"] and "PDB" in rows["best-practice"]
     assert main(["variants", "--workload", "tests/examples/shop-api.yaml"]) == 0
     rows = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in capsys.readouterr().out.splitlines()[2:]}
     assert rows["as-is"] == "your workload as written" and "maxUnavailable 1" in rows["pdb"] and len(rows) >= 11

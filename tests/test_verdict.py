@@ -146,8 +146,8 @@ def test_runs_with_different_options_are_not_folded() -> None:
 
 def test_results_made_from_different_manifests_or_code_are_not_folded_and_say_so() -> None:
     """The provenance key holds the content hashes: the same variant deployed from changed manifests (or measured by
-    changed code) makes another row, labelled with the hash that differs; different variants' hashes, which differ
-    by nature, add no options column."""
+    changed code) makes another row, labelled with the hash that differs (unless an option that differs tells the rows
+    apart already); different variants' hashes, which differ by nature, add no options column."""
 
     def made(r: RunResult, variant: str, source: str = "s1") -> RunResult:
         return replace(r, provenance=replace(r.provenance, content={"source": source, "variant": variant, "commit": "c"}))
@@ -161,6 +161,10 @@ def test_results_made_from_different_manifests_or_code_are_not_folded_and_say_so
     assert len(fold_cells([naive, recoded])) == 2 and "source=s2" in compare_table([naive, recoded])
     recommitted = replace(recoded, provenance=replace(recoded.provenance, content={"source": "s1", "variant": "v1", "commit": "d"}))
     assert len(fold_cells([naive, recommitted])) == 1  # the same code under another commit is the same code
+    # an option that changes the manifests too (--via adds an Ingress) names the row alone: its hash adds nothing
+    via = replace(edited, provenance=replace(edited.provenance, options=edited.provenance.options | {"via": "ingress"}))
+    labels = [ln.split("|")[5].strip() for ln in compare_table([naive, via]).splitlines()[2:]]
+    assert sorted(labels) == ["via=-", "via=ingress"]
 
 
 def test_compare_table_puts_the_verdict_first() -> None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start the Go builds that only some of the work needs (metrics-server for `up`, Traefik for `--via ingress`, the test
+# registry for tests/test_pull.py) in the background, at the lowest CPU and I/O priority, so that a cold machine
+# compiles them while it waits on other things (the node image's downloads, the cluster's rollouts) instead of in
+# line. Binaries only (RH_BINARY_ONLY: docker may not be up yet). Each build holds its binary's lock
+# (ci/build-go-module.sh, ci/build-registry.sh): the foreground build that needs it waits for it, then finds it built;
+# a failure here is only logged, and the foreground build tries again. Cached binaries: done at once.
+# Usage: prebuild.sh PIDFILE   (the PIDs started, for the caller to stop whatever still runs when it ends)
+# Logs: $RH_CACHE/logs/prebuild-NAME.log.
+set -uo pipefail
+cd "$(dirname "$0")" || exit 1
+export RH_CACHE=${RH_CACHE:-$HOME/.cache/rollout-harness} RH_BINARY_ONLY=1
+mkdir -p "$RH_CACHE/logs"
+: > "$1"
+for name in metrics-server traefik registry; do
+  setsid nice -n 19 ionice -c 3 bash "build-$name.sh" > "$RH_CACHE/logs/prebuild-$name.log" 2>&1 < /dev/null &
+  echo $! >> "$1"
+done
