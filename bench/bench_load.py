@@ -32,7 +32,7 @@ from harness.errors import HarnessError
 from probe_app.local import LocalApp, running
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_VEGETA = Path(os.environ.get("RH_CACHE", Path.home() / ".cache" / "rollout-harness")) / "tools" / "vegeta"
+DEFAULT_VEGETA = tools.TOOLS_DIR / "vegeta"
 MODES, TOOLS = ("new", "keepalive"), ("ours", "vegeta", "wrk")
 
 

@@ -5,6 +5,8 @@
   summarised with harness.summary.Histogram.
 - run_vegeta: `vegeta attack` at the same rate, duration and connection mode, then `vegeta report -type=json`.
 - run_wrk: `wrk` once, for the probe app's own keepalive ceiling.
+
+The reference tools of modes h2 and grpc (h2load, ghz) are in bench/reftools.py.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from harness.summary import Histogram
 from probe_app.local import LocalApp
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+TOOLS_DIR = Path(os.environ.get("RH_CACHE", Path.home() / ".cache" / "rollout-harness")) / "tools"
+"""Where the benchmark's tools built from the Go module proxy (vegeta, ghz) are kept (bench/run.sh builds vegeta there)."""
 STOP_GRACE = 1.0  # s after the schedule's end before the child's stdin is closed: it ends on its own unless >1 s late
 _DEFAULTS = LoadSpec("http://127.0.0.1/")
 VEGETA_TIMEOUT_S = math.ceil(_DEFAULTS.connect_timeout + _DEFAULTS.read_timeout)  # vegeta has one total timeout; ours has two
@@ -189,7 +193,7 @@ def run_ours(app: LocalApp, mode: str, rate: int, seconds: float) -> Point:
 # --------------------------------------------------------------------------- vegeta and wrk
 
 
-def _run(cmd: list[str], timeout: float) -> tuple[str, float, float]:
+def run_tool(cmd: list[str], timeout: float) -> tuple[str, float, float]:
     """Run to completion; return stdout, its CPU seconds (RUSAGE_CHILDREN delta) and wall seconds."""
     c0, w0 = children_cpu(), time.monotonic()
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -215,9 +219,9 @@ def run_vegeta(vegeta: str, app: LocalApp, mode: str, rate: int, seconds: float,
             f"-output={results}",
         ]
         s0 = process_cpu(app.proc.pid)
-        _, cpu, wall = _run(cmd, timeout=seconds + 60)
+        _, cpu, wall = run_tool(cmd, timeout=seconds + 60)
         server_cpu = process_cpu(app.proc.pid) - s0
-        report = json.loads(_run([vegeta, "report", "-type=json", str(results)], timeout=120)[0])
+        report = json.loads(run_tool([vegeta, "report", "-type=json", str(results)], timeout=120)[0])
     n = int(report["requests"])
     lat = report["latencies"]
     return Point(
@@ -241,7 +245,7 @@ def run_vegeta(vegeta: str, app: LocalApp, mode: str, rate: int, seconds: float,
 def run_wrk(wrk: str, app: LocalApp, seconds: float, connections: int) -> Ceiling:
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", app.url]
     s0 = process_cpu(app.proc.pid)
-    text, cpu, wall = _run(cmd, timeout=seconds + 60)
+    text, cpu, wall = run_tool(cmd, timeout=seconds + 60)
     server_cpu = process_cpu(app.proc.pid) - s0
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
     total = re.search(r"(\d+) requests in", text)
