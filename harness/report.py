@@ -207,7 +207,9 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
     several = len(by_key) > len({(r.variant, r.trigger, r.mode) for r in runs})
     if not differ and not several:
         return {}
-    return {key: ", ".join(f"{k}={d.get(k, '-')}" for k in differ) or f"opts {key}" for key, d in by_key.items()}
+    # an option a run did not record was at its default (RunOptions.provenance): only what a row set is named
+    named = {key: ", ".join(f"{k}={d[k]}" for k in differ if k in d) for key, d in by_key.items()}
+    return {key: named[key] or ("-" if differ else f"opts {key}") for key in by_key}
 
 
 CSV_FIELDS = (
