@@ -4,10 +4,12 @@ and follows GOAWAY by itself. The method is `/probe.Probe/Get` (the probe app se
 plain bytes: no generated code, no protobuf. The response names the pod and its version (`POD\\nVERSION\\n...`).
 
 Client settings, and why:
-- `grpc.enable_retries` 0: gRPC otherwise resends, by itself, a call that never reached the server's application
-  (transparent retries: a stream refused by a GOAWAY or REFUSED_STREAM, a connection lost before the call was sent)
-  and, with a service config, by retry policy. One attempt per scheduled request, as in the other modes: what a
-  retrying client would hide is counted here, as UNAVAILABLE with its cause.
+- `grpc.enable_retries` 1 (gRPC's default) and no service config, so no retry policy: a call is never resent once
+  the server may have seen it. What stays on is gRPC's transparent retry, which every gRPC client has: it resends a
+  call that never left the client or that the server refused unseen (a stream refused by a GOAWAY or REFUSED_STREAM).
+  With it off, grpcio fails, unsent, a call it starts after it read a GOAWAY and before its channel moves on
+  (UNAVAILABLE naming the GOAWAY): a race of the client library's own, which counted against best-practice × grpc
+  in 1 rollout of 3 on 2026-12-04 (bench/paths.sh) though the server lost nothing, as no real client would see it.
 - `grpc.use_local_subchannel_pool` 1: channels to one target in one process otherwise share their subchannel, one
   TCP connection; with a pool of its own each of the `connections` channels keeps its own connection, as that many
   client processes would. Calls go to channel i mod n.
@@ -30,7 +32,7 @@ from harness.http1 import Response
 from harness.mux import GrpcError
 
 METHOD = "/probe.Probe/Get"
-OPTIONS = (("grpc.enable_retries", 0), ("grpc.use_local_subchannel_pool", 1))
+OPTIONS = (("grpc.enable_retries", 1), ("grpc.use_local_subchannel_pool", 1))
 
 
 class GrpcChannels:

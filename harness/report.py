@@ -185,11 +185,13 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
     variant's hash differs from the others' by nature: it tells rows apart only within one variant)."""
     by_key: dict[str, dict[str, str]] = {}
     variant_of: dict[str, str] = {}
+    cell_of: dict[str, tuple[str, str, str]] = {}
     for r in runs:
         opts = {k: str(v) for k, v in r.provenance.options.items() if k not in ("trials", "mode")}
         content = {k: v for k, v in r.provenance.content.items() if k != "commit"}
         by_key.setdefault(r.provenance.key(), opts | {f"cluster.{k}": v for k, v in r.provenance.cluster.items()} | content)
         variant_of[r.provenance.key()] = r.variant
+        cell_of[r.provenance.key()] = (r.variant, r.trigger.value, r.mode.value)
     names = sorted({k for d in by_key.values() for k in d})
 
     def differs(name: str) -> bool:
@@ -201,8 +203,8 @@ def _option_labels(runs: list[RunResult]) -> dict[str, str]:
         return any(len(hashes) > 1 for hashes in seen.values())
 
     differ = [k for k in names if k != "variant" and differs(k)]
-    told = {(variant_of[key], tuple(d.get(k, "-") for k in differ)) for key, d in by_key.items()}
-    if differs("variant") and len(told) < len(by_key):  # the manifests alone tell some rows of one variant apart
+    told = {(cell_of[key], tuple(d.get(k, "-") for k in differ)) for key, d in by_key.items()}
+    if differs("variant") and len(told) < len(by_key):  # the manifests alone tell some rows of one cell apart
         differ.append("variant")
     several = len(by_key) > len({(r.variant, r.trigger, r.mode) for r in runs})
     if not differ and not several:

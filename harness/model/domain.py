@@ -37,7 +37,7 @@ class ConnMode(StrEnum):
     """HTTP/2 cleartext with prior knowledge: each request a stream on `mux_connections` long-lived connections
     (harness.h2client)."""
     GRPC = "grpc"
-    """gRPC unary calls on `mux_connections` grpcio channels, retries off (harness.grpcclient)."""
+    """gRPC unary calls on `mux_connections` grpcio channels, no retry policy, transparent retry on (harness.grpcclient)."""
 
     @property
     def multiplexed(self) -> bool:

@@ -5,10 +5,10 @@ then a graceful drain that sends GOAWAY and finishes the streams in flight) lose
 best-practice in grpc lost 1 call of ~1,800 on 2026-12-04 (CANCELLED): grpcio's server refused new calls at the
 moment it announced GOAWAY. The probe app's gRPC server now closes a connection as its HTTP/2 server does (GOAWAY
 2^31-1, a second later GOAWAY with the last stream, then the close), so it refuses no call the client sent. What is
-left is the client's own race: grpcio cancels, unsent, a call it starts after it read a GOAWAY and before its channel
-moves on (UNAVAILABLE naming the GOAWAY; retries are off, transparent retry would resend it). On loopback it took
-no call in 83 drains (~94,000 calls), and a call at about 0.6 % of GOAWAYs under a maximum connection age on a loaded
-machine; a rollout sends each of the 2 channels a GOAWAY or a few (tests/test_mux_probe.py)."""
+left was the client's own race: grpcio cancels, unsent, a call it starts after it read a GOAWAY and before its
+channel moves on (UNAVAILABLE naming the GOAWAY), which cost best-practice one call in 1 rollout of 3 on 2026-12-04
+(bench/paths.sh) with transparent retry off. The client now keeps gRPC's transparent retry on, as every gRPC client
+has it (no retry policy: a call the server may have seen is never resent), and it resends exactly such calls."""
 
 from __future__ import annotations
 
