@@ -8,9 +8,11 @@ set -euo pipefail
 . "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
 CACHE=$RH_CACHE/build-$KIND_VERSION-$K8S_VERSION
 step() { echo "[coredns $(date +%T)] $*" >&2; }
-[ -f "$CACHE/images.txt" ] || { echo "error: $CACHE/images.txt missing; run build-binaries.sh first" >&2; exit 3; }
-IMAGE=$(grep '/coredns:' "$CACHE/images.txt")
 BIN=$CACHE/bin/coredns-$COREDNS_VERSION
+mkdir -p "$CACHE/bin"
+# one build of the binary at a time: `up` waits for ci/prebuild.sh's, then finds it built
+exec 9>"$BIN.lock"
+flock 9
 if [ ! -x "$BIN" ]; then
   command -v go >/dev/null || { echo "error: the Go toolchain is needed to build CoreDNS offline" >&2; exit 3; }
   step "CoreDNS $COREDNS_VERSION (kubernetes, health, ready, errors, cache, reload, loadbalance, log, prometheus)"
@@ -41,6 +43,10 @@ GO
   CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o "$BIN.tmp" .
   mv "$BIN.tmp" "$BIN"
 fi
+exec 9>&-
+[ "${RH_BINARY_ONLY:-0}" = 1 ] && exit 0  # ci/prebuild.sh: the binary alone (docker may not be up yet)
+[ -f "$CACHE/images.txt" ] || { echo "error: $CACHE/images.txt missing; run build-binaries.sh first" >&2; exit 3; }
+IMAGE=$(grep '/coredns:' "$CACHE/images.txt")
 if [ "$(docker image inspect -f '{{index .Config.Labels "rh.coredns"}}' "$IMAGE" 2>/dev/null)" != "$COREDNS_VERSION" ]; then
   step "image $IMAGE"
   C=$CACHE/ctx/coredns; mkdir -p "$C"; cp "$BIN" "$C/coredns"

@@ -2,7 +2,7 @@
 # Assemble the offline kind node image from Debian packages and the binaries built by build-binaries.sh.
 # Every stage is cached (docker images + a saved tar of the final node image under $CACHE).
 # Environment (set by rollout-harness): RH_CACHE, RH_VERSIONS_FILE (default: versions.env next to this script),
-# NODE_IMAGE (the tag to build).
+# NODE_IMAGE (the tag to build); RH_STAGE=bases: the Debian bases only (they need no binary: made while those compile).
 set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
 . "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"

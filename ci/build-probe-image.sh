@@ -7,7 +7,7 @@
 # with RH_PYTHON's pip (default python3), then copied into the build context.
 # Environment (set by rollout-harness): RH_CACHE, RH_PROBE_APP_DIR (the build context: Dockerfile + the probe_app package, whose
 # modules the image copies whole),
-# RH_VERSIONS_FILE (default: versions.env next to this script), RH_PYTHON.
+# RH_VERSIONS_FILE (default: versions.env next to this script), RH_PYTHON; RH_STAGE=base: the base image only.
 set -euo pipefail
 : "${RH_CACHE:?set it to the cache directory (rollout-harness does; by hand e.g. RH_CACHE=~/.cache/rollout-harness)}"
 . "${RH_VERSIONS_FILE:-$(dirname "$0")/versions.env}"
@@ -36,6 +36,7 @@ if [ "$BASE" = "$OFFLINE_BASE" ] && ! docker image inspect "$BASE" >/dev/null 2>
     rm -rf "$R"; docker save "$BASE" -o "$CACHE/python-base.tar"
   fi
 fi
+[ "${RH_STAGE:-}" = base ] && exit 0  # rollout-harness: the base alone, made while the Kubernetes binaries compile
 context() {  # the build context, once: the app's files and the wheels (downloaded once per version set)
   [ -n "${CTX:-}" ] && return
   W=$CACHE/probe-wheels/$(echo "$PROBE_PYTHON $PROBE_WHEELS $ARCH" | sha256sum | cut -c1-12)

@@ -32,11 +32,17 @@ REGISTRY = ("registry-1.docker.io", 443)  # asked by `up --offline auto`: does a
 OFFLINE_PYTHON_BASE = "rollout-harness/python-base:bookworm"  # build-probe-image.sh's default
 
 
+BUILD_NICE = 10
+"""The builds (build-*.sh) run at this nice value: whatever else runs meanwhile (the unit tests that `ci/rh test` runs
+while the cluster is built, a desktop) keeps its share of the CPU; alone, a build loses nothing."""
+
+
 def _script(name: str, what: str, timeout: float, **env: str) -> str:
-    """Run one bundled script with the paths it needs in its environment; return its stdout."""
+    """Run one bundled script with the paths it needs in its environment (a build at BUILD_NICE); return its stdout."""
     base = {"RH_CACHE": str(resources.cache_dir()), "RH_VERSIONS_FILE": str(resources.versions_file())}
+    nice = ["nice", "-n", str(BUILD_NICE)] if name.startswith("build-") else []
     try:
-        return sh.run(["bash", str(resources.script(name))], timeout=timeout, what=what, env={**base, **env})
+        return sh.run([*nice, "bash", str(resources.script(name))], timeout=timeout, what=what, env={**base, **env})
     except CommandFailed as e:
         if e.code == 3:
             raise EnvironmentProblem(e.detail.removeprefix("error: ") or f"{what} failed") from None
@@ -210,22 +216,39 @@ def provide(node: NodeImage, registry: str = "") -> NodeImage:
             _check_disk()
             if shutil.which("go") is None:
                 raise EnvironmentProblem(f"offline build ({node.why}), and the Go toolchain it needs is missing")
-            log.info("building the offline node image (cold: ~15 min on 2 cores; cached afterwards under %s)", resources.cache_dir())
-            _script("build-binaries.sh", "building Kubernetes binaries", timeout=7200)
+            log.info("building the offline node image (cold: ~10 min on 2 cores; cached afterwards under %s)", resources.cache_dir())
+            _binaries_beside_bases(node)
         _script("build-node-image.sh", "building the node image", timeout=3600, NODE_IMAGE=node.image)
     return node
 
 
+def _binaries_beside_bases(node: NodeImage) -> None:
+    """Compile the Kubernetes binaries while the Debian bases the images need (the node's, kube-proxy's, the probe
+    app's: debootstrap, mostly downloads and unpacking) are made beside them; one that fails stops the others."""
+    bases = "building the node's Debian bases"
+    works: list[sh.Beside[object]] = [
+        sh.Beside(lambda: _script("build-binaries.sh", "building Kubernetes binaries", timeout=7200), "binaries"),
+        sh.Beside(lambda: _script("build-node-image.sh", bases, 3600, NODE_IMAGE=node.image, RH_STAGE="bases"), "bases"),
+    ]
+    if node.probe_base == OFFLINE_PYTHON_BASE:
+        works.append(sh.Beside(lambda: _probe_script(node.probe_base, RH_STAGE="base"), "python base"))
+    sh.together(*works)
+
+
 def build_probe_images(node: NodeImage | None = None) -> None:
     """The probe app images v1 and v2 on `node`'s base (None: the one `up --offline auto` would choose)."""
-    base = (node or node_image("auto")).probe_base
-    _script(
+    _probe_script((node or node_image("auto")).probe_base)
+
+
+def _probe_script(base: str, **env: str) -> str:
+    return _script(
         "build-probe-image.sh",
         "building the probe app images",
         timeout=1800,
         RH_PROBE_APP_DIR=str(resources.probe_app_dir()),
         PROBE_BASE=base,
         RH_PYTHON=sys.executable,  # its pip downloads the image's wheels (h2, grpcio)
+        **env,
     )
 
 

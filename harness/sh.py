@@ -19,13 +19,14 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
 
 from harness.errors import ClusterError, CommandFailed, EnvironmentProblem
 
 log = logging.getLogger("harness.sh")
+T = TypeVar("T")
 
 _GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out or cancelled command
 _TAIL = 15  # stderr lines kept to explain a failure
@@ -81,6 +82,61 @@ def cancel_running() -> None:
     with _lock:
         for scope in _scopes:
             scope.cancelled = True
+
+
+class Beside(Generic[T]):
+    """A function run in a thread of its own beside the caller's work (a build step that needs none of it), its
+    commands in a cancellable() scope of their own: stopped by cancel_running() as the caller's are, or alone
+    (stop()). wait() returns its result or raises its exception."""
+
+    def __init__(self, fn: Callable[[], T], name: str) -> None:
+        self._scope = _Scope()
+        self._fn = fn
+        self._result: list[T] = []
+        self._error: BaseException | None = None
+        with _lock:
+            _scopes.add(self._scope)
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        _local.scope = self._scope
+        try:
+            self._result.append(self._fn())
+        except BaseException as e:  # handed to wait()
+            self._error = e
+        finally:
+            with _lock:
+                _scopes.discard(self._scope)
+
+    def stop(self) -> None:
+        """Stop its running command (SIGTERM, then SIGKILL) and start no other; returns once it has ended."""
+        self._scope.cancelled = True
+        self._thread.join()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result[0]
+
+
+def together(*works: Beside[object]) -> None:
+    """Wait for all of them; the first that fails stops the others (as does an interruption of this wait), and its
+    error is raised."""
+    try:
+        pending = list(works)
+        while pending:
+            for w in [w for w in pending if not w.running()]:
+                pending.remove(w)
+                w.wait()  # raises what it raised
+            time.sleep(_POLL_S)
+    finally:
+        for w in works:
+            w.stop()  # a no-op for one that has ended
 
 
 def raise_if_cancelled() -> None:

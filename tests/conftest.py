@@ -19,16 +19,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: "last" in item.keywords)  # stable: the rest keep their order
     for item in items:
         if "examples" in item.path.parts:  # user-style tests on the cluster, written without our markers
             item.add_marker(pytest.mark.e2e)
-    if config.getoption("--with-e2e"):
+    with_e2e = config.getoption("--with-e2e")
+    items.sort(key=lambda item: order(item, with_e2e))  # stable: the rest keep their order
+    if with_e2e:
         return
     skip = pytest.mark.skip(reason="e2e tests are not enabled; use --with-e2e (brings up the kind cluster)")
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)
+
+
+def order(item: pytest.Item, with_e2e: bool) -> int:
+    """Where an item runs: `last` at the end; with --with-e2e, the tests that need neither the cluster nor Docker
+    first (`ci/rh test` runs them while `up` builds and starts both), then `first` (it waits for that `up`), then the
+    rest."""
+    if "last" in item.keywords:
+        return 3
+    if not with_e2e:
+        return 0
+    if "first" in item.keywords:
+        return 1
+    return 2 if "e2e" in item.keywords or "docker" in item.keywords else 0
 
 
 @pytest.fixture

@@ -166,3 +166,48 @@ def test_only_the_harness_rules_are_removed_from_docker_user() -> None:
     )
     rule = ["-d", "10.244.0.0/16", "-i", "br-1", "!", "-o", "br-1", "-m", "comment", "--comment", "rollout-harness", "-j", "DROP"]
     assert ours(listing) == [["-D", "DOCKER-USER", *rule]]
+
+
+def test_work_beside_returns_its_result_or_raises_its_error_and_stops_when_asked() -> None:
+    from harness.sh import Beside, Cancelled
+
+    assert Beside(lambda: run(["echo", "made"], timeout=30), "echo").wait() == "made\n"
+    with pytest.raises(CommandFailed, match=r"^failing failed \(exit 1\)"):
+        Beside(lambda: run(["false"], timeout=30, what="failing"), "false").wait()
+    slow = Beside(lambda: run(["sleep", "60"], timeout=120), "sleep")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    slow.stop()
+    assert time.monotonic() - t0 < 5.0, "stopped within a poll, by SIGTERM"
+    with pytest.raises(Cancelled):
+        slow.wait()
+
+
+@pytest.mark.parametrize("fails", ["", "build-binaries.sh", "build-node-image.sh"])
+def test_the_bases_are_made_while_the_binaries_compile_and_a_failure_stops_the_rest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fails: str
+) -> None:
+    """Stand-in scripts (the boundary is where scripts are found) write when they start and end: the bases and the
+    python base start before the binaries end, and the first failure ends the rest (which would run 60 s)."""
+    from harness import provision, resources
+
+    events = tmp_path / "events"
+    for name, seconds in [("build-binaries.sh", 2), ("build-node-image.sh", 1), ("build-probe-image.sh", 1)]:
+        me = f"${{RH_STAGE:-}}{name}"
+        body = f"echo {me} start >> {events}; sleep {60 if fails and name != fails else seconds}; "
+        body += f"[ {name} != '{fails}' ] || exit 1; echo {me} end >> {events}\n"
+        (tmp_path / name).write_text(body)
+    monkeypatch.setattr(resources, "script", lambda name: tmp_path / name)
+    node = provision.NodeImage.of(provision.Source.OFFLINE, {"K8S_VERSION": "v1.0.0"}, "test")
+    if fails:
+        with pytest.raises(CommandFailed):
+            provision._binaries_beside_bases(node)
+    else:
+        provision._binaries_beside_bases(node)
+    seen = events.read_text().splitlines()
+    works = ["build-binaries.sh", "basesbuild-node-image.sh", "basebuild-probe-image.sh"]
+    assert sorted(e for e in seen if e.endswith(" start")) == sorted(f"{w} start" for w in works), seen
+    if fails:
+        assert not any(e.endswith(" end") for e in seen), f"nothing ran on after {fails} failed: {seen}"
+    else:
+        assert seen[-1] == "build-binaries.sh end" and len(seen) == 6, f"the bases were made while the binaries compiled: {seen}"

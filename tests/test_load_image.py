@@ -63,6 +63,7 @@ def test_load_image_help_has_examples(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.integration
+@pytest.mark.docker
 def test_an_image_docker_lacks_exits_2_before_anything_is_loaded(capsys: pytest.CaptureFixture[str]) -> None:
     """Asks the local docker (read only) whether it has the image."""
     assert main(["load-image", "rh-test-absent-image:never"]) == 2
@@ -73,6 +74,7 @@ def test_an_image_docker_lacks_exits_2_before_anything_is_loaded(capsys: pytest.
 
 
 @pytest.mark.integration
+@pytest.mark.docker
 def test_the_fixture_loads_only_onto_a_kind_cluster_and_only_present_images(tmp_path: Path) -> None:
     """The plugin's `load_image` in a pytest run of its own, the cluster fixture replaced by stand-ins."""
     (tmp_path / "conftest.py").write_text(

@@ -121,6 +121,7 @@ def pushed(registry: str, tmp_path: Path) -> Iterator[list[str]]:
 
 
 @pytest.mark.integration
+@pytest.mark.docker
 @pytest.mark.timeout(1800)
 def test_up_pulls_the_node_image_and_the_base_by_digest(registry: str, pushed: list[str], caplog: pytest.LogCaptureFixture) -> None:
     """provision.provide, as `up` calls it on the stock path, with the test's registry in front of the pins."""
@@ -135,6 +136,7 @@ def test_up_pulls_the_node_image_and_the_base_by_digest(registry: str, pushed: l
 
 
 @pytest.mark.integration
+@pytest.mark.docker
 @pytest.mark.timeout(1800)
 def test_a_digest_the_registry_lacks_is_refused_in_one_line(registry: str, pushed: list[str]) -> None:
     name = pushed[0].partition(":")[0]

@@ -9,19 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer
+from e2e.conftest import known_answer, result, side_by_side
 
-from harness.measure import run_cell
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Trigger
-from harness.target import Target
+from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-@pytest.mark.parametrize(("variant", "via"), [("naive", "ingress"), ("best-practice", "ingress"), ("naive", "ingress-retry")])
-async def test_set_image_through_the_ingress(target: Target, variant: str, via: str) -> None:
-    opts = RunOptions.of(rate=150, baseline=2.0, tail=3.0, via=via)
-    r = await run_cell(target, CellSpec(variant, Trigger.SET_IMAGE, ConnMode.NEW), opts)
+CELLS = [("naive", "ingress"), ("best-practice", "ingress"), ("naive", "ingress-retry")]
+
+
+@pytest.fixture(scope="module")
+def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
+    """The cells, two at a time (side_by_side)."""
+    opts = {via: RunOptions.of(rate=150, baseline=2.0, tail=3.0, via=via) for _, via in CELLS}
+    return side_by_side({f"{v}-{via}": (CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW), opts[via]) for v, via in CELLS})
+
+
+@pytest.mark.parametrize(("variant", "via"), CELLS)
+def test_set_image_through_the_ingress(results: dict[str, RunResult | BaseException], variant: str, via: str) -> None:
+    r = result(results, f"{variant}-{via}")
     r.write(Path("results/e2e") / f"{via}-{r.name}.json")
     assert r.provenance.options["via"] == via
     assert len(r.phases[Phase.BASELINE].ok_by_pod) >= 3, "the controller balances over the pods (every ready one, by the gate)"

@@ -4,14 +4,16 @@ modes, with no retry, and not blind (every trial `used`: no baseline failure, no
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from harness.matrix import run_matrix
-from harness.measure import CellRunner, run_cell
+from harness.measure import CellRunner
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Status, Trigger
-from harness.target import Target
+from harness.results import RunResult
+from harness.target import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 # every run's JSON is kept under results/e2e/ (gitignored) so a failure can be read afterwards
@@ -19,16 +21,35 @@ OUT = Path("results/e2e")
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, rollout_timeout=180)
 
 
-def _why(r: object) -> str:
-    from harness.results import RunResult
-
-    assert isinstance(r, RunResult)
+def _why(r: RunResult) -> str:
     return f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} samples {[(f.start, f.kind) for f in r.failure_samples[:5]]}"
 
 
-async def test_naive_set_image_loses_requests(target: Target) -> None:
-    r = await run_cell(target, CellSpec("naive", Trigger.SET_IMAGE, ConnMode.NEW), OPTS)
-    r.write(OUT / f"{r.name}.json")
+NAIVE = CellSpec("naive", Trigger.SET_IMAGE, ConnMode.NEW)
+BEST = [(trigger, mode) for trigger in (Trigger.SET_IMAGE, Trigger.DRAIN) for mode in (ConnMode.NEW, ConnMode.KEEPALIVE)]
+
+
+@pytest.fixture(scope="module")
+def results(kind_cluster: object) -> list[RunResult]:
+    """Every cell of this module in one matrix, as `compare` runs them: one at a time, each set up during the tail of
+    the one before (RunOptions.ahead); best-practice's 3 trials per trigger and mode."""
+    cells = [NAIVE] + [CellSpec("best-practice", trigger, mode, trial) for trigger, mode in BEST for trial in (1, 2, 3)]
+
+    async def run() -> list[RunResult]:
+        target = await connect(no_up=True)
+        try:
+            return await run_matrix(CellRunner(target, OPTS), cells, OPTS.schedule)
+        finally:
+            target.kube.close()
+
+    done = asyncio.run(run())
+    for r in done:
+        r.write(OUT / f"{r.name}.json")
+    return done
+
+
+def test_naive_set_image_loses_requests(results: list[RunResult]) -> None:
+    (r,) = [r for r in results if r.variant == "naive"]
     status, pct = r.status, r.phases[Phase.DISRUPTION].fail_pct
     assert status is Status.USED, _why(r)
     assert pct >= 3.0, _why(r)
@@ -37,17 +58,12 @@ async def test_naive_set_image_loses_requests(target: Target) -> None:
     assert {"terminating", "ready", "deleted"} <= states, "the watcher must see pods come and go"
 
 
-@pytest.mark.parametrize("mode", [ConnMode.NEW, ConnMode.KEEPALIVE])
-@pytest.mark.parametrize("trigger", [Trigger.SET_IMAGE, Trigger.DRAIN])
-async def test_best_practice_loses_nothing(target: Target, trigger: Trigger, mode: ConnMode) -> None:
-    # as compare runs them: trial n+1 is set up during trial n's tail (RunOptions.ahead)
-    results = await run_matrix(
-        CellRunner(target, OPTS), [CellSpec("best-practice", trigger, mode, trial) for trial in (1, 2, 3)], OPTS.schedule
-    )
-    for r in results:
-        r.write(OUT / f"{r.name}.json")
-    assert len(results) == 3 and all(r.setup_ahead_s > 0 for r in results[1:]), [r.setup_ahead_s for r in results]
-    for r in results:
+@pytest.mark.parametrize(("trigger", "mode"), BEST)
+def test_best_practice_loses_nothing(results: list[RunResult], trigger: Trigger, mode: ConnMode) -> None:
+    mine = [r for r in results if (r.variant, r.trigger, r.mode) == ("best-practice", trigger, mode)]
+    # as compare runs them: each trial set up during the tail of the one before (RunOptions.ahead)
+    assert len(mine) == 3 and all(r.setup_ahead_s > 0 for r in mine), [r.setup_ahead_s for r in mine]
+    for r in mine:
         status, lost, sent = r.status, r.lost, r.window_sent  # plain values: short assertion messages
         assert sent > 500, _why(r)
         assert status is Status.USED, _why(r)

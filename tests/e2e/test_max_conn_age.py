@@ -23,11 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer
+from e2e.conftest import known_answer, result, side_by_side
 
-from harness.measure import run_cell
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Trigger
-from harness.target import Target
+from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=10.0, mux_connections=2)
@@ -35,9 +34,18 @@ PINNED_MAX_PCT = 5.0
 MOVED_MIN_PCT = 10.0
 
 
-@pytest.mark.parametrize("variant", ["best-practice", "max-conn-age"])
-async def test_scale_leaves_the_client_pinned_unless_connections_age(target: Target, variant: str) -> None:
-    r = await run_cell(target, CellSpec(variant, Trigger.SCALE, ConnMode.H2), OPTS)
+VARIANTS = ["best-practice", "max-conn-age"]
+
+
+@pytest.fixture(scope="module")
+def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
+    """The cells side by side (side_by_side)."""
+    return side_by_side({v: (CellSpec(v, Trigger.SCALE, ConnMode.H2), OPTS) for v in VARIANTS})
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_scale_leaves_the_client_pinned_unless_connections_age(results: dict[str, RunResult | BaseException], variant: str) -> None:
+    r = result(results, variant)
     r.write(Path("results/e2e") / f"maxage-{r.name}.json")
     known_answer(r, lossy=False)
     tail, share = r.phases[Phase.TAIL].ok_by_pod, r.tail_new_pods_pct

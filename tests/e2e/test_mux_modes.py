@@ -15,21 +15,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer
+from e2e.conftest import known_answer, result, side_by_side
 
-from harness.measure import run_cell
 from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.target import Target
+from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0)
 
 
-@pytest.mark.parametrize(
-    ("variant", "mode"),
-    [("naive", ConnMode.H2), ("naive", ConnMode.GRPC), ("best-practice", ConnMode.H2), ("best-practice", ConnMode.GRPC)],
-)
-async def test_mux_set_image(target: Target, variant: str, mode: ConnMode) -> None:
-    r = await run_cell(target, CellSpec(variant, Trigger.SET_IMAGE, mode), OPTS)
+CELLS = [("naive", ConnMode.H2), ("best-practice", ConnMode.H2), ("naive", ConnMode.GRPC), ("best-practice", ConnMode.GRPC)]
+
+
+@pytest.fixture(scope="module")
+def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
+    """The cells, two at a time (side_by_side)."""
+    return side_by_side({f"{v}-{m.value}": (CellSpec(v, Trigger.SET_IMAGE, m), OPTS) for v, m in CELLS})
+
+
+@pytest.mark.parametrize(("variant", "mode"), CELLS)
+def test_mux_set_image(results: dict[str, RunResult | BaseException], variant: str, mode: ConnMode) -> None:
+    r = result(results, f"{variant}-{mode.value}")
     r.write(Path("results/e2e") / f"mux-{r.name}.json")
     known_answer(r, lossy=variant == "naive")

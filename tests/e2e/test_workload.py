@@ -9,12 +9,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from e2e.conftest import result, side_by_side
 
 from harness.cli import main
 from harness.gate import EXIT_OVER_BUDGET
-from harness.measure import run_cell
 from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
-from harness.results import load_results
+from harness.results import RunResult, load_results
 from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -23,9 +23,18 @@ OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, workload=SHOP, new_image=
 
 
 # node-down: test_node_down.py; hpa-scale-in needs an autoscaler among the objects, which shop-api has not: test_hpa.py
-@pytest.mark.parametrize("trigger", [t for t in Trigger if t not in (Trigger.NODE_DOWN, Trigger.HPA_SCALE_IN)])
-async def test_own_workload_with_every_trigger(target: Target, trigger: Trigger) -> None:
-    r = await run_cell(target, CellSpec("shop-api", trigger, ConnMode.NEW), OPTS)
+TRIGGERS = [t for t in Trigger if t not in (Trigger.NODE_DOWN, Trigger.HPA_SCALE_IN)]
+
+
+@pytest.fixture(scope="module")
+def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
+    """The triggers, two at a time (side_by_side; a drain waits for no other here)."""
+    return side_by_side({t.value: (CellSpec("shop-api", t, ConnMode.NEW), OPTS) for t in TRIGGERS})
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_own_workload_with_every_trigger(results: dict[str, RunResult | BaseException], trigger: Trigger) -> None:
+    r = result(results, trigger.value)
     r.write(Path("results/e2e") / f"{r.name}.json")
     why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
     assert r.status is Status.USED and r.window_sent > 500, why
