@@ -10,9 +10,10 @@ CACHE=$RH_CACHE/build-$KIND_VERSION-$K8S_VERSION
 step() { echo "[coredns $(date +%T)] $*" >&2; }
 BIN=$CACHE/bin/coredns-$COREDNS_VERSION
 mkdir -p "$CACHE/bin"
-# one build of the binary at a time: `up` waits for ci/prebuild.sh's, then finds it built
-exec 9>"$BIN.lock"
-flock 9
+# one build of the binary at a time: a second caller waits for it, then finds it built
+# shellcheck source=build-lock.sh
+. "$(dirname "$0")/build-lock.sh"
+build_lock "$BIN.lock"
 if [ ! -x "$BIN" ]; then
   command -v go >/dev/null || { echo "error: the Go toolchain is needed to build CoreDNS offline" >&2; exit 3; }
   step "CoreDNS $COREDNS_VERSION (kubernetes, health, ready, errors, cache, reload, loadbalance, log, prometheus)"

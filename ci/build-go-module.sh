@@ -8,8 +8,9 @@ set -euo pipefail
 MOD=$1 VER=$2 PKG=$3 OUT=$4 LD=${5:-}
 mkdir -p "$(dirname "$OUT")"
 # one build of OUT at a time: a second caller (a foreground one while ci/prebuild.sh's runs) waits, then finds it built
-exec 9>"$OUT.lock"
-flock 9
+# shellcheck source=build-lock.sh
+. "$(dirname "$0")/build-lock.sh"
+build_lock "$OUT.lock"
 [ -x "$OUT" ] && exit 0
 command -v go >/dev/null || { echo "error: the Go toolchain is needed to build $MOD offline" >&2; exit 3; }
 command -v jq >/dev/null || { echo "error: jq is needed (apt-get install jq)" >&2; exit 3; }

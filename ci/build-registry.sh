@@ -8,8 +8,10 @@ set -euo pipefail
 REGISTRY_VERSION=v3.1.2
 DIR=$RH_CACHE/registry-$REGISTRY_VERSION
 mkdir -p "$DIR"
-exec 9>"$DIR.lock"  # one build at a time: a second caller (the test while ci/prebuild.sh's runs) waits for it
-flock 9
+# one build at a time: a second caller (the test while ci/prebuild.sh's runs) waits for it
+# shellcheck source=build-lock.sh
+. "$(dirname "$0")/build-lock.sh"
+build_lock "$DIR.lock"
 if [ ! -x "$DIR/registry" ]; then
   command -v go >/dev/null || { echo "error: the Go toolchain is needed to build the registry" >&2; exit 3; }
   echo "[registry $(date +%T)] distribution $REGISTRY_VERSION" >&2

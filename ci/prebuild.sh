@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the Go builds that only some of the work needs (CoreDNS and metrics-server for `up`, Traefik for `--via ingress`, the test
-# registry for tests/test_pull.py) in the background, at the lowest CPU and I/O priority, so that a cold machine
+# Start the Go builds that only some of the work needs (Traefik for `--via ingress`, the test registry for
+# tests/test_pull.py; `up` builds CoreDNS and metrics-server itself, beside the Kubernetes binaries) in the background, at the lowest CPU and I/O priority, so that a cold machine
 # compiles them while it waits on other things (the node image's downloads, the cluster's rollouts) instead of in
 # line. Binaries only (RH_BINARY_ONLY: docker may not be up yet). Each build holds its binary's lock
 # (ci/build-go-module.sh, ci/build-registry.sh): the foreground build that needs it waits for it, then finds it built;
@@ -16,7 +16,7 @@ mkdir -p "$RH_CACHE/logs"
 # autogroup scheduling (sched_autogroup_enabled, on in Debian's kernel) a new session is a new scheduling group that
 # gets as much CPU as the caller's whatever its processes' nice value: the group itself is niced to 19 first
 # (/proc/self/autogroup), or three builds would take three quarters of the cores from the node image's compile.
-for name in coredns metrics-server traefik registry; do
+for name in traefik registry; do
   # shellcheck disable=SC2016  # expanded by the inner shell
   setsid bash -c '{ echo 19 > /proc/self/autogroup; } 2>/dev/null; exec nice -n 19 ionice -c 3 bash "$0"' "build-$name.sh" \
     > "$RH_CACHE/logs/prebuild-$name.log" 2>&1 < /dev/null &

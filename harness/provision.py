@@ -216,7 +216,7 @@ def provide(node: NodeImage, registry: str = "") -> NodeImage:
             _check_disk()
             if shutil.which("go") is None:
                 raise EnvironmentProblem(f"offline build ({node.why}), and the Go toolchain it needs is missing")
-            log.info("building the offline node image (cold: ~10 min on 2 cores; cached afterwards under %s)", resources.cache_dir())
+            log.info("building the offline node image (cold: ~15 min on 2 cores; cached afterwards under %s)", resources.cache_dir())
             _binaries_beside_bases(node)
         _script("build-node-image.sh", "building the node image", timeout=3600, NODE_IMAGE=node.image)
     return node
@@ -224,11 +224,15 @@ def provide(node: NodeImage, registry: str = "") -> NodeImage:
 
 def _binaries_beside_bases(node: NodeImage) -> None:
     """Compile the Kubernetes binaries while the Debian bases the images need (the node's, kube-proxy's, the probe
-    app's: debootstrap, mostly downloads and unpacking) are made beside them; one that fails stops the others."""
+    app's: debootstrap, mostly downloads and unpacking) are made beside them, and the binaries of the add-ons `up`
+    installs (CoreDNS, metrics-server: Go, like the Kubernetes ones, they fill the cores those leave idle while
+    linking); one that fails stops the others."""
     bases = "building the node's Debian bases"
     works: list[sh.Beside[object]] = [
         sh.Beside(lambda: _script("build-binaries.sh", "building Kubernetes binaries", timeout=7200), "binaries"),
         sh.Beside(lambda: _script("build-node-image.sh", bases, 3600, NODE_IMAGE=node.image, RH_STAGE="bases"), "bases"),
+        sh.Beside(lambda: _script("build-coredns.sh", "building CoreDNS", 3600, RH_BINARY_ONLY="1"), "coredns"),
+        sh.Beside(lambda: _script("build-metrics-server.sh", "building metrics-server", 3600, RH_BINARY_ONLY="1"), "metrics-server"),
     ]
     if node.probe_base == OFFLINE_PYTHON_BASE:
         works.append(sh.Beside(lambda: _probe_script(node.probe_base, RH_STAGE="base"), "python base"))

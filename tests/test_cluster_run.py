@@ -187,13 +187,15 @@ def test_work_beside_returns_its_result_or_raises_its_error_and_stops_when_asked
 def test_the_bases_are_made_while_the_binaries_compile_and_a_failure_stops_the_rest(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fails: str
 ) -> None:
-    """Stand-in scripts (the boundary is where scripts are found) write when they start and end: the bases and the
-    python base start before the binaries end, and the first failure ends the rest (which would run 60 s)."""
+    """Stand-in scripts (the boundary is where scripts are found) write when they start and end: the bases, the python
+    base and the add-ons' binaries start before the Kubernetes binaries end, and the first failure ends the rest (which
+    would run 60 s)."""
     from harness import provision, resources
 
     events = tmp_path / "events"
-    for name, seconds in [("build-binaries.sh", 2), ("build-node-image.sh", 1), ("build-probe-image.sh", 1)]:
-        me = f"${{RH_STAGE:-}}{name}"
+    scripts = ["build-node-image.sh", "build-probe-image.sh", "build-coredns.sh", "build-metrics-server.sh"]
+    for name, seconds in [("build-binaries.sh", 2)] + [(s, 1) for s in scripts]:
+        me = f"${{RH_STAGE:-}}${{RH_BINARY_ONLY:+binary:}}{name}"
         body = f"echo {me} start >> {events}; sleep {60 if fails and name != fails else seconds}; "
         body += f"[ {name} != '{fails}' ] || exit 1; echo {me} end >> {events}\n"
         (tmp_path / name).write_text(body)
@@ -205,9 +207,15 @@ def test_the_bases_are_made_while_the_binaries_compile_and_a_failure_stops_the_r
     else:
         provision._binaries_beside_bases(node)
     seen = events.read_text().splitlines()
-    works = ["build-binaries.sh", "basesbuild-node-image.sh", "basebuild-probe-image.sh"]
+    works = [
+        "build-binaries.sh",
+        "basesbuild-node-image.sh",
+        "basebuild-probe-image.sh",
+        "binary:build-coredns.sh",
+        "binary:build-metrics-server.sh",
+    ]
     assert sorted(e for e in seen if e.endswith(" start")) == sorted(f"{w} start" for w in works), seen
     if fails:
         assert not any(e.endswith(" end") for e in seen), f"nothing ran on after {fails} failed: {seen}"
     else:
-        assert seen[-1] == "build-binaries.sh end" and len(seen) == 6, f"the bases were made while the binaries compiled: {seen}"
+        assert seen[-1] == "build-binaries.sh end" and len(seen) == 10, f"the bases were made while the binaries compiled: {seen}"

@@ -32,8 +32,8 @@ AT_ONCE = 2
 """How many of a module's cells side_by_side runs at once: as `compare --parallel 2` runs them, which gave the same
 verdicts, no false loss and no trial left out in 18 runs beside 18 serial ones (docs/findings.md, "Time to
 verdict"), in 31 % less time. A lossy cell loses more beside another (2 cores): the known answers ask only that it
-loses. Not for the client pod (its generator has no real-time priority here: test_client_pod.py), nor for the
-known answers of test_known_answers.py, which run as `compare` runs them by default, one at a time."""
+loses. Not for the client pod (its generator has no real-time priority here: test_given_cluster.py). The default
+schedule (one at a time, each set up during the tail of the one before) is test_certify.py's."""
 
 
 def side_by_side(cells: Mapping[str, tuple[CellSpec, RunOptions]]) -> dict[str, RunResult | BaseException]:

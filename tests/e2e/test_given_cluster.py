@@ -1,7 +1,13 @@
 """A cluster given by --kubeconfig/--context is used as it is (never created or deleted), and the CI gate's exit status
 follows the known answers: --max-failures 0 exits 1 for naive (load from a client pod) and 0 for best-practice
-(from the host: the pod's generator cannot promise a non-blind zero on this machine, see test_client_pod). A kubeconfig
-that reaches the harness's own cluster where `up` marked it is the own cluster, whatever its context is called.
+(from the host). A kubeconfig that reaches the harness's own cluster where `up` marked it is the own cluster, whatever
+its context is called.
+
+`--client pod`: the same generator in a pod on the control-plane node, through the Service's ClusterIP: the lossy
+known answer holds from there (naive's run here), the records come back, and the client pod is not part of the
+watched workload. Not asserted: best-practice's zero from the pod. On this 2-core machine the pod's generator cannot
+take real-time priority (cgroup v2 refuses it inside a container), and its longest gap during a rollout reached
+146-271 ms in 3 of 12 best-practice runs, so those zeros are correctly marked unreliable (README, "--client pod").
 
 A cluster that is not the harness's own (here: the own cluster's kubeconfig with its server written as localhost
 instead of 127.0.0.1, or with the marker gone), is refused in one line, before anything is deployed: a host client
@@ -18,6 +24,7 @@ import yaml
 
 from harness import cluster, marker
 from harness.cli import main
+from harness.model import Phase, Status
 from harness.results import load_results
 from harness.target import Target
 
@@ -103,4 +110,9 @@ async def test_given_cluster_and_the_gate(tmp_path: Path, target: Target, varian
     (r,) = load_results(out)
     assert r.provenance.options["client"] == client
     assert (r.lost > 0) == (variant == "naive"), r.lost_by_kind
+    why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
+    assert r.window_sent > 500 and r.status is Status.USED, why
+    if variant == "naive":  # the lossy known answer, from a client pod
+        assert r.phases[Phase.DISRUPTION].fail_pct >= 3.0, why
+        assert not any(e.name == "rh-client" for e in r.events), "the client pod is not part of the workload"
     assert ('failures="1"' in (tmp_path / "junit.xml").read_text()) == (variant == "naive")

@@ -52,6 +52,7 @@ async def test_overlays_show_what_two_settings_are_worth_on_your_workload(tmp_pa
     cart = Path(__file__).parents[1] / "examples" / "cart-naive.yaml"
     argv = ["compare", "--workload", str(cart), "--variants", "as-is,readiness-tcp+prestop-sleep", "--triggers", "set-image"]
     argv += ["--trials", "1", "--rate", "150", "--no-up", "--max-failures", "0", "--out", str(tmp_path), "--no-pictures"]
+    argv += ["--parallel", "2"]  # side by side, as the module's other cells (tests/e2e/conftest.py: side_by_side)
     assert await asyncio.to_thread(main, argv) == EXIT_OVER_BUDGET, "as written, the workload must break a zero budget"
     runs = {r.variant: r for r in load_results(tmp_path)}
     assert set(runs) == {"cart-naive", "cart-naive+readiness-tcp+prestop-sleep"}, set(runs)

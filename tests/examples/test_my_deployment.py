@@ -26,6 +26,6 @@ def test_naive_loses_requests_on_set_image(rollout: Rollout) -> None:
 
 def test_best_practice_cell_is_lossless_over_two_rollouts(rollout: Rollout) -> None:
     """A cell's verdict, folded as `compare` folds it: per-rollout claims, not one trial's numbers."""
-    cell = rollout.cell("best-practice", "set-image", trials=2, rate=150)
+    cell = rollout.cell("best-practice", "set-image", trials=2, rate=150, parallel=2)  # the two side by side
     assert cell.verdict == "lossless" and cell.rollouts == 2 and cell.rollouts_lost == 0, cell.why
     assert cell.p_lose_upper is not None and cell.p_lose_upper < 0.8  # 0 of 2: at most 78 % of rollouts lose (95 %)
