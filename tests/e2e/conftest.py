@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +20,8 @@ from harness.measure import run_cell
 from harness.model import CellSpec, RunOptions, Status
 from harness.results import RunResult
 from harness.target import Target, connect
+
+T = TypeVar("T")
 
 
 def known_answer(r: RunResult, lossy: bool) -> None:
@@ -36,29 +39,52 @@ loses. Not for the client pod (its generator has no real-time priority here: tes
 schedule (one at a time, each set up during the tail of the one before) is test_certify.py's."""
 
 
-def side_by_side(cells: Mapping[str, tuple[CellSpec, RunOptions]]) -> dict[str, RunResult | BaseException]:
+def on_cluster(work: Callable[[Target], Awaitable[T]]) -> T:
+    """Run `work` on a Target of the harness's cluster (up already) in an event loop of its own, from a module
+    fixture, and close the Target's API client after it."""
+
+    async def run() -> T:
+        target = await connect(no_up=True)
+        try:
+            return await work(target)
+        finally:
+            target.kube.close()
+
+    return asyncio.run(run())
+
+
+Results = dict[str, RunResult | BaseException]
+
+
+def side_by_side(cells: Mapping[str, tuple[CellSpec, RunOptions]]) -> Results:
     """Each cell run (run_cell: its own namespace, NodePort, pods and generator) AT_ONCE at a time, in the given
     order, a new one starting as soon as one ends; by key, its result or what it raised (the test of that cell
     re-raises it: result())."""
 
-    async def all_of_them() -> dict[str, RunResult | BaseException]:
-        target = await connect(no_up=True)
+    async def all_of_them(target: Target) -> Results:
         turn = asyncio.Semaphore(AT_ONCE)
 
         async def one(cell: CellSpec, opts: RunOptions) -> RunResult:
             async with turn:
                 return await run_cell(target, cell, opts)
 
-        try:
-            done = await asyncio.gather(*(one(c, o) for c, o in cells.values()), return_exceptions=True)
-        finally:
-            target.kube.close()
+        done = await asyncio.gather(*(one(c, o) for c, o in cells.values()), return_exceptions=True)
         return dict(zip(cells, done, strict=True))
 
-    return asyncio.run(all_of_them())
+    return on_cluster(all_of_them)
 
 
-def result(results: Mapping[str, RunResult | BaseException], key: str) -> RunResult:
+def results_side_by_side(cells: Mapping[str, tuple[CellSpec, RunOptions]]) -> Any:
+    """A module's `results` fixture: its cells run once, side_by_side, for the tests that each take one (result())."""
+
+    @pytest.fixture(scope="module")
+    def results(kind_cluster: cluster.ClusterInfo) -> Results:
+        return side_by_side(cells)
+
+    return results
+
+
+def result(results: Results, key: str) -> RunResult:
     """One cell's result from side_by_side, or what its run raised, raised again."""
     r = results[key]
     if isinstance(r, BaseException):

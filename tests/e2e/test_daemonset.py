@@ -8,24 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer, result, side_by_side
+from e2e.conftest import Results, known_answer, result, results_side_by_side
 
 from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, kind="daemonset")
 VARIANTS = ["naive", "best-practice", "etp-local"]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The cells, two at a time (side_by_side)."""
-    return side_by_side({v: (CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW), OPTS) for v in VARIANTS})
+results = results_side_by_side({v: (CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW), OPTS) for v in VARIANTS})
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_daemonset_set_image(results: dict[str, RunResult | BaseException], variant: str) -> None:
+def test_daemonset_set_image(results: Results, variant: str) -> None:
     r = result(results, variant)
     r.write(Path("results/e2e") / f"ds-{r.name}.json")
     assert r.provenance.options["kind"] == "daemonset"

@@ -7,24 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer, result, side_by_side
+from e2e.conftest import Results, known_answer, result, results_side_by_side
 
 from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0)
 VARIANTS = ["hpa-naive", "hpa-prestop"]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The cells side by side (side_by_side): each autoscaler scales its own Deployment."""
-    return side_by_side({v: (CellSpec(v, Trigger.HPA_SCALE_IN, ConnMode.NEW), OPTS) for v in VARIANTS})
+# side by side: each autoscaler scales its own Deployment
+results = results_side_by_side({v: (CellSpec(v, Trigger.HPA_SCALE_IN, ConnMode.NEW), OPTS) for v in VARIANTS})
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_hpa_scale_in(results: dict[str, RunResult | BaseException], variant: str) -> None:
+def test_hpa_scale_in(results: Results, variant: str) -> None:
     r = result(results, variant)
     r.write(Path("results/e2e") / f"hpa-{r.name}.json")
     known_answer(r, lossy=variant == "hpa-naive")

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer, result, side_by_side
+from e2e.conftest import Results, known_answer, result, results_side_by_side
 
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Trigger
-from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -20,15 +19,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 CELLS = [("naive", "ingress"), ("best-practice", "ingress"), ("naive", "ingress-retry")]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The cells, two at a time (side_by_side)."""
-    opts = {via: RunOptions.of(rate=150, baseline=2.0, tail=3.0, via=via) for _, via in CELLS}
-    return side_by_side({f"{v}-{via}": (CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW), opts[via]) for v, via in CELLS})
+OPTS = {via: RunOptions.of(rate=150, baseline=2.0, tail=3.0, via=via) for _, via in CELLS}
+results = results_side_by_side({f"{v}-{via}": (CellSpec(v, Trigger.SET_IMAGE, ConnMode.NEW), OPTS[via]) for v, via in CELLS})
 
 
 @pytest.mark.parametrize(("variant", "via"), CELLS)
-def test_set_image_through_the_ingress(results: dict[str, RunResult | BaseException], variant: str, via: str) -> None:
+def test_set_image_through_the_ingress(results: Results, variant: str, via: str) -> None:
     r = result(results, f"{variant}-{via}")
     r.write(Path("results/e2e") / f"{via}-{r.name}.json")
     assert r.provenance.options["via"] == via

@@ -4,17 +4,15 @@ modes, with no retry, and not blind (every trial `used`: no baseline failure, no
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from e2e.conftest import AT_ONCE
+from e2e.conftest import AT_ONCE, on_cluster
 
 from harness.matrix import run_matrix
 from harness.measure import CellRunner
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Status, Trigger
 from harness.results import RunResult
-from harness.target import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 # every run's JSON is kept under results/e2e/ (gitignored) so a failure can be read afterwards
@@ -40,14 +38,7 @@ def results(kind_cluster: object) -> list[RunResult]:
     sk, dn, dk = best[BEST[0]], best[BEST[1]], best[BEST[2]]
     cells = [NAIVE, dn[0], sk[0], dk[0], sk[1], dn[1], sk[2], dk[1], dn[2], dk[2]]
 
-    async def run() -> list[RunResult]:
-        target = await connect(no_up=True)
-        try:
-            return await run_matrix(CellRunner(target, OPTS), cells, OPTS.schedule)
-        finally:
-            target.kube.close()
-
-    done = asyncio.run(run())
+    done = on_cluster(lambda target: run_matrix(CellRunner(target, OPTS), cells, OPTS.schedule))
     for r in done:
         r.write(OUT / f"{r.name}.json")
     return done

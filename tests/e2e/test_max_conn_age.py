@@ -23,10 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer, result, side_by_side
+from e2e.conftest import Results, known_answer, result, results_side_by_side
 
 from harness.model import CellSpec, ConnMode, Phase, RunOptions, Trigger
-from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=10.0, mux_connections=2)
@@ -37,14 +36,11 @@ MOVED_MIN_PCT = 10.0
 VARIANTS = ["best-practice", "max-conn-age"]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The cells side by side (side_by_side)."""
-    return side_by_side({v: (CellSpec(v, Trigger.SCALE, ConnMode.H2), OPTS) for v in VARIANTS})
+results = results_side_by_side({v: (CellSpec(v, Trigger.SCALE, ConnMode.H2), OPTS) for v in VARIANTS})
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_scale_leaves_the_client_pinned_unless_connections_age(results: dict[str, RunResult | BaseException], variant: str) -> None:
+def test_scale_leaves_the_client_pinned_unless_connections_age(results: Results, variant: str) -> None:
     r = result(results, variant)
     r.write(Path("results/e2e") / f"maxage-{r.name}.json")
     known_answer(r, lossy=False)

@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.conftest import known_answer, result, side_by_side
+from e2e.conftest import Results, known_answer, result, results_side_by_side
 
 from harness.model import CellSpec, ConnMode, RunOptions, Trigger
-from harness.results import RunResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0)
@@ -27,14 +26,11 @@ OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0)
 CELLS = [("naive", ConnMode.H2), ("best-practice", ConnMode.H2), ("naive", ConnMode.GRPC), ("best-practice", ConnMode.GRPC)]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The cells, two at a time (side_by_side)."""
-    return side_by_side({f"{v}-{m.value}": (CellSpec(v, Trigger.SET_IMAGE, m), OPTS) for v, m in CELLS})
+results = results_side_by_side({f"{v}-{m.value}": (CellSpec(v, Trigger.SET_IMAGE, m), OPTS) for v, m in CELLS})
 
 
 @pytest.mark.parametrize(("variant", "mode"), CELLS)
-def test_mux_set_image(results: dict[str, RunResult | BaseException], variant: str, mode: ConnMode) -> None:
+def test_mux_set_image(results: Results, variant: str, mode: ConnMode) -> None:
     r = result(results, f"{variant}-{mode.value}")
     r.write(Path("results/e2e") / f"mux-{r.name}.json")
     known_answer(r, lossy=variant == "naive")

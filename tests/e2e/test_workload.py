@@ -9,12 +9,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from e2e.conftest import result, side_by_side
+from e2e.conftest import Results, result, results_side_by_side
 
 from harness.cli import main
 from harness.gate import EXIT_OVER_BUDGET
 from harness.model import CellSpec, ConnMode, RunOptions, Status, Trigger
-from harness.results import RunResult, load_results
+from harness.results import load_results
 from harness.target import Target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -26,14 +26,11 @@ OPTS = RunOptions.of(rate=150, baseline=2.0, tail=3.0, workload=SHOP, new_image=
 TRIGGERS = [t for t in Trigger if t not in (Trigger.NODE_DOWN, Trigger.HPA_SCALE_IN)]
 
 
-@pytest.fixture(scope="module")
-def results(kind_cluster: object) -> dict[str, RunResult | BaseException]:
-    """The triggers, two at a time (side_by_side; a drain waits for no other here)."""
-    return side_by_side({t.value: (CellSpec("shop-api", t, ConnMode.NEW), OPTS) for t in TRIGGERS})
+results = results_side_by_side({t.value: (CellSpec("shop-api", t, ConnMode.NEW), OPTS) for t in TRIGGERS})
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
-def test_own_workload_with_every_trigger(results: dict[str, RunResult | BaseException], trigger: Trigger) -> None:
+def test_own_workload_with_every_trigger(results: Results, trigger: Trigger) -> None:
     r = result(results, trigger.value)
     r.write(Path("results/e2e") / f"{r.name}.json")
     why = f"{r.name}: {r.status.value} {r.reasons} lost {r.lost_by_kind} {r.error}"
