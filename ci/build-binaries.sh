@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build kind, the Kubernetes binaries, etcd, crictl and pause from the Go module proxy.
+# Build kind, the Kubernetes binaries, etcd and pause from the Go module proxy (crictl: build-crictl.sh).
 # Output: $CACHE/bin. Idempotent: a binary that exists is not rebuilt.
 # Environment (set by rollout-harness): RH_CACHE, RH_VERSIONS_FILE (default: versions.env next to this script).
 set -euo pipefail
@@ -12,7 +12,7 @@ command -v go >/dev/null || { echo "error: the Go toolchain is needed for the of
 command -v jq >/dev/null || { echo "error: jq is needed (apt-get install jq)" >&2; exit 3; }
 step() { echo "[build $(date +%T)] $*" >&2; }
 
-# kind and crictl need nothing else: they compile beside the Kubernetes binaries, each in a process group of its own
+# kind needs nothing else: it compiles beside the Kubernetes binaries, in a process group of its own
 # (set -m) that the trap stops if this script ends first (a failure)
 BESIDE=""
 trap 'for g in $BESIDE; do kill -- "-$g" 2>/dev/null || true; done' EXIT
@@ -24,24 +24,6 @@ if [ ! -x "$CACHE/bin/kind" ]; then
   KIND=$! BESIDE="$BESIDE $!"
   set +m
 fi
-CRICTL=""
-if [ ! -x "$CACHE/bin/crictl" ] && [ ! -f "$CACHE/crictl.unavailable" ]; then
-  # optional: kind uses crictl only to skip re-loading images that are already present
-  step "crictl $CRICTL_VERSION (optional, beside)"
-  set -m
-  {
-    D=$(go mod download -json sigs.k8s.io/cri-tools@"$CRICTL_VERSION" | jq -r '.Dir // empty' || true)
-    if [ -n "$D" ]; then
-      rm -rf "$CACHE/src/crictl"; cp -r "$D" "$CACHE/src/crictl"; chmod -R u+w "$CACHE/src/crictl"
-      (cd "$CACHE/src/crictl" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o "$CACHE/bin/crictl.tmp" ./cmd/crictl \
-        && mv "$CACHE/bin/crictl.tmp" "$CACHE/bin/crictl") || true
-    fi
-    [ -x "$CACHE/bin/crictl" ] || { step "crictl is not on the Go module proxy here; continuing without it"; touch "$CACHE/crictl.unavailable"; }
-  } &
-  CRICTL=$! BESIDE="$BESIDE $!"
-  set +m
-fi
-
 SV=v0.${K8S_VERSION#v1.}; MINOR=$(cut -d. -f2 <<<"$K8S_VERSION")
 K8S_BINS="kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy"
 missing=""; for b in $K8S_BINS; do [ -x "$CACHE/bin/$b" ] || missing="$missing $b"; done
@@ -87,7 +69,6 @@ if [ ! -x "$CACHE/bin/etcd" ]; then
   CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o "$CACHE/bin/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$CACHE/bin/etcd.tmp" "$CACHE/bin/etcd"
 fi
-[ -z "$CRICTL" ] || wait "$CRICTL" || true  # optional
 [ -z "$KIND" ] || wait "$KIND" || { echo "error: kind $KIND_VERSION did not build (go install sigs.k8s.io/kind@$KIND_VERSION)" >&2; exit 1; }
 # kindnetd is not on the Go module proxy (nested module, 404), so the cluster uses a static ptp CNI instead
 # (see harness/network.py: setup_cni).

@@ -139,6 +139,21 @@ def restart_reason(containers: list[list[str]]) -> str | None:
     return None
 
 
+CRICTL = "/usr/local/bin/crictl"
+
+
+def _crictl_on_nodes(name: str) -> None:
+    """crictl (ci/build-crictl.sh, when built) onto the nodes of the harness's cluster that lack it: a node image built
+    before it was (a cold CI run leaves it to a background build) has none, and without it kind loads every image
+    again (~7 s each) instead of skipping those a node has."""
+    binary = provision.build_dir() / "bin" / "crictl"
+    if not binary.exists():
+        return
+    for node in node_names(name):
+        if not sh.ok(["docker", "exec", node, "test", "-x", CRICTL], timeout=nodes.DOCKER_TIMEOUT):
+            sh.run(["docker", "cp", str(binary), f"{node}:{CRICTL}"], timeout=nodes.DOCKER_TIMEOUT, what=f"copying crictl onto {node}")
+
+
 def load_images(images: tuple[str, ...], name: str = CLUSTER) -> None:
     for image in images:
         log.info("[up] loading %s into %s", image, name)
@@ -276,6 +291,7 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
     with _client(kubeconfig) as kube:
         marker.mark(kube, name)  # the kind cluster `name` in the local docker: see harness.marker
         leftovers.repair(kube, own=True)
+    _crictl_on_nodes(name)
     load_images(PROBE_IMAGES, name)
     dns_image = None
     if not node.own_dns:

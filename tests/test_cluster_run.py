@@ -4,6 +4,7 @@ silent, a timed-out child takes what it started with it, and failures come back 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -73,6 +74,23 @@ def test_a_bundled_script_that_exits_3_names_the_missing_prerequisite(monkeypatc
     monkeypatch.setattr(resources, "script", lambda name: script)
     with pytest.raises(EnvironmentProblem, match=r"^jq is needed$"):
         provision.build_coredns_image()
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "400"), ("100", "100")])
+def test_a_build_runs_at_build_nice_with_the_builds_gogc_unless_gogc_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str | None, seen: str
+) -> None:
+    from harness import provision, resources
+
+    script = tmp_path / "build-coredns.sh"  # stands in for the bundled one: the boundary is where scripts are found
+    script.write_text('echo "GOGC=$GOGC nice=$(nice)"\n')
+    monkeypatch.setattr(resources, "script", lambda name: script)
+    if given is None:
+        monkeypatch.delenv("GOGC", raising=False)
+    else:
+        monkeypatch.setenv("GOGC", given)
+    nice = min(19, os.nice(0) + provision.BUILD_NICE)
+    assert provision._script("build-coredns.sh", "building", timeout=30).split() == [f"GOGC={seen}", f"nice={nice}"]
 
 
 def test_a_cluster_is_reused_only_if_all_its_nodes_run_since_creation() -> None:
@@ -193,7 +211,7 @@ def test_the_bases_are_made_while_the_binaries_compile_and_a_failure_stops_the_r
     from harness import provision, resources
 
     events = tmp_path / "events"
-    scripts = ["build-node-image.sh", "build-probe-image.sh", "build-coredns.sh", "build-metrics-server.sh"]
+    scripts = ["build-node-image.sh", "build-probe-image.sh", "build-coredns.sh", "build-metrics-server.sh", "build-crictl.sh"]
     for name, seconds in [("build-binaries.sh", 2)] + [(s, 1) for s in scripts]:
         me = f"${{RH_STAGE:-}}${{RH_BINARY_ONLY:+binary:}}{name}"
         body = f"echo {me} start >> {events}; sleep {60 if fails and name != fails else seconds}; "
@@ -213,9 +231,10 @@ def test_the_bases_are_made_while_the_binaries_compile_and_a_failure_stops_the_r
         "basebuild-probe-image.sh",
         "binary:build-coredns.sh",
         "binary:build-metrics-server.sh",
+        "build-crictl.sh",
     ]
     assert sorted(e for e in seen if e.endswith(" start")) == sorted(f"{w} start" for w in works), seen
     if fails:
         assert not any(e.endswith(" end") for e in seen), f"nothing ran on after {fails} failed: {seen}"
     else:
-        assert seen[-1] == "build-binaries.sh end" and len(seen) == 10, f"the bases were made while the binaries compiled: {seen}"
+        assert seen[-1] == "build-binaries.sh end" and len(seen) == 12, f"the bases were made while the binaries compiled: {seen}"

@@ -1,5 +1,7 @@
 """`rollout-harness load-image` on the real cluster: a local image no registry holds reaches every node's image
-store (containerd's k8s.io namespace), and an image docker lacks is one line and exit 2, before anything is loaded."""
+store (containerd's k8s.io namespace), and an image docker lacks is one line and exit 2, before anything is loaded.
+`up` puts crictl (built apart from the node image: ci/build-crictl.sh) on a node that lacks it, and kind then skips
+loading an image every node has."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import cluster
+from harness import cluster, provision
 from harness.cli import main
 
 pytestmark = pytest.mark.e2e
+LOCK_SH = Path(__file__).resolve().parents[2] / "ci" / "build-lock.sh"
 
 
 @pytest.fixture
@@ -46,3 +49,17 @@ def test_load_image_of_an_absent_image_is_one_line_and_exit_2(
     assert main(["load-image", f"rh-test-absent:{uuid.uuid4().hex[:8]}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not in the local docker images" in err[0], err
+
+
+def test_up_puts_crictl_on_a_node_without_it_and_kind_skips_images_the_nodes_have(kind_cluster: cluster.ClusterInfo) -> None:
+    crictl = provision.build_dir() / "bin" / "crictl"
+    # ci/rh test builds it in the background (ci/prebuild.sh): wait for that build at this test's priority
+    subprocess.run(["bash", "-c", f". {LOCK_SH}; build_lock {crictl}.lock"], check=True, timeout=900)
+    assert crictl.exists(), "crictl did not build"
+    node = cluster.node_names()[-1]
+    subprocess.run(["docker", "exec", node, "rm", "-f", cluster.CRICTL], check=True, timeout=60)
+    cluster.up()
+    assert subprocess.run(["docker", "exec", node, "test", "-x", cluster.CRICTL], check=False, timeout=60).returncode == 0
+    load = [provision.tool("kind"), "load", "docker-image", cluster.PROBE_IMAGES[0], "--name", cluster.CLUSTER]
+    out = subprocess.run(load, capture_output=True, text=True, timeout=300, check=True)
+    assert "found to be already present on all nodes" in out.stdout + out.stderr, out.stdout + out.stderr
