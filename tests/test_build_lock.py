@@ -51,14 +51,15 @@ def test_a_caller_raises_the_background_build_it_waits_for_then_takes_the_lock(t
 
 
 @pytest.mark.integration
-def test_the_cold_build_leaves_crictl_to_the_background_build_that_holds_its_lock(tmp_path: Path) -> None:
+def test_the_cold_build_leaves_crictl_to_the_background_build_that_holds_its_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ci/build-crictl.sh, called by `up` beside the Kubernetes binaries while ci/prebuild.sh's build of crictl holds the
     lock: it says so and exits 0 at once, without waiting (crictl is optional; `up` copies it onto the nodes later)."""
+    from harness import provision
+
     script = LOCK_SH.parent / "build-crictl.sh"
-    versions = dict(line.split("=", 1) for line in (LOCK_SH.parent / "versions.env").read_text().split() if "=" in line)
-    out = tmp_path / f"build-{versions['KIND_VERSION']}-{versions['K8S_VERSION']}" / "bin" / "crictl"
+    monkeypatch.setenv("RH_CACHE", str(tmp_path))
+    out = provision.build_dir() / "bin" / "crictl"  # where the script builds it for the pinned versions
     out.parent.mkdir(parents=True)
-    env = {**os.environ, "RH_CACHE": str(tmp_path)}
     with subprocess.Popen(["flock", f"{out}.lock", "sleep", "30"]) as holder:
         try:
             for _ in range(100):
@@ -66,7 +67,7 @@ def test_the_cold_build_leaves_crictl_to_the_background_build_that_holds_its_loc
                     break
                 time.sleep(0.05)
             t0 = time.monotonic()
-            done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=10, check=False)
+            done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=10, check=False)
             assert done.returncode == 0 and "being built in the background; not waited for" in done.stderr, done.stderr
             assert time.monotonic() - t0 < 5 and not out.exists()
         finally:
