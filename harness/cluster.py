@@ -140,6 +140,23 @@ def restart_reason(containers: list[list[str]]) -> str | None:
 
 
 CRICTL = "/usr/local/bin/crictl"
+# The control-plane node container's CPU weight (docker's default, the workers' weight, is 1024). The client pod runs
+# there, and its generator has no real-time priority: with the host's two cores contended (the workers' pods
+# starting and stopping in a rollout, the API server and etcd beside it), its longest gap during a rollout was
+# 47-183 ms at 1024 and 43-61 ms at 4096 (docs/tests.md, "The client pod's gaps"). A weight orders CPU only when it
+# is contended: the containers the harness created, nothing else on the host.
+CONTROL_PLANE_CPU_SHARES = 4096
+
+
+def _weigh_control_plane(name: str) -> None:
+    """The control-plane node container at CONTROL_PLANE_CPU_SHARES (docker keeps it across restarts; set again on
+    every `up`, so a cluster created before it gets it too)."""
+    node = f"{name}-control-plane"
+    sh.run(
+        ["docker", "update", "--cpu-shares", str(CONTROL_PLANE_CPU_SHARES), node],
+        timeout=nodes.DOCKER_TIMEOUT,
+        what=f"setting {node}'s CPU weight",
+    )
 
 
 def _crictl_on_nodes(name: str) -> None:
@@ -281,6 +298,7 @@ def _up(offline: str, name: str, wait: float, net: NetSettings | None) -> Cluste
                 f"cluster {name} runs kube-proxy in {running} mode; the mode is fixed at creation: "
                 f"`rollout-harness down`, then `rollout-harness up --proxy-mode {net.proxy_mode.value}`"
             )
+    _weigh_control_plane(name)
     net = net or current_settings(name)
     network.setup_cni(kubeconfig, net, NODES, static=not node.kind_cni)
     netguard.set_route_error_cost(net.icmp_ratelimit_off, host_record())
