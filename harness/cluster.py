@@ -143,20 +143,18 @@ CRICTL = "/usr/local/bin/crictl"
 # The control-plane node container's CPU weight (docker's default, the workers' weight, is 1024). The client pod runs
 # there, and its generator has no real-time priority: with the host's two cores contended (the workers' pods
 # starting and stopping in a rollout, the API server and etcd beside it), its longest gap during a rollout was
-# 47-183 ms at 1024 and 43-61 ms at 4096 (docs/tests.md, "The client pod's gaps"). A weight orders CPU only when it
-# is contended: the containers the harness created, nothing else on the host.
+# 47-183 ms at 1024 and 10-124 ms at 4096 (docs/tests.md, "The client pod's gaps"). A weight orders CPU only when it
+# is contended, and only between the harness's own node containers: nothing of the host's is re-weighted.
 CONTROL_PLANE_CPU_SHARES = 4096
 
 
 def _weigh_control_plane(name: str) -> None:
     """The control-plane node container at CONTROL_PLANE_CPU_SHARES (docker keeps it across restarts; set again on
-    every `up`, so a cluster created before it gets it too)."""
+    every `up`, so a cluster created before it gets it too). A Docker that cannot weigh containers (rootless, no cpu
+    controller) is said in one line and the cluster works without it: the client pod's gaps may be longer there."""
     node = f"{name}-control-plane"
-    sh.run(
-        ["docker", "update", "--cpu-shares", str(CONTROL_PLANE_CPU_SHARES), node],
-        timeout=nodes.DOCKER_TIMEOUT,
-        what=f"setting {node}'s CPU weight",
-    )
+    if not sh.ok(["docker", "update", "--cpu-shares", str(CONTROL_PLANE_CPU_SHARES), node], timeout=nodes.DOCKER_TIMEOUT):
+        log.warning("[up] could not set %s's CPU weight (docker update --cpu-shares); a client pod there may stall longer", node)
 
 
 def _crictl_on_nodes(name: str) -> None:

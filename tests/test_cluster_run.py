@@ -93,6 +93,27 @@ def test_a_build_runs_at_build_nice_with_the_builds_gogc_unless_gogc_is_set(
     assert provision._script("build-coredns.sh", "building", timeout=30).split() == [f"GOGC={seen}", f"nice={nice}"]
 
 
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_the_control_plane_weight_is_one_docker_update_and_a_docker_that_refuses_it_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, exit_code: int
+) -> None:
+    """A Docker that cannot weigh containers (rootless, no cpu controller) does not stop `up`; a fake docker on PATH
+    stands in for both (the real weight is checked on the cluster: tests/e2e/test_images_on_cluster.py)."""
+    from harness import cluster
+
+    (tmp_path / "docker").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\nexit {exit_code}\n')
+    (tmp_path / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    cluster._weigh_control_plane("rh-x")
+    assert (tmp_path / "args").read_text().split() == ["update", "--cpu-shares", "4096", "rh-x-control-plane"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == (
+        []
+        if exit_code == 0
+        else ["[up] could not set rh-x-control-plane's CPU weight (docker update --cpu-shares); a client pod there may stall longer"]
+    )
+
+
 def test_a_cluster_is_reused_only_if_all_its_nodes_run_since_creation() -> None:
     created = "2026-11-23T16:34:59.656612099Z"
 
