@@ -140,6 +140,20 @@ def restart_reason(containers: list[list[str]]) -> str | None:
 
 
 CRICTL = "/usr/local/bin/crictl"
+
+
+def _crictl_on_nodes(name: str) -> None:
+    """crictl (ci/build-crictl.sh, when built) onto the nodes of the harness's cluster that lack it: a node image built
+    before it was (a cold CI run leaves it to a background build) has none, and without it kind loads every image
+    again (~7 s each) instead of skipping those a node has."""
+    binary = provision.build_dir() / "bin" / "crictl"
+    if not binary.exists():
+        return
+    for node in node_names(name):
+        if not sh.ok(["docker", "exec", node, "test", "-x", CRICTL], timeout=nodes.DOCKER_TIMEOUT):
+            sh.run(["docker", "cp", str(binary), f"{node}:{CRICTL}"], timeout=nodes.DOCKER_TIMEOUT, what=f"copying crictl onto {node}")
+
+
 # The control-plane node container's CPU weight (docker's default, the workers' weight, is 1024). The client pod runs
 # there, and its generator has no real-time priority: with the host's two cores contended (the workers' pods
 # starting and stopping in a rollout, the API server and etcd beside it), its longest gap during a rollout was
@@ -155,18 +169,6 @@ def _weigh_control_plane(name: str) -> None:
     node = f"{name}-control-plane"
     if not sh.ok(["docker", "update", "--cpu-shares", str(CONTROL_PLANE_CPU_SHARES), node], timeout=nodes.DOCKER_TIMEOUT):
         log.warning("[up] could not set %s's CPU weight (docker update --cpu-shares); a client pod there may stall longer", node)
-
-
-def _crictl_on_nodes(name: str) -> None:
-    """crictl (ci/build-crictl.sh, when built) onto the nodes of the harness's cluster that lack it: a node image built
-    before it was (a cold CI run leaves it to a background build) has none, and without it kind loads every image
-    again (~7 s each) instead of skipping those a node has."""
-    binary = provision.build_dir() / "bin" / "crictl"
-    if not binary.exists():
-        return
-    for node in node_names(name):
-        if not sh.ok(["docker", "exec", node, "test", "-x", CRICTL], timeout=nodes.DOCKER_TIMEOUT):
-            sh.run(["docker", "cp", str(binary), f"{node}:{CRICTL}"], timeout=nodes.DOCKER_TIMEOUT, what=f"copying crictl onto {node}")
 
 
 def load_images(images: tuple[str, ...], name: str = CLUSTER) -> None:
